@@ -1,0 +1,6 @@
+//! Server functions: the API seam between the pages and the services. Each one authorizes,
+//! validates its input and calls one service; each has a fixed endpoint under `/api/`.
+
+pub mod admin;
+pub mod auth;
+pub mod keys;

@@ -1,0 +1,79 @@
+//! Darkroom's Leptos app: pages, components, server functions and (under `ssr`) the services.
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod format;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod server;
+pub mod validate;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::api::auth::{CurrentUser, Login, Logout, Signup, me};
+use crate::error::AppError;
+use crate::pages::{AccountPage, AdminPage, CreatePage, GalleryPage, LoginPage, NotFound, SignupPage};
+
+/// Login, signup and logout actions, and who is logged in: shared by every page.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub login: ServerAction<Login>,
+    pub signup: ServerAction<Signup>,
+    pub logout: ServerAction<Logout>,
+    pub me: Resource<Result<Option<CurrentUser>, AppError>>,
+}
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    server::csp::attach();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark light" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let login = ServerAction::<Login>::new();
+    let signup = ServerAction::<Signup>::new();
+    let logout = ServerAction::<Logout>::new();
+    let me = Resource::new(
+        move || (login.version().get(), signup.version().get(), logout.version().get()),
+        |_| me(),
+    );
+    provide_context(Auth { login, signup, logout, me });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/darkroom.css" />
+        <Title text="Darkroom" />
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=|| view! { <Redirect path="/create" /> } />
+                <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/signup") view=SignupPage />
+                <Route path=path!("/create") view=CreatePage />
+                <Route path=path!("/gallery") view=GalleryPage />
+                <Route path=path!("/account") view=AccountPage />
+                <Route path=path!("/admin") view=AdminPage />
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,132 @@
+//! The Account tab: save, replace, test and delete the fal key; read the credit balance.
+
+use leptos::html;
+use leptos::prelude::*;
+
+use crate::api::keys::{Credits, DeleteKey, KeyCheck, KeyCredits, SaveKey, TestKey, key_status};
+use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, field_error};
+use crate::format::{money, timestamp};
+
+fn tested(check: &KeyCheck) -> String {
+    match (check.unit_price, &check.unit, &check.currency) {
+        (Some(price), Some(unit), Some(currency)) => {
+            format!("Key works. {} costs {} per {unit}.", check.endpoint_id, money(price, currency))
+        }
+        _ => format!("Key works. fal accepted it for {}.", check.endpoint_id),
+    }
+}
+
+fn credits(credits: &Credits) -> Notice {
+    match credits {
+        Credits::Balance { amount, currency } => Notice::Success(format!("fal credits: {}", money(*amount, currency))),
+        Credits::NeedsAdminKey => Notice::Error(
+            "This key can run models but cannot read the credit balance: that needs an ADMIN-scope fal key.".into(),
+        ),
+    }
+}
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let save = ServerAction::<SaveKey>::new();
+    let delete = ServerAction::<DeleteKey>::new();
+    let test = ServerAction::<TestKey>::new();
+    let balance = ServerAction::<KeyCredits>::new();
+    let status = Resource::new(move || (save.version().get(), delete.version().get()), |_| key_status());
+    let has_key = move || matches!(status.get(), Some(Ok(Some(_))));
+
+    let notice = RwSignal::new(None::<Notice>);
+    let key_input = NodeRef::<html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(result) = save.value().get() {
+            notice.set(Some(match result {
+                Ok(key) => {
+                    if let Some(input) = key_input.get() {
+                        input.set_value("");
+                    }
+                    Notice::Success(format!("Key saved. From now on only …{} is shown.", key.last4))
+                }
+                Err(e) if e.field.is_some() => return notice.set(None),
+                Err(e) => Notice::from(&e),
+            }));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = delete.value().get() {
+            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |()| Notice::Success("Key deleted.".into()))));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = test.value().get() {
+            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| Notice::Success(tested(&c)))));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = balance.value().get() {
+            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| credits(&c))));
+        }
+    });
+    let key_error = Signal::derive(move || field_error(save.value().get().and_then(Result::err), "key"));
+
+    view! {
+        <AppFrame>
+            <h1>"Account"</h1>
+            <section class="card" aria-labelledby="fal-key-heading">
+                <h2 id="fal-key-heading">"fal API key"</h2>
+                <p class="muted">
+                    "Darkroom runs models with your own fal key. It is encrypted on the server and never shown again: only its last four characters are."
+                </p>
+                <Transition fallback=|| view! { <p class="key-status">"Checking for a saved key…"</p> }>
+                    {move || Suspend::new(async move {
+                        match status.await {
+                            Ok(Some(key)) => view! {
+                                <p class="key-status" data-testid="key-status">
+                                    "Saved key " <code>"…" {key.last4}</code> " · saved "
+                                    <time datetime=key.saved_at.clone()>{timestamp(&key.saved_at)}</time>
+                                </p>
+                            }
+                            .into_any(),
+                            Ok(None) => view! { <p class="key-status" data-testid="key-status">"No key saved yet."</p> }.into_any(),
+                            Err(e) => view! { <p class="banner error">{e.message}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+                <NoticeBanner notice />
+                <ActionForm action=save attr:class="key-form">
+                    <label for="fal-key">{move || if has_key() { "Replace with a new key" } else { "Your fal key" }}</label>
+                    <div class="row">
+                        <input
+                            id="fal-key"
+                            node_ref=key_input
+                            name="key"
+                            type="password"
+                            autocomplete="off"
+                            spellcheck="false"
+                            placeholder="key_id:key_secret"
+                            aria-describedby="fal-key-hint"
+                            required
+                        />
+                        <button type="submit" class="primary" disabled=move || save.pending().get()>
+                            {move || if has_key() { "Replace key" } else { "Save key" }}
+                        </button>
+                    </div>
+                    <FieldHint id="fal-key-hint" hint=Signal::derive(|| None::<String>) server=key_error />
+                </ActionForm>
+                <div class="actions">
+                    <ActionForm action=test>
+                        <button type="submit" disabled=move || !has_key() || test.pending().get()>
+                            {move || if test.pending().get() { "Testing…" } else { "Test key" }}
+                        </button>
+                    </ActionForm>
+                    <ActionForm action=balance>
+                        <button type="submit" disabled=move || !has_key() || balance.pending().get()>"Credits"</button>
+                    </ActionForm>
+                    <ActionForm action=delete>
+                        <button type="submit" class="danger" disabled=move || !has_key() || delete.pending().get()>
+                            "Delete key"
+                        </button>
+                    </ActionForm>
+                </div>
+            </section>
+        </AppFrame>
+    }
+}

@@ -1,0 +1,97 @@
+//! The audit log: who did what to which thing, from where. Append-only.
+
+use serde_json::Value;
+
+use super::db::{Db, new_id, now_ms};
+
+/// Every audited action, named once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    SignedUp,
+    LoggedIn,
+    LoginFailed,
+    LoggedOut,
+    RateLimited,
+    KeySaved,
+    KeyReplaced,
+    KeyDeleted,
+    KeyTested,
+    UserCreated,
+    UserPromoted,
+    AdminDenied,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SignedUp => "auth.signup",
+            Self::LoggedIn => "auth.login",
+            Self::LoginFailed => "auth.login_failed",
+            Self::LoggedOut => "auth.logout",
+            Self::RateLimited => "auth.rate_limited",
+            Self::KeySaved => "key.saved",
+            Self::KeyReplaced => "key.replaced",
+            Self::KeyDeleted => "key.deleted",
+            Self::KeyTested => "key.tested",
+            Self::UserCreated => "user.created",
+            Self::UserPromoted => "user.promoted",
+            Self::AdminDenied => "admin.denied",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Event<'a> {
+    pub action: Action,
+    pub actor_id: Option<&'a str>,
+    pub subject: Option<(&'static str, &'a str)>,
+    pub ip: Option<&'a str>,
+    pub detail: Value,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(action: Action) -> Self {
+        Self { action, actor_id: None, subject: None, ip: None, detail: Value::Object(Default::default()) }
+    }
+
+    pub fn actor(mut self, id: &'a str) -> Self {
+        self.actor_id = Some(id);
+        self
+    }
+
+    pub fn subject(mut self, kind: &'static str, id: &'a str) -> Self {
+        self.subject = Some((kind, id));
+        self
+    }
+
+    pub fn ip(mut self, ip: &'a str) -> Self {
+        self.ip = Some(ip);
+        self
+    }
+
+    pub fn detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Records `event`. A failure to audit is logged loudly but does not undo the user's action.
+pub async fn record(db: &Db, event: Event<'_>) {
+    let result = sqlx::query(
+        "INSERT INTO audit_events (id, at, actor_id, action, subject_type, subject_id, ip, detail_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(new_id())
+    .bind(now_ms())
+    .bind(event.actor_id)
+    .bind(event.action.as_str())
+    .bind(event.subject.map(|(kind, _)| kind))
+    .bind(event.subject.map(|(_, id)| id))
+    .bind(event.ip)
+    .bind(event.detail.to_string())
+    .execute(&db.pool)
+    .await;
+    if let Err(err) = result {
+        tracing::error!(action = event.action.as_str(), %err, "could not write audit event");
+    }
+}

@@ -1,0 +1,90 @@
+//! Accounts: signup, login, logout, roles, and the limits that keep guessing expensive.
+
+pub mod account;
+pub mod credentials;
+pub mod password;
+pub mod session;
+pub mod users;
+
+use std::time::Duration;
+
+pub use credentials::{Email, NewPassword};
+pub use users::{Role, User};
+
+use crate::error::AppError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid email address")]
+    InvalidEmail,
+    #[error("weak password: {0}")]
+    WeakPassword(String),
+    #[error("password confirmation does not match")]
+    PasswordMismatch,
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown email and wrong password are deliberately the same error.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("too many attempts; retry in {0:?}")]
+    RateLimited(Duration),
+    #[error("signup is closed")]
+    SignupClosed,
+    #[error("account disabled")]
+    Disabled,
+    #[error("not logged in")]
+    Unauthenticated,
+    #[error("not permitted")]
+    Forbidden,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for AuthError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Internal(format!("database: {err}"))
+    }
+}
+
+impl From<tower_sessions::session::Error> for AuthError {
+    fn from(err: tower_sessions::session::Error) -> Self {
+        Self::Internal(format!("session: {err}"))
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::InvalidEmail => {
+                AppError::new("auth.invalid_email", "Enter a valid email address, like name@example.com.").on_field("email")
+            }
+            AuthError::WeakPassword(why) => AppError::new("auth.weak_password", why).on_field("password"),
+            AuthError::PasswordMismatch => {
+                AppError::new("auth.password_mismatch", "The two passwords do not match.").on_field("confirm")
+            }
+            AuthError::EmailTaken => {
+                AppError::new("auth.email_taken", "An account with this email already exists. Log in instead.")
+                    .on_field("email")
+            }
+            AuthError::InvalidCredentials => AppError::new("auth.invalid_credentials", "Wrong email or password."),
+            AuthError::RateLimited(wait) => {
+                let secs = wait.as_secs().max(1);
+                let minutes = secs.div_ceil(60);
+                let mut e = AppError::new(
+                    "auth.rate_limited",
+                    format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }),
+                );
+                e.retry_after_secs = Some(secs);
+                e
+            }
+            AuthError::SignupClosed => AppError::new("auth.signup_closed", "Signing up is closed on this server."),
+            AuthError::Disabled => AppError::new("auth.disabled", "This account has been disabled."),
+            AuthError::Unauthenticated => AppError::unauthenticated(),
+            AuthError::Forbidden => AppError::forbidden(),
+            AuthError::Internal(cause) => {
+                tracing::error!(%cause, "auth failed");
+                AppError::internal()
+            }
+        }
+    }
+}

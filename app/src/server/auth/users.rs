@@ -1,0 +1,122 @@
+//! The `users` table.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{AuthError, Email};
+use crate::server::db::{Db, is_unique_violation, new_id, now_ms};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        if raw == "admin" { Self::Admin } else { Self::User }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// Which role a new account gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewRole {
+    Fixed(Role),
+    /// Admin when no account exists yet (operator opt-in), else user. Decided inside the INSERT.
+    AdminIfFirst,
+}
+
+const COLUMNS: &str = "id, email, role, disabled_at, created_at";
+
+fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?),
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn create(db: &Db, email: &Email, password_hash: &str, role: NewRole) -> Result<User, AuthError> {
+    let (role, admin_if_first) = match role {
+        NewRole::Fixed(role) => (role, 0_i64),
+        NewRole::AdminIfFirst => (Role::User, 1_i64),
+    };
+    let sql = format!(
+        "INSERT INTO users (id, email, password_hash, role, created_at) \
+         SELECT $1, $2, $3, CASE WHEN $4 = 1 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE $5 END, $6 \
+         RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(new_id())
+        .bind(email.as_str())
+        .bind(password_hash)
+        .bind(admin_if_first)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .fetch_one(&db.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
+    Ok(from_row(&row)?)
+}
+
+/// The account and its password hash, for login.
+pub async fn find_for_login(db: &Db, email: &Email) -> Result<Option<(User, String)>, AuthError> {
+    let sql = format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = $1");
+    let row = sqlx::query(&sql).bind(email.as_str()).fetch_optional(&db.pool).await?;
+    row.map(|row| Ok((from_row(&row)?, row.try_get("password_hash")?))).transpose()
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<User>, AuthError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| from_row(&r)).transpose()?)
+}
+
+pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<User>, AuthError> {
+    Ok(find_for_login(db, email).await?.map(|(user, _)| user))
+}
+
+/// Every account, oldest first (the admin's user list).
+pub async fn list(db: &Db) -> Result<Vec<User>, AuthError> {
+    let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id");
+    let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+pub async fn set_role(db: &Db, id: &str, role: Role) -> Result<(), AuthError> {
+    sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role.as_str()).bind(id).execute(&db.pool).await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(db: &Db, id: &str, password_hash: &str) -> Result<(), AuthError> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Typed configuration, read once from the environment (ARCHITECTURE.md §5).
+//!
+//! Everything has a default so the app runs with nothing set: SQLite under `./data`, the
+//! embedded S3 endpoint on loopback, and a master key file generated on first run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name} {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+fn bad(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { name, problem: problem.into() }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub site_addr: SocketAddr,
+    /// Externally reachable base URL; decides the `Secure` cookie flag, the allowed `Origin`
+    /// and (later) the webhook URL. `None` means "whatever Host the browser used".
+    pub public_url: Option<Url>,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub storage: StorageConfig,
+    pub fal: FalConfig,
+    pub master_key: MasterKeySource,
+    /// Older master keys that still open values sealed before a rotation.
+    pub previous_master_keys: PreviousMasterKeys,
+    pub auth: AuthConfig,
+    /// Honour `X-Forwarded-For` from a reverse proxy (only when one is really in front).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub uploads_bucket: String,
+    pub results_bucket: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum StorageBackend {
+    /// The in-process S3 endpoint (s3s-fs) on loopback.
+    Embedded { addr: SocketAddr, root: PathBuf },
+    External(ExternalS3),
+}
+
+#[derive(Clone)]
+pub struct ExternalS3 {
+    pub endpoint: Option<Url>,
+    pub region: String,
+    /// `None` falls back to the SDK's default credential chain (IAM roles, profiles).
+    pub credentials: Option<(String, String)>,
+    pub force_path_style: bool,
+}
+
+impl std::fmt::Debug for ExternalS3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalS3")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("credentials", &self.credentials.as_ref().map(|(id, _)| id))
+            .field("force_path_style", &self.force_path_style)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FalConfig {
+    pub queue_url: Url,
+    pub api_url: Url,
+    pub rest_url: Url,
+    pub jwks_url: Url,
+    pub media_hosts: Vec<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone)]
+pub enum MasterKeySource {
+    /// Base64 of 32 bytes, straight from `DARKROOM_MASTER_KEY`.
+    Inline(String),
+    /// A file holding the base64 key; created with mode 0600 when missing.
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(<redacted>)"),
+            Self::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct PreviousMasterKeys(pub Vec<String>);
+
+impl std::fmt::Debug for PreviousMasterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PreviousMasterKeys({} redacted)", self.0.len())
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    pub allow_signup: bool,
+    /// Operator opt-in: the first account to sign up becomes admin.
+    pub first_user_admin: bool,
+    pub login_limit: RateLimit,
+    pub login_ip_limit: RateLimit,
+    pub signup_limit: RateLimit,
+    pub signup_ip_limit: RateLimit,
+    pub session_ttl: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply their own variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned());
+
+        let site_addr = parse_addr("LEPTOS_SITE_ADDR", get("LEPTOS_SITE_ADDR"), "127.0.0.1:3000")?;
+        let public_url = get("PUBLIC_URL")
+            .map(|raw| parse_url("PUBLIC_URL", &raw))
+            .transpose()?;
+        let data_dir = PathBuf::from(get("DARKROOM_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
+            format!("sqlite://{}", data_dir.join("darkroom.db").display())
+        });
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
+            return Err(bad("DATABASE_URL", "must start with sqlite: or postgres:"));
+        }
+
+        let backend = match get("S3_ENDPOINT") {
+            None if get("S3_REGION").is_none() && get("S3_ACCESS_KEY_ID").is_none() => {
+                StorageBackend::Embedded {
+                    addr: parse_addr("S3_EMBEDDED_ADDR", get("S3_EMBEDDED_ADDR"), "127.0.0.1:3900")?,
+                    root: data_dir.join("s3"),
+                }
+            }
+            endpoint => {
+                let credentials = match (get("S3_ACCESS_KEY_ID"), get("S3_SECRET_ACCESS_KEY")) {
+                    (Some(id), Some(secret)) => Some((id, secret)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(bad(
+                            "S3_ACCESS_KEY_ID",
+                            "and S3_SECRET_ACCESS_KEY must be set together",
+                        ));
+                    }
+                };
+                StorageBackend::External(ExternalS3 {
+                    endpoint: endpoint.map(|raw| parse_url("S3_ENDPOINT", &raw)).transpose()?,
+                    region: get("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                    credentials,
+                    force_path_style: parse_bool("S3_FORCE_PATH_STYLE", get("S3_FORCE_PATH_STYLE"), true)?,
+                })
+            }
+        };
+        let storage = StorageConfig {
+            backend,
+            uploads_bucket: bucket_name("S3_UPLOADS_BUCKET", get("S3_UPLOADS_BUCKET"), "darkroom-uploads")?,
+            results_bucket: bucket_name("S3_RESULTS_BUCKET", get("S3_RESULTS_BUCKET"), "darkroom-results")?,
+        };
+        if storage.uploads_bucket == storage.results_bucket {
+            return Err(bad("S3_RESULTS_BUCKET", "must differ from S3_UPLOADS_BUCKET"));
+        }
+
+        let fal = FalConfig {
+            queue_url: parse_url("FAL_QUEUE_URL", &get("FAL_QUEUE_URL").unwrap_or_else(|| "https://queue.fal.run".into()))?,
+            api_url: parse_url("FAL_API_URL", &get("FAL_API_URL").unwrap_or_else(|| "https://api.fal.ai/v1".into()))?,
+            rest_url: parse_url("FAL_REST_URL", &get("FAL_REST_URL").unwrap_or_else(|| "https://rest.fal.ai".into()))?,
+            jwks_url: parse_url(
+                "FAL_JWKS_URL",
+                &get("FAL_JWKS_URL").unwrap_or_else(|| "https://rest.fal.ai/.well-known/jwks.json".into()),
+            )?,
+            media_hosts: get("FAL_MEDIA_HOSTS")
+                .unwrap_or_else(|| "v3.fal.media,v3b.fal.media,fal.media".into())
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            timeout: Duration::from_secs(parse_u64("FAL_TIMEOUT_SECS", get("FAL_TIMEOUT_SECS"), 30)?),
+        };
+
+        let master_key = match (get("DARKROOM_MASTER_KEY"), get("DARKROOM_MASTER_KEY_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(bad("DARKROOM_MASTER_KEY", "and DARKROOM_MASTER_KEY_FILE are mutually exclusive"));
+            }
+            (Some(inline), None) => MasterKeySource::Inline(inline),
+            (None, Some(path)) => MasterKeySource::File(PathBuf::from(path)),
+            (None, None) => MasterKeySource::File(data_dir.join("master.key")),
+        };
+
+        let previous_master_keys = PreviousMasterKeys(
+            get("DARKROOM_MASTER_KEY_PREVIOUS")
+                .map(|v| v.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect())
+                .unwrap_or_default(),
+        );
+
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        let auth = AuthConfig {
+            allow_signup: parse_bool("DARKROOM_ALLOW_SIGNUP", get("DARKROOM_ALLOW_SIGNUP"), true)?,
+            first_user_admin: parse_bool("DARKROOM_FIRST_USER_ADMIN", get("DARKROOM_FIRST_USER_ADMIN"), false)?,
+            login_limit: RateLimit {
+                max: parse_u64("DARKROOM_LOGIN_MAX_FAILURES", get("DARKROOM_LOGIN_MAX_FAILURES"), 5)? as u32,
+                window: minutes(15),
+            },
+            login_ip_limit: RateLimit {
+                max: parse_u64("DARKROOM_LOGIN_MAX_FAILURES_PER_IP", get("DARKROOM_LOGIN_MAX_FAILURES_PER_IP"), 20)?
+                    as u32,
+                window: minutes(15),
+            },
+            signup_limit: RateLimit { max: 5, window: minutes(60) },
+            signup_ip_limit: RateLimit {
+                max: parse_u64("DARKROOM_SIGNUPS_PER_IP", get("DARKROOM_SIGNUPS_PER_IP"), 10)? as u32,
+                window: minutes(60),
+            },
+            session_ttl: Duration::from_secs(
+                parse_u64("DARKROOM_SESSION_DAYS", get("DARKROOM_SESSION_DAYS"), 14)? * 24 * 3600,
+            ),
+        };
+
+        Ok(Self {
+            site_addr,
+            public_url,
+            data_dir,
+            database_url,
+            storage,
+            fal,
+            master_key,
+            previous_master_keys,
+            auth,
+            trust_forwarded_for: parse_bool("DARKROOM_TRUST_FORWARDED_FOR", get("DARKROOM_TRUST_FORWARDED_FOR"), false)?,
+        })
+    }
+
+    /// Cookies get `Secure` exactly when the public URL is https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        !self.database_url.starts_with("sqlite:")
+    }
+}
+
+fn parse_addr(name: &'static str, raw: Option<String>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let raw = raw.unwrap_or_else(|| default.to_owned());
+    raw.parse().map_err(|_| bad(name, format!("is not an ip:port address: {raw:?}")))
+}
+
+fn parse_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| bad(name, format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(name, "must be an http or https URL"));
+    }
+    Ok(url)
+}
+
+fn parse_bool(name: &'static str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(bad(name, format!("must be true or false, not {other:?}"))),
+    }
+}
+
+fn parse_u64(name: &'static str, raw: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    raw.map_or(Ok(default), |v| v.parse().map_err(|_| bad(name, format!("must be a whole number, not {v:?}"))))
+}
+
+/// S3 bucket naming rules (lowercase letters, digits, dots and hyphens; 3 to 63 characters).
+fn bucket_name(name: &'static str, raw: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let value = raw.unwrap_or_else(|| default.to_owned());
+    let valid = (3..=63).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && value.as_bytes()[0].is_ascii_alphanumeric()
+        && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric();
+    if valid { Ok(value) } else { Err(bad(name, format!("is not a valid bucket name: {value:?}"))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn runs_on_embedded_defaults_with_nothing_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.database_url, "sqlite://./data/darkroom.db");
+        assert!(matches!(c.storage.backend, StorageBackend::Embedded { .. }));
+        assert!(matches!(c.master_key, MasterKeySource::File(ref p) if p.ends_with("master.key")));
+        assert!(!c.secure_cookies());
+        assert!(!c.auth.first_user_admin);
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        assert!(config(&[("PUBLIC_URL", "https://darkroom.example")]).unwrap().secure_cookies());
+        assert!(!config(&[("PUBLIC_URL", "http://localhost:3000")]).unwrap().secure_cookies());
+    }
+
+    #[test]
+    fn external_storage_needs_both_credentials() {
+        let err = config(&[("S3_ENDPOINT", "http://127.0.0.1:3902"), ("S3_ACCESS_KEY_ID", "x")]).unwrap_err();
+        assert_eq!(err.name, "S3_ACCESS_KEY_ID");
+        let ok = config(&[
+            ("S3_ENDPOINT", "http://127.0.0.1:3902"),
+            ("S3_ACCESS_KEY_ID", "GKabc"),
+            ("S3_SECRET_ACCESS_KEY", "shh"),
+        ])
+        .unwrap();
+        let StorageBackend::External(ext) = ok.storage.backend else { panic!("expected external storage") };
+        assert!(ext.force_path_style);
+        assert!(!format!("{ext:?}").contains("shh"), "the secret must not appear in Debug output");
+    }
+
+    #[test]
+    fn refuses_nonsense_with_the_variable_name() {
+        assert_eq!(config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name, "DATABASE_URL");
+        assert_eq!(config(&[("S3_UPLOADS_BUCKET", "Bad_Bucket")]).unwrap_err().name, "S3_UPLOADS_BUCKET");
+        assert_eq!(config(&[("LEPTOS_SITE_ADDR", "localhost")]).unwrap_err().name, "LEPTOS_SITE_ADDR");
+        assert_eq!(config(&[("PUBLIC_URL", "ftp://x")]).unwrap_err().name, "PUBLIC_URL");
+        assert_eq!(
+            config(&[("DARKROOM_MASTER_KEY", "a"), ("DARKROOM_MASTER_KEY_FILE", "/k")]).unwrap_err().name,
+            "DARKROOM_MASTER_KEY"
+        );
+    }
+
+    #[test]
+    fn media_hosts_are_normalised() {
+        let c = config(&[("FAL_MEDIA_HOSTS", " V3.fal.media , ,127.0.0.1")]).unwrap();
+        assert_eq!(c.fal.media_hosts, vec!["v3.fal.media", "127.0.0.1"]);
+    }
+}

@@ -1,0 +1,190 @@
+//! One database code path for SQLite and PostgreSQL.
+//!
+//! Application queries go through sqlx's `Any` driver with SQL both engines accept (`$n`
+//! placeholders, `RETURNING`, `ON CONFLICT`), ids as UUID text and times as epoch milliseconds.
+//! The session store needs a typed pool, so [`SessionPool`] holds a second, small pool of the
+//! concrete kind on the same database.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::{AnyPool, Executor};
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// The typed pool handed to tower-sessions' sqlx store.
+#[derive(Clone, Debug)]
+pub enum SessionPool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+pub fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC for the browser.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;";
+
+impl Db {
+    /// Connects and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<(Self, SessionPool), sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name() == "SQLite" {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let db = Self { pool, backend };
+        db.migrate().await?;
+
+        let sessions = match backend {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(&url)?
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                SessionPool::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
+            }
+            Backend::Postgres => SessionPool::Postgres(PgPoolOptions::new().max_connections(4).connect(&url).await?),
+        };
+        Ok((db, sessions))
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        let migrator = Migrator::new(Embedded(self.backend)).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
+        migrator.run(&self.pool).await.map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+    }
+}
+
+/// Creates the database file's directory and asks SQLite to create the file when missing.
+fn prepare_sqlite_url(url: &str) -> Result<String, sqlx::Error> {
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(sqlx::Error::Configuration("DATABASE_URL must name a SQLite file".into()));
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Configuration(format!("{}: {e}", dir.display()).into()))?;
+    }
+    Ok(if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}
+
+/// Migrations compiled into the binary: one file per backend and version under `migrations/`.
+#[derive(Debug)]
+struct Embedded(Backend);
+
+macro_rules! migrations {
+    ($($version:literal $name:literal),* $(,)?) => {
+        fn embedded(backend: Backend) -> Vec<Migration> {
+            vec![$(
+                Migration::new(
+                    $version,
+                    Cow::Borrowed($name),
+                    MigrationType::Simple,
+                    Cow::Borrowed(match backend {
+                        Backend::Sqlite => include_str!(concat!("../../../migrations/sqlite/", $name, ".sql")),
+                        Backend::Postgres => include_str!(concat!("../../../migrations/postgres/", $name, ".sql")),
+                    }),
+                    false,
+                ),
+            )*]
+        }
+    };
+}
+
+migrations! {
+    1 "0001_foundation",
+}
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async move { Ok(embedded(self.0)) })
+    }
+}
+
+/// True when `err` is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_get_create_mode() {
+        let dir = std::env::temp_dir().join(format!("darkroom-db-url-{}", std::process::id()));
+        let file = dir.join("nested/x.db");
+        let url = format!("sqlite://{}", file.display());
+        assert_eq!(prepare_sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(file.parent().unwrap().is_dir());
+        assert!(prepare_sqlite_url("sqlite::memory:").is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        let sqlite = embedded(Backend::Sqlite);
+        let postgres = embedded(Backend::Postgres);
+        assert_eq!(sqlite.len(), postgres.len());
+        for (a, b) in sqlite.iter().zip(&postgres) {
+            assert_eq!((a.version, &a.description), (b.version, &b.description));
+        }
+    }
+
+    #[test]
+    fn times_format_as_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

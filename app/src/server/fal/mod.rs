@@ -1,0 +1,9 @@
+//! fal.ai: the HTTP client, its typed errors and the key type (fal-protocol.md).
+
+mod client;
+mod error;
+mod key;
+
+pub use client::{Balance, FalClient, Price, join};
+pub use error::{FalError, FieldError};
+pub use key::{FalKey, FalKeyError};

@@ -1,0 +1,15 @@
+//! Server-only services (the `ssr` feature): each owns its SQL and I/O. Server functions in
+//! `crate::api` authorize, validate and call exactly one of them.
+
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod csp;
+pub mod db;
+pub mod fal;
+pub mod keys;
+pub mod rate_limit;
+pub mod request;
+pub mod secret_file;
+pub mod state;
+pub mod storage;

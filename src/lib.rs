@@ -1,0 +1,9 @@
+//! The Darkroom server: wiring, the routes that are not server functions, the embedded S3
+//! endpoint, operator commands, and the fake fal server the tests run against.
+
+pub mod cli;
+pub mod embedded_s3;
+pub mod fake_fal;
+pub mod guards;
+pub mod server;
+pub mod telemetry;

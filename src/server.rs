@@ -1,0 +1,185 @@
+//! Assembling and running the server: database, vault, storage, fal client, routes, guards.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::server::config::{Config, StorageBackend};
+use app::server::db::{Db, SessionPool};
+use app::server::fal::FalClient;
+use app::server::keys::Vault;
+use app::server::state::{AppState, Services};
+use app::server::storage::Storage;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::State;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
+
+use crate::embedded_s3::{self, EmbeddedS3};
+use crate::guards;
+
+pub const SESSION_COOKIE: &str = "darkroom_session";
+
+/// Leptos's site settings, from `LEPTOS_*` variables (cargo-leptos sets them) or defaults that
+/// match `[[workspace.metadata.leptos]]`, so the binary runs without Cargo.toml beside it.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "darkroom"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .site_addr(config.site_addr)
+        .build()
+}
+
+/// A running server. Dropping it stops the server and the embedded S3 endpoint.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub embedded_s3: Option<EmbeddedS3>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Waits until the server stops (it never does unless shut down or failing).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("server task")?.context("server")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Opens everything `config` names and serves the app on `listener`.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let mut leptos_options = leptos_options(&config);
+    leptos_options.site_addr = addr;
+
+    let (db, sessions) = Db::connect(&config.database_url).await.context("opening the database")?;
+    let vault = Vault::load(&config.master_key, &config.previous_master_keys.0).context("loading the master key")?;
+
+    let (endpoint, embedded_s3) = match &config.storage.backend {
+        StorageBackend::Embedded { addr: s3_addr, root } => {
+            let buckets = [config.storage.uploads_bucket.as_str(), config.storage.results_bucket.as_str()];
+            let origins = embedded_s3::app_origins(config.public_url.as_ref(), addr);
+            let s3 = embedded_s3::start(*s3_addr, root, &embedded_s3::credentials_path(&config.data_dir), &buckets, origins)
+                .await?;
+            (s3.endpoint(), Some(s3))
+        }
+        StorageBackend::External(external) => (external.clone(), None),
+    };
+    let storage =
+        Storage::connect(&endpoint, config.storage.uploads_bucket.clone(), config.storage.results_bucket.clone()).await;
+    storage.ensure_buckets().await.context("preparing the storage buckets")?;
+
+    let fal = FalClient::new(&config.fal);
+    let state = AppState::new(Services { leptos_options, config, db, vault, fal, storage });
+    let router = router(state.clone(), sessions).await?;
+
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "Darkroom listening");
+    Ok(Running { addr, state, embedded_s3, shutdown: Some(shutdown), task })
+}
+
+async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router> {
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let options = state.leptos_options.clone();
+    let app = Router::new()
+        .route("/healthz", get(health))
+        .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn_with_state(state.clone(), guards::pages));
+
+    let app = match sessions {
+        SessionPool::Sqlite(pool) => {
+            let store = SqliteStore::new(pool);
+            store.migrate().await.context("session table")?;
+            with_sessions(app, store, &state)
+        }
+        SessionPool::Postgres(pool) => {
+            let store = PostgresStore::new(pool);
+            store.migrate().await.context("session table")?;
+            with_sessions(app, store, &state)
+        }
+    };
+    Ok(app
+        .layer(from_fn_with_state(state.clone(), guards::same_origin))
+        .layer(from_fn_with_state(state.clone(), guards::security_headers))
+        .layer(from_fn_with_state(state.clone(), guards::client_ip))
+        .layer(from_fn(access_log))
+        .with_state(state))
+}
+
+fn with_sessions<S>(app: Router<AppState>, store: S, state: &AppState) -> Router<AppState>
+where
+    S: SessionStore + ExpiredDeletion + Clone,
+{
+    let config = &state.config;
+    tokio::spawn(store.clone().continuously_delete_expired(Duration::from_secs(3600)));
+    let ttl = tower_sessions::cookie::time::Duration::seconds(config.auth.session_ttl.as_secs() as i64);
+    let layer = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies())
+        .with_expiry(Expiry::OnInactivity(ttl));
+    app.layer(layer)
+}
+
+/// Liveness and database reachability, for load balancers.
+async fn health(State(state): State<AppState>) -> (http::StatusCode, &'static str) {
+    match sqlx::query("SELECT 1").execute(&state.db.pool).await {
+        Ok(_) => (http::StatusCode::OK, "ok"),
+        Err(err) => {
+            tracing::error!(%err, "health check: database unreachable");
+            (http::StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+/// One line per request: method, path (never the query, which may carry signed values), status
+/// and latency; failures at warn so they stand out.
+async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let (status, ms) = (response.status().as_u16(), started.elapsed().as_millis() as u64);
+    if response.status().is_server_error() {
+        tracing::warn!(%method, %path, status, ms, "request failed");
+    } else {
+        tracing::debug!(%method, %path, status, ms, "request");
+    }
+    response
+}

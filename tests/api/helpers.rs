@@ -1,0 +1,259 @@
+//! `TestApp::spawn()`: the real server on a random loopback port with a fresh database, its own
+//! embedded S3 endpoint and a fake fal server, plus a cookie-keeping client that remembers every
+//! response it saw (so a test can assert a secret never left the server).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use app::server::config::Config;
+use base64::Engine;
+use darkroom::fake_fal::FakeFal;
+use darkroom::server::{Running, SESSION_COOKIE};
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use sqlx::Connection;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("DARKROOM_TEST_DB").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("DARKROOM_TEST_DB must be sqlite or postgres, not {other}"),
+    }
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("DARKROOM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Everything the process logged, for secret-leak assertions.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUFFER: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("trace,hyper=debug,hyper_util=debug,h2=debug,sqlx=debug,aws_smithy_runtime=debug,aws_sdk_s3=debug")
+            .with_writer(move || LogWriter(writer.clone()))
+            .with_ansi(false)
+            .try_init();
+        buffer
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub running: Running,
+    pub fake: FakeFal,
+    pub base: String,
+    pub dir: PathBuf,
+    pub vars: HashMap<String, String>,
+    pg_database: Option<String>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts an app whose environment is the test defaults plus `extra`.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        log_buffer();
+        let dir = std::env::temp_dir().join("darkroom-tests").join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let (database_url, pg_database) = match backend() {
+            Backend::Sqlite => (format!("sqlite://{}", dir.join("darkroom.db").display()), None),
+            Backend::Postgres => {
+                let name = format!("darkroom_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = sqlx::PgConnection::connect(&postgres_admin_url()).await.expect("PostgreSQL reachable");
+                sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+                let url = postgres_admin_url();
+                let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b).to_owned();
+                (format!("{base}/{name}"), Some(name))
+            }
+        };
+        let fake = FakeFal::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), database_url.clone()),
+            ("DARKROOM_DATA_DIR".into(), dir.display().to_string()),
+            ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
+            ("S3_EMBEDDED_ADDR".into(), "127.0.0.1:0".into()),
+            ("DARKROOM_MASTER_KEY".into(), base64::engine::general_purpose::STANDARD.encode(rand_bytes())),
+        ]);
+        vars.extend(fake.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = darkroom::server::start(config, listener).await.expect("server starts");
+        let base = format!("http://{}", running.addr);
+        Self { running, fake, base, dir, vars, pg_database }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// A client already signed up and logged in as `email`.
+    pub async fn user(&self, email: &str) -> Client {
+        let client = self.client();
+        let reply = client.signup(email, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "signup of {email} failed: {}", reply.body);
+        client
+    }
+
+    pub async fn admin(&self, email: &str) -> Client {
+        let client = self.user(email).await;
+        crate::cli::run(self, &["user", "promote", email], None).await.success();
+        client
+    }
+
+    pub fn db(&self) -> &app::server::db::Db {
+        &self.running.state.db
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(name) = self.pg_database.take() {
+            // Dropping happens inside the test's runtime; use a thread with its own.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(async {
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
+                    }
+                });
+            })
+            .join()
+            .ok();
+        }
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects, remembers every response.
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    jar: Arc<Jar>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not the expected JSON ({e}): {}", self.body))
+    }
+
+    pub fn code(&self) -> String {
+        let value: serde_json::Value = serde_json::from_str(&self.body).unwrap_or_default();
+        value["code"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let jar = Arc::new(Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self { http, base: base.to_owned(), jar, seen: Arc::default() }
+    }
+
+    /// Calls a server function the way the hydrated app does (form body, JSON answer).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
+        let request = self.http.post(format!("{}/api/{endpoint}", self.base)).header("accept", "application/json").form(form);
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.unwrap_or_default();
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(format!("{headers:?}"));
+        seen.push(body.clone());
+        Reply { status, headers, body }
+    }
+
+    /// Every header block and body this client received.
+    pub fn everything_seen(&self) -> String {
+        self.seen.lock().unwrap().join("\n")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str) -> Reply {
+        self.call("auth/signup", &[("email", email), ("password", password), ("confirm", password)]).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.call("auth/login", &[("email", email), ("password", password)]).await
+    }
+
+    pub async fn me(&self) -> Option<String> {
+        let reply = self.call("auth/me", &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json::<Option<serde_json::Value>>().map(|me| me["email"].as_str().unwrap().to_owned())
+    }
+
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = self.base.parse().unwrap();
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split("; ")
+            .find_map(|pair| pair.strip_prefix(&format!("{SESSION_COOKIE}=")).map(str::to_owned))
+    }
+}

@@ -1,0 +1,10 @@
+//! The integration suite: one binary (one link on a 2-core machine), a module per area.
+//! `DARKROOM_TEST_DB=postgres` runs it against PostgreSQL instead of SQLite.
+
+mod admin;
+mod auth;
+mod cli;
+mod helpers;
+mod keys;
+mod security;
+mod storage;

@@ -1,0 +1,127 @@
+//! The embedded S3 endpoint: presigned URLs are verified (signature, expiry, signed headers).
+
+use std::time::Duration;
+
+use base64::Engine;
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::TestApp;
+
+const BODY: &[u8] = b"\xff\xd8\xff\xe0 pretend this is a JPEG";
+
+fn sha256_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+async fn presign(app: &TestApp, key: &str, ttl: Duration) -> app::server::storage::PresignedPut {
+    let storage = &app.running.state.storage;
+    storage.presign_put(&storage.uploads_bucket, key, "image/jpeg", BODY.len() as i64, &sha256_b64(BODY), ttl).await.unwrap()
+}
+
+fn put(url: &str, headers: &[(String, String)], body: &'static [u8]) -> reqwest::RequestBuilder {
+    let mut request = reqwest::Client::new().put(url).body(body);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
+}
+
+#[tokio::test]
+async fn a_valid_presigned_put_is_accepted_and_signs_length_type_and_checksum() {
+    let app = TestApp::spawn().await;
+    let signed = presign(&app, "uploads/u1/valid", Duration::from_secs(300)).await;
+    let query: Vec<(String, String)> = url::Url::parse(&signed.url).unwrap().query_pairs().into_owned().collect();
+    let signed_headers = query.iter().find(|(k, _)| k == "X-Amz-SignedHeaders").map(|(_, v)| v.as_str());
+    assert_eq!(signed_headers, Some("content-length;content-type;host;x-amz-checksum-sha256"));
+
+    let response = put(&signed.url, &signed.headers, BODY).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+
+    let storage = &app.running.state.storage;
+    let stored = storage.client().get_object().bucket(&storage.uploads_bucket).key("uploads/u1/valid").send().await.unwrap();
+    assert_eq!(stored.body.collect().await.unwrap().into_bytes().as_ref(), BODY);
+}
+
+#[tokio::test]
+async fn an_expired_presigned_put_is_refused() {
+    let app = TestApp::spawn().await;
+    let signed = presign(&app, "uploads/u1/expired", Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let response = put(&signed.url, &signed.headers, BODY).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("expired"));
+    assert_object_absent(&app, "uploads/u1/expired").await;
+}
+
+#[tokio::test]
+async fn a_presigned_put_with_an_altered_signature_is_refused() {
+    let app = TestApp::spawn().await;
+    let signed = presign(&app, "uploads/u1/tampered", Duration::from_secs(300)).await;
+    let mut url = url::Url::parse(&signed.url).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .into_owned()
+        .map(|(k, v)| {
+            if k == "X-Amz-Signature" {
+                let flipped = if v.starts_with('0') { format!("1{}", &v[1..]) } else { format!("0{}", &v[1..]) };
+                (k, flipped)
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let response = put(url.as_str(), &signed.headers, BODY).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // The same URL with another key (path) is refused as well: the path is signed.
+    let moved = signed.url.replace("uploads/u1/tampered", "uploads/u2/tampered");
+    assert_eq!(put(&moved, &signed.headers, BODY).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_object_absent(&app, "uploads/u1/tampered").await;
+    assert_object_absent(&app, "uploads/u2/tampered").await;
+}
+
+#[tokio::test]
+async fn a_presigned_put_refuses_another_type_or_length() {
+    let app = TestApp::spawn().await;
+    let signed = presign(&app, "uploads/u1/headers", Duration::from_secs(300)).await;
+    let other_type: Vec<(String, String)> = signed
+        .headers
+        .iter()
+        .map(|(k, v)| if k.eq_ignore_ascii_case("content-type") { (k.clone(), "text/html".into()) } else { (k.clone(), v.clone()) })
+        .collect();
+    assert_eq!(put(&signed.url, &other_type, BODY).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    let longer: &'static [u8] = b"\xff\xd8\xff\xe0 pretend this is a JPEG, and then some";
+    let without_length: Vec<(String, String)> =
+        signed.headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("content-length")).cloned().collect();
+    assert_eq!(put(&signed.url, &without_length, longer).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_object_absent(&app, "uploads/u1/headers").await;
+}
+
+#[tokio::test]
+async fn cors_admits_the_app_origin_only() {
+    let app = TestApp::spawn().await;
+    let storage = app.running.state.storage.origin().unwrap().to_owned();
+    let preflight = |origin: &str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, format!("{storage}/darkroom-uploads/uploads/x"))
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type,x-amz-checksum-sha256")
+    };
+    let ours = preflight(&app.base).send().await.unwrap();
+    assert!(ours.status().is_success(), "preflight from the app: {}", ours.status());
+    assert_eq!(ours.headers().get("access-control-allow-origin").unwrap(), app.base.as_str());
+    let allowed = ours.headers().get("access-control-allow-headers").unwrap().to_str().unwrap().to_owned();
+    assert!(allowed.contains("x-amz-checksum-sha256") && allowed.contains("content-type"), "{allowed}");
+
+    let theirs = preflight("https://evil.example").send().await.unwrap();
+    assert!(theirs.headers().get("access-control-allow-origin").is_none());
+}
+
+async fn assert_object_absent(app: &TestApp, key: &str) {
+    let storage = &app.running.state.storage;
+    let head = storage.client().head_object().bucket(&storage.uploads_bucket).key(key).send().await;
+    assert!(head.is_err(), "{key} must not exist");
+}
