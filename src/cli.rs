@@ -31,11 +31,18 @@ pub async fn create_user(config: &Config, email: &str, admin: bool) -> anyhow::R
     let role = if admin { Role::Admin } else { Role::User };
     let user = match users::create(&db, &email, &hash, NewRole::Fixed(role)).await {
         Ok(user) => user,
-        Err(app::server::auth::AuthError::EmailTaken) => bail!("an account with {email} already exists (use `user promote`)"),
+        Err(app::server::auth::AuthError::EmailTaken) => {
+            bail!("an account with {email} already exists (use `user promote`)")
+        }
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     };
-    audit::record(&db, Event::new(Action::UserCreated).subject("user", &user.id).detail(serde_json::json!({ "role": role.as_str(), "via": "cli" })))
-        .await;
+    audit::record(
+        &db,
+        Event::new(Action::UserCreated)
+            .subject("user", &user.id)
+            .detail(serde_json::json!({ "role": role.as_str(), "via": "cli" })),
+    )
+    .await;
     println!("created {} ({})", user.email, user.role.as_str());
     Ok(())
 }
@@ -46,7 +53,11 @@ pub async fn promote(config: &Config, email: &str) -> anyhow::Result<()> {
     let user = users::find_by_email(&db, &email).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let Some(user) = user else { bail!("no account with {email}") };
     users::set_role(&db, &user.id, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    audit::record(&db, Event::new(Action::UserPromoted).subject("user", &user.id).detail(serde_json::json!({ "via": "cli" }))).await;
+    audit::record(
+        &db,
+        Event::new(Action::UserPromoted).subject("user", &user.id).detail(serde_json::json!({ "via": "cli" })),
+    )
+    .await;
     println!("{email} is now an admin");
     Ok(())
 }

@@ -66,7 +66,8 @@ pub async fn start(
     })
     .with_context(|| format!("embedded S3 credentials at {}", credentials_file.display()))?;
 
-    let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("embedded S3 storage at {}: {e:?}", root.display()))?;
+    let fs = s3s_fs::FileSystem::new(root)
+        .map_err(|e| anyhow::anyhow!("embedded S3 storage at {}: {e:?}", root.display()))?;
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(SimpleAuth::from_single(ACCESS_KEY_ID, secret.as_str()));
     // No host parser: every request is path-style, which is what our client sends.
@@ -87,7 +88,8 @@ pub async fn start(
         })
         .layer(cors(allowed_origins));
 
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding the embedded S3 endpoint on {addr}"))?;
+    let listener =
+        TcpListener::bind(addr).await.with_context(|| format!("binding the embedded S3 endpoint on {addr}"))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, router).await {
@@ -119,7 +121,11 @@ pub fn app_origins(public_url: Option<&url::Url>, site_addr: SocketAddr) -> Vec<
     let port = site_addr.port();
     let mut origins: Vec<String> = public_url.map(|u| u.origin().ascii_serialization()).into_iter().collect();
     if site_addr.ip().is_loopback() || site_addr.ip().is_unspecified() {
-        origins.extend([format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}"), format!("http://[::1]:{port}")]);
+        origins.extend([
+            format!("http://127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+            format!("http://[::1]:{port}"),
+        ]);
     } else {
         origins.push(format!("http://{site_addr}"));
     }
@@ -140,6 +146,9 @@ mod tests {
         let public: url::Url = "https://darkroom.example".parse().unwrap();
         let origins = app_origins(Some(&public), "127.0.0.1:3000".parse().unwrap());
         let names: Vec<_> = origins.iter().map(|o| o.to_str().unwrap()).collect();
-        assert_eq!(names, ["https://darkroom.example", "http://127.0.0.1:3000", "http://localhost:3000", "http://[::1]:3000"]);
+        assert_eq!(
+            names,
+            ["https://darkroom.example", "http://127.0.0.1:3000", "http://localhost:3000", "http://[::1]:3000"]
+        );
     }
 }

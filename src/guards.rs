@@ -20,7 +20,9 @@ pub async fn client_ip(State(state): State<AppState>, mut request: Request, next
     let forwarded = state
         .config
         .trust_forwarded_for
-        .then(|| request.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned()))
+        .then(|| {
+            request.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned())
+        })
         .flatten()
         .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
     let ip = forwarded.or(peer).unwrap_or_else(|| "unknown".into());
@@ -126,8 +128,9 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     };
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
-    // Presigned URLs sit in pages; no Referer may carry them elsewhere.
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    // No Referer leaves the site. (`no-referrer` would also make browsers send `Origin: null`
+    // on our own form posts, which the same-origin guard must refuse.)
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; frame-ancestors 'none'");
     set(headers, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
     set(headers, header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");

@@ -68,7 +68,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Migrate => darkroom::cli::migrate(&config()?).await,
-        Command::User(UserCommand::Create { email, admin }) => darkroom::cli::create_user(&config()?, &email, admin).await,
+        Command::User(UserCommand::Create { email, admin }) => {
+            darkroom::cli::create_user(&config()?, &email, admin).await
+        }
         Command::User(UserCommand::Promote { email }) => darkroom::cli::promote(&config()?, &email).await,
         Command::Keys(KeysCommand::Rotate) => darkroom::cli::rotate_keys(&config()?).await,
         Command::FakeFal { addr } => {
@@ -84,7 +86,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

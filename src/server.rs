@@ -82,8 +82,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         StorageBackend::Embedded { addr: s3_addr, root } => {
             let buckets = [config.storage.uploads_bucket.as_str(), config.storage.results_bucket.as_str()];
             let origins = embedded_s3::app_origins(config.public_url.as_ref(), addr);
-            let s3 = embedded_s3::start(*s3_addr, root, &embedded_s3::credentials_path(&config.data_dir), &buckets, origins)
-                .await?;
+            let s3 =
+                embedded_s3::start(*s3_addr, root, &embedded_s3::credentials_path(&config.data_dir), &buckets, origins)
+                    .await?;
             (s3.endpoint(), Some(s3))
         }
         StorageBackend::External(external) => (external.clone(), None),

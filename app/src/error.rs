@@ -51,7 +51,9 @@ impl AppError {
             "auth.forbidden" | "auth.signup_closed" | "auth.disabled" => 403,
             "not_found" => 404,
             // The user's own fal key or input is at fault, not the gateway.
-            "fal.key_rejected" | "fal.account_locked" | "fal.invalid_request" | "keys.missing" | "keys.unreadable" => 422,
+            "fal.key_rejected" | "fal.account_locked" | "fal.invalid_request" | "keys.missing" | "keys.unreadable" => {
+                422
+            }
             "auth.email_taken" => 409,
             _ if code.ends_with(".rate_limited") => 429,
             _ if code.starts_with("fal.") => 502,

@@ -12,7 +12,7 @@ pub mod validate;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::api::auth::{CurrentUser, Login, Logout, Signup, me};
 use crate::error::AppError;
@@ -38,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark light" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -55,24 +56,29 @@ pub fn App() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let signup = ServerAction::<Signup>::new();
     let logout = ServerAction::<Logout>::new();
-    let me = Resource::new(
-        move || (login.version().get(), signup.version().get(), logout.version().get()),
-        |_| me(),
-    );
+    let me = Resource::new(move || (login.version().get(), signup.version().get(), logout.version().get()), |_| me());
     provide_context(Auth { login, signup, logout, me });
+    // Effects run only in the browser, after hydration: a marker tests and tools can wait for.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 
     view! {
         <Stylesheet id="leptos" href="/pkg/darkroom.css" />
         <Title text="Darkroom" />
+        // In-order streaming: every page is complete HTML without JavaScript (resources resolve
+        // before the markup after them is sent), so forms and data work before hydration.
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=|| view! { <Redirect path="/create" /> } />
-                <Route path=path!("/login") view=LoginPage />
-                <Route path=path!("/signup") view=SignupPage />
-                <Route path=path!("/create") view=CreatePage />
-                <Route path=path!("/gallery") view=GalleryPage />
-                <Route path=path!("/account") view=AccountPage />
-                <Route path=path!("/admin") view=AdminPage />
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::InOrder />
+                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::InOrder />
+                <Route path=path!("/create") view=CreatePage ssr=SsrMode::InOrder />
+                <Route path=path!("/gallery") view=GalleryPage ssr=SsrMode::InOrder />
+                <Route path=path!("/account") view=AccountPage ssr=SsrMode::InOrder />
+                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::InOrder />
             </Routes>
         </Router>
     }

@@ -20,7 +20,10 @@ pub fn password_hint(value: &str) -> Option<String> {
     let count = value.chars().count();
     (count < MIN_PASSWORD_CHARS).then(|| {
         let missing = MIN_PASSWORD_CHARS - count;
-        format!("{missing} more character{} needed (at least {MIN_PASSWORD_CHARS}).", if missing == 1 { "" } else { "s" })
+        format!(
+            "{missing} more character{} needed (at least {MIN_PASSWORD_CHARS}).",
+            if missing == 1 { "" } else { "s" }
+        )
     })
 }
 

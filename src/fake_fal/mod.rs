@@ -45,6 +45,7 @@ impl FakeFal {
         anyhow::ensure!(addr.ip().is_loopback(), "the fake fal server listens on loopback only");
         let state = Arc::new(FakeState { balance: Mutex::new(10.0), ..Default::default() });
         let router = Router::new()
+            .route("/healthz", axum::routing::get(|| async { "ok" }))
             .nest("/v1", platform::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), record))
             .with_state(state.clone());
@@ -92,7 +93,11 @@ async fn record(State(state): State<Arc<FakeState>>, request: Request, next: Nex
         method: request.method().to_string(),
         path: request.uri().path().to_owned(),
         query: request.uri().query().map(str::to_owned),
-        authorization: request.headers().get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        authorization: request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     state.recorded.lock().expect("recorder lock").push(entry);
     next.run(request).await

@@ -30,7 +30,8 @@ async fn admins_see_every_user_with_signup_date_and_role() {
     app.user("ada@example.com").await;
     let admin = app.admin("root@example.com").await;
     let users: Vec<serde_json::Value> = admin.call("admin/users", &[]).await.json();
-    let summary: Vec<(&str, &str)> = users.iter().map(|u| (u["email"].as_str().unwrap(), u["role"].as_str().unwrap())).collect();
+    let summary: Vec<(&str, &str)> =
+        users.iter().map(|u| (u["email"].as_str().unwrap(), u["role"].as_str().unwrap())).collect();
     assert_eq!(summary, [("ada@example.com", "user"), ("root@example.com", "admin")]);
     assert!(users[0]["created_at"].as_str().unwrap().ends_with('Z'));
 

@@ -129,7 +129,9 @@ async fn logout_ends_the_session() {
     assert_eq!(client.me().await, None);
     let rows: i64 = match crate::helpers::backend() {
         crate::helpers::Backend::Sqlite => sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = $1"),
-        crate::helpers::Backend::Postgres => sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions.session WHERE id = $1"),
+        crate::helpers::Backend::Postgres => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions.session WHERE id = $1")
+        }
     }
     .bind(&cookie)
     .fetch_one(&app.db().pool)
@@ -168,10 +170,8 @@ async fn audit_log_records_signup_login_and_failures() {
     let client = app.user("ada@example.com").await;
     client.login("ada@example.com", "wrong password").await;
     client.login("ada@example.com", PASSWORD).await;
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events ORDER BY at, id")
-        .fetch_all(&app.db().pool)
-        .await
-        .unwrap();
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events ORDER BY at, id").fetch_all(&app.db().pool).await.unwrap();
     assert_eq!(actions, ["auth.signup", "auth.login_failed", "auth.login"]);
     let ip: Option<String> = sqlx::query_scalar("SELECT ip FROM audit_events WHERE action = 'auth.login'")
         .fetch_one(&app.db().pool)

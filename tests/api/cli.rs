@@ -45,7 +45,9 @@ pub async fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Outcome {
 #[tokio::test]
 async fn user_create_admin_reads_the_password_from_stdin() {
     let app = TestApp::spawn().await;
-    let out = run(&app, &["user", "create", "--email", "Root@Example.com", "--admin"], Some(&format!("{PASSWORD}\n"))).await.success();
+    let out = run(&app, &["user", "create", "--email", "Root@Example.com", "--admin"], Some(&format!("{PASSWORD}\n")))
+        .await
+        .success();
     assert!(out.stdout.contains("root@example.com (admin)"), "{}", out.stdout);
     let client = app.client();
     assert_eq!(client.login("root@example.com", PASSWORD).await.status, StatusCode::OK);

@@ -11,9 +11,9 @@ use app::server::config::Config;
 use base64::Engine;
 use darkroom::fake_fal::FakeFal;
 use darkroom::server::{Running, SESSION_COOKIE};
+use reqwest::StatusCode;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::HeaderMap;
-use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use sqlx::Connection;
 
@@ -48,7 +48,9 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = buffer.clone();
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("trace,hyper=debug,hyper_util=debug,h2=debug,sqlx=debug,aws_smithy_runtime=debug,aws_sdk_s3=debug")
+            .with_env_filter(
+                "trace,hyper=debug,hyper_util=debug,h2=debug,sqlx=debug,aws_smithy_runtime=debug,aws_sdk_s3=debug",
+            )
             .with_writer(move || LogWriter(writer.clone()))
             .with_ansi(false)
             .try_init();
@@ -148,7 +150,9 @@ impl Drop for TestApp {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 runtime.block_on(async {
                     if let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut admin).await;
+                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
                     }
                 });
             })
@@ -209,7 +213,8 @@ impl Client {
 
     /// Calls a server function the way the hydrated app does (form body, JSON answer).
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
-        let request = self.http.post(format!("{}/api/{endpoint}", self.base)).header("accept", "application/json").form(form);
+        let request =
+            self.http.post(format!("{}/api/{endpoint}", self.base)).header("accept", "application/json").form(form);
         self.send(request).await
     }
 

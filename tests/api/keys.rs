@@ -38,13 +38,19 @@ async fn the_stored_key_column_holds_no_plain_text() {
     let key = unique_key("api");
     client.call("keys/save", &[("key", &key)]).await;
 
-    let row = sqlx::query("SELECT ciphertext, nonce, key_id, last4 FROM provider_keys").fetch_one(&app.db().pool).await.unwrap();
+    let row = sqlx::query("SELECT ciphertext, nonce, key_id, last4 FROM provider_keys")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
     let ciphertext: Vec<u8> = row.get("ciphertext");
     let nonce: Vec<u8> = row.get("nonce");
     let key_id: String = row.get("key_id");
     let secret = key.split_once(':').unwrap().1.as_bytes();
     assert!(!ciphertext.windows(secret.len()).any(|w| w == secret), "ciphertext contains the secret");
-    assert!(!ciphertext.windows(8).any(|w| key.as_bytes().windows(8).any(|k| k == w)), "ciphertext shares 8 bytes with the key");
+    assert!(
+        !ciphertext.windows(8).any(|w| key.as_bytes().windows(8).any(|k| k == w)),
+        "ciphertext shares 8 bytes with the key"
+    );
     assert_eq!(ciphertext.len(), key.len() + 16, "AES-GCM: same length plus the tag");
     assert_eq!(nonce.len(), 12);
     assert_eq!(key_id, app.running.state.vault.current_key_id());
@@ -52,9 +58,14 @@ async fn the_stored_key_column_holds_no_plain_text() {
     // Moving the ciphertext to another account does not give that account the key.
     let mallory = app.user("mallory@example.com").await;
     mallory.call("keys/save", &[("key", &unique_key("api"))]).await;
-    let ada_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ada@example.com'").fetch_one(&app.db().pool).await.unwrap();
-    let mallory_id: String =
-        sqlx::query_scalar("SELECT id FROM users WHERE email = 'mallory@example.com'").fetch_one(&app.db().pool).await.unwrap();
+    let ada_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ada@example.com'")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    let mallory_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'mallory@example.com'")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE provider_keys SET ciphertext = $1, nonce = $2 WHERE user_id = $3")
         .bind(&ciphertext)
         .bind(&nonce)
@@ -81,7 +92,8 @@ async fn test_key_and_credits_use_the_users_own_key() {
     assert_eq!(check["endpoint_id"], "fal-ai/nano-banana/edit");
     assert_eq!(check["unit_price"], 0.039);
     assert_eq!(check["unit"], "image");
-    let pricing_call = app.fake.requests().into_iter().find(|r| r.path == "/v1/models/pricing").expect("fal pricing was called");
+    let pricing_call =
+        app.fake.requests().into_iter().find(|r| r.path == "/v1/models/pricing").expect("fal pricing was called");
     assert_eq!(pricing_call.authorization.as_deref(), Some(format!("Key {api_key}").as_str()));
     assert_eq!(pricing_call.query.as_deref(), Some("endpoint_id=fal-ai%2Fnano-banana%2Fedit"));
 
@@ -137,12 +149,14 @@ async fn replace_and_delete_are_audited_and_delete_forgets_the_key() {
     let after = client.call("keys/test", &[]).await;
     assert_eq!(after.code(), "keys.missing");
 
-    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'key.%' ORDER BY at, id")
-        .fetch_all(&app.db().pool)
-        .await
-        .unwrap();
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE action LIKE 'key.%' ORDER BY at, id")
+            .fetch_all(&app.db().pool)
+            .await
+            .unwrap();
     assert_eq!(actions, ["key.saved", "key.replaced", "key.deleted"]);
-    let details: Vec<String> = sqlx::query_scalar("SELECT detail_json FROM audit_events").fetch_all(&app.db().pool).await.unwrap();
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail_json FROM audit_events").fetch_all(&app.db().pool).await.unwrap();
     assert!(details.iter().all(|d| !d.contains(&first) && !d.contains(&second)), "the audit log holds no key");
 }
 

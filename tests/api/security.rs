@@ -61,7 +61,7 @@ async fn pages_carry_security_headers_and_a_nonce_csp() {
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(page.header("x-frame-options"), Some("DENY"));
-    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("referrer-policy"), Some("same-origin"));
     let csp = page.header("content-security-policy").expect("a CSP");
     let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a script nonce");
     assert!(page.body.contains(&format!("nonce=\"{nonce}\"")), "the hydration script carries the nonce");
@@ -98,7 +98,9 @@ async fn session_cookies_are_httponly_lax_and_secure_only_over_https() {
 async fn pages_that_need_an_account_send_visitors_to_login() {
     let app = TestApp::spawn().await;
     let visitor = app.client();
-    for (path, target) in [("/create", "/login?next=%2Fcreate"), ("/account", "/login?next=%2Faccount"), ("/", "/login")] {
+    for (path, target) in
+        [("/create", "/login?next=%2Fcreate"), ("/account", "/login?next=%2Faccount"), ("/", "/login")]
+    {
         let reply = visitor.get(path).await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER, "{path}");
         assert_eq!(reply.header("location"), Some(target), "{path}");
@@ -118,7 +120,8 @@ async fn login_only_redirects_to_local_paths() {
         .call("auth/login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "https://evil.example/")])
         .await;
     assert_eq!(reply.header("location"), Some("/create"));
-    let reply = client.call("auth/login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/account")]).await;
+    let reply =
+        client.call("auth/login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", "/account")]).await;
     assert_eq!(reply.header("location"), Some("/account"));
 }
 

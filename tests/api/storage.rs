@@ -16,7 +16,10 @@ fn sha256_b64(bytes: &[u8]) -> String {
 
 async fn presign(app: &TestApp, key: &str, ttl: Duration) -> app::server::storage::PresignedPut {
     let storage = &app.running.state.storage;
-    storage.presign_put(&storage.uploads_bucket, key, "image/jpeg", BODY.len() as i64, &sha256_b64(BODY), ttl).await.unwrap()
+    storage
+        .presign_put(&storage.uploads_bucket, key, "image/jpeg", BODY.len() as i64, &sha256_b64(BODY), ttl)
+        .await
+        .unwrap()
 }
 
 fn put(url: &str, headers: &[(String, String)], body: &'static [u8]) -> reqwest::RequestBuilder {
@@ -39,7 +42,8 @@ async fn a_valid_presigned_put_is_accepted_and_signs_length_type_and_checksum() 
     assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
 
     let storage = &app.running.state.storage;
-    let stored = storage.client().get_object().bucket(&storage.uploads_bucket).key("uploads/u1/valid").send().await.unwrap();
+    let stored =
+        storage.client().get_object().bucket(&storage.uploads_bucket).key("uploads/u1/valid").send().await.unwrap();
     assert_eq!(stored.body.collect().await.unwrap().into_bytes().as_ref(), BODY);
 }
 
@@ -64,7 +68,8 @@ async fn a_presigned_put_with_an_altered_signature_is_refused() {
         .into_owned()
         .map(|(k, v)| {
             if k == "X-Amz-Signature" {
-                let flipped = if v.starts_with('0') { format!("1{}", &v[1..]) } else { format!("0{}", &v[1..]) };
+                let (first, rest) = v.split_at(1);
+                let flipped = format!("{}{rest}", if first == "0" { "1" } else { "0" });
                 (k, flipped)
             } else {
                 (k, v)
@@ -89,7 +94,13 @@ async fn a_presigned_put_refuses_another_type_or_length() {
     let other_type: Vec<(String, String)> = signed
         .headers
         .iter()
-        .map(|(k, v)| if k.eq_ignore_ascii_case("content-type") { (k.clone(), "text/html".into()) } else { (k.clone(), v.clone()) })
+        .map(|(k, v)| {
+            if k.eq_ignore_ascii_case("content-type") {
+                (k.clone(), "text/html".into())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
         .collect();
     assert_eq!(put(&signed.url, &other_type, BODY).send().await.unwrap().status(), StatusCode::FORBIDDEN);
     let longer: &'static [u8] = b"\xff\xd8\xff\xe0 pretend this is a JPEG, and then some";

@@ -24,7 +24,10 @@ pub struct KeyCheck {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Credits {
-    Balance { amount: f64, currency: String },
+    Balance {
+        amount: f64,
+        currency: String,
+    },
     /// The key works for generation but may not read billing: that needs an ADMIN-scope key.
     NeedsAdminKey,
 }
@@ -68,8 +71,11 @@ pub async fn save_key(key: String) -> Result<KeyView, AppError> {
         let (status, saved) = keys::save(&state.db, &state.vault, &user.id, &key).await?;
         let action = if saved == Saved::Created { Action::KeySaved } else { Action::KeyReplaced };
         let detail = serde_json::json!({ "last4": status.last4 });
-        audit::record(&state.db, Event::new(action).actor(&user.id).subject("provider_key", &user.id).ip(&client_ip()).detail(detail))
-            .await;
+        audit::record(
+            &state.db,
+            Event::new(action).actor(&user.id).subject("provider_key", &user.id).ip(&client_ip()).detail(detail),
+        )
+        .await;
         Ok(view(status))
     })
     .await
@@ -84,8 +90,11 @@ pub async fn delete_key() -> Result<(), AppError> {
         let user = require_user().await?;
         let state = state()?;
         if keys::delete(&state.db, &user.id).await? {
-            audit::record(&state.db, Event::new(Action::KeyDeleted).actor(&user.id).subject("provider_key", &user.id).ip(&client_ip()))
-                .await;
+            audit::record(
+                &state.db,
+                Event::new(Action::KeyDeleted).actor(&user.id).subject("provider_key", &user.id).ip(&client_ip()),
+            )
+            .await;
         }
         Ok(())
     })

@@ -32,22 +32,23 @@ pub fn AccountPage() -> impl IntoView {
     let test = ServerAction::<TestKey>::new();
     let balance = ServerAction::<KeyCredits>::new();
     let status = Resource::new(move || (save.version().get(), delete.version().get()), |_| key_status());
-    let has_key = move || matches!(status.get(), Some(Ok(Some(_))));
 
     let notice = RwSignal::new(None::<Notice>);
     let key_input = NodeRef::<html::Input>::new();
     Effect::new(move |_| {
         if let Some(result) = save.value().get() {
-            notice.set(Some(match result {
+            notice.set(match result {
                 Ok(key) => {
+                    // Re-rendering keeps the input element and its value; the secret must not linger.
                     if let Some(input) = key_input.get() {
                         input.set_value("");
                     }
-                    Notice::Success(format!("Key saved. From now on only …{} is shown.", key.last4))
+                    Some(Notice::Success(format!("Key saved. From now on only …{} is shown.", key.last4)))
                 }
-                Err(e) if e.field.is_some() => return notice.set(None),
-                Err(e) => Notice::from(&e),
-            }));
+                // A field error shows under the field instead.
+                Err(e) if e.field.is_some() => None,
+                Err(e) => Some(Notice::from(&e)),
+            });
         }
     });
     Effect::new(move |_| {
@@ -75,57 +76,68 @@ pub fn AccountPage() -> impl IntoView {
                 <p class="muted">
                     "Darkroom runs models with your own fal key. It is encrypted on the server and never shown again: only its last four characters are."
                 </p>
+                <NoticeBanner notice />
+                // Everything that depends on whether a key is saved renders from the resource, so
+                // server and browser agree.
                 <Transition fallback=|| view! { <p class="key-status">"Checking for a saved key…"</p> }>
                     {move || Suspend::new(async move {
-                        match status.await {
-                            Ok(Some(key)) => view! {
-                                <p class="key-status" data-testid="key-status">
-                                    "Saved key " <code>"…" {key.last4}</code> " · saved "
-                                    <time datetime=key.saved_at.clone()>{timestamp(&key.saved_at)}</time>
-                                </p>
-                            }
-                            .into_any(),
-                            Ok(None) => view! { <p class="key-status" data-testid="key-status">"No key saved yet."</p> }.into_any(),
-                            Err(e) => view! { <p class="banner error">{e.message}</p> }.into_any(),
+                        let key = match status.await {
+                            Ok(key) => key,
+                            Err(e) => return view! { <p class="banner error">{e.message}</p> }.into_any(),
+                        };
+                        let has_key = key.is_some();
+                        view! {
+                            {match key {
+                                Some(key) => view! {
+                                    <p class="key-status" data-testid="key-status">
+                                        "Saved key " <code>"…" {key.last4}</code> " · saved "
+                                        <time datetime=key.saved_at.clone()>{timestamp(&key.saved_at)}</time>
+                                    </p>
+                                }
+                                .into_any(),
+                                None => view! { <p class="key-status" data-testid="key-status">"No key saved yet."</p> }.into_any(),
+                            }}
+                            <ActionForm action=save attr:class="key-form">
+                                <label for="fal-key">{if has_key { "Replace with a new key" } else { "Your fal key" }}</label>
+                                <div class="row">
+                                    <input
+                                        id="fal-key"
+                                        node_ref=key_input
+                                        name="key"
+                                        type="password"
+                                        autocomplete="off"
+                                        spellcheck="false"
+                                        placeholder="key_id:key_secret"
+                                        aria-describedby="fal-key-hint"
+                                        required
+                                    />
+                                    <button type="submit" class="primary" disabled=move || save.pending().get()>
+                                        {if has_key { "Replace key" } else { "Save key" }}
+                                    </button>
+                                </div>
+                                <FieldHint id="fal-key-hint" hint=Signal::derive(|| None::<String>) server=key_error />
+                            </ActionForm>
+                            <div class="actions">
+                                <ActionForm action=test>
+                                    <button type="submit" disabled=move || !has_key || test.pending().get()>
+                                        {move || if test.pending().get() { "Testing…" } else { "Test key" }}
+                                    </button>
+                                </ActionForm>
+                                <ActionForm action=balance>
+                                    <button type="submit" disabled=move || !has_key || balance.pending().get()>
+                                        "Credits"
+                                    </button>
+                                </ActionForm>
+                                <ActionForm action=delete>
+                                    <button type="submit" class="danger" disabled=move || !has_key || delete.pending().get()>
+                                        "Delete key"
+                                    </button>
+                                </ActionForm>
+                            </div>
                         }
+                        .into_any()
                     })}
                 </Transition>
-                <NoticeBanner notice />
-                <ActionForm action=save attr:class="key-form">
-                    <label for="fal-key">{move || if has_key() { "Replace with a new key" } else { "Your fal key" }}</label>
-                    <div class="row">
-                        <input
-                            id="fal-key"
-                            node_ref=key_input
-                            name="key"
-                            type="password"
-                            autocomplete="off"
-                            spellcheck="false"
-                            placeholder="key_id:key_secret"
-                            aria-describedby="fal-key-hint"
-                            required
-                        />
-                        <button type="submit" class="primary" disabled=move || save.pending().get()>
-                            {move || if has_key() { "Replace key" } else { "Save key" }}
-                        </button>
-                    </div>
-                    <FieldHint id="fal-key-hint" hint=Signal::derive(|| None::<String>) server=key_error />
-                </ActionForm>
-                <div class="actions">
-                    <ActionForm action=test>
-                        <button type="submit" disabled=move || !has_key() || test.pending().get()>
-                            {move || if test.pending().get() { "Testing…" } else { "Test key" }}
-                        </button>
-                    </ActionForm>
-                    <ActionForm action=balance>
-                        <button type="submit" disabled=move || !has_key() || balance.pending().get()>"Credits"</button>
-                    </ActionForm>
-                    <ActionForm action=delete>
-                        <button type="submit" class="danger" disabled=move || !has_key() || delete.pending().get()>
-                            "Delete key"
-                        </button>
-                    </ActionForm>
-                </div>
             </section>
         </AppFrame>
     }

@@ -35,7 +35,7 @@ pub fn LoginPage() -> impl IntoView {
         <AuthCard title="Log in">
             <NoticeBanner notice />
             <ActionForm action=auth.login attr:class="stack" attr:novalidate=true>
-                <input type="hidden" name="next" prop:value=next />
+                <input type="hidden" name="next" value=next />
                 <label for="email">"Email"</label>
                 <input
                     id="email"
@@ -67,7 +67,8 @@ pub fn SignupPage() -> impl IntoView {
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
     let touched_password = RwSignal::new(false);
-    let password_problem = Signal::derive(move || touched_password.get().then(|| password_hint(&password.get())).flatten());
+    let password_problem =
+        Signal::derive(move || touched_password.get().then(|| password_hint(&password.get())).flatten());
     let confirm_problem = Signal::derive(move || {
         let (p, c) = (password.get(), confirm.get());
         (!c.is_empty() && p != c).then(|| "The two passwords do not match.".to_owned())

@@ -10,25 +10,27 @@ use crate::components::AppFrame;
 #[component]
 pub fn CreatePage() -> impl IntoView {
     let status = Resource::new(|| (), |_| key_status());
-    let has_key = move || matches!(status.get(), Some(Ok(Some(_))));
     view! {
         <AppFrame>
             <h1>"Create"</h1>
             <section class="card">
-                <Transition fallback=|| ()>
-                    {move || {
-                        (!has_key())
-                            .then(|| {
-                                view! {
-                                    <p class="banner info" data-testid="needs-key">
-                                        "Save your fal key on the " <A href="/account">"Account"</A>
-                                        " tab to start generating."
-                                    </p>
-                                }
-                            })
-                    }}
+                <Transition fallback=|| view! { <button type="button" class="primary" disabled=true>"Generate"</button> }>
+                    {move || Suspend::new(async move {
+                        let has_key = matches!(status.await, Ok(Some(_)));
+                        view! {
+                            {(!has_key)
+                                .then(|| {
+                                    view! {
+                                        <p class="banner info" data-testid="needs-key">
+                                            "Save your fal key on the " <A href="/account">"Account"</A>
+                                            " tab to start generating."
+                                        </p>
+                                    }
+                                })}
+                            <button type="button" class="primary" disabled=!has_key>"Generate"</button>
+                        }
+                    })}
                 </Transition>
-                <button type="button" class="primary" disabled=move || !has_key()>"Generate"</button>
             </section>
         </AppFrame>
     }

@@ -48,7 +48,10 @@ pub struct StorageConfig {
 #[derive(Clone, Debug)]
 pub enum StorageBackend {
     /// The in-process S3 endpoint (s3s-fs) on loopback.
-    Embedded { addr: SocketAddr, root: PathBuf },
+    Embedded {
+        addr: SocketAddr,
+        root: PathBuf,
+    },
     External(ExternalS3),
 }
 
@@ -137,35 +140,28 @@ impl Config {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned());
 
         let site_addr = parse_addr("LEPTOS_SITE_ADDR", get("LEPTOS_SITE_ADDR"), "127.0.0.1:3000")?;
-        let public_url = get("PUBLIC_URL")
-            .map(|raw| parse_url("PUBLIC_URL", &raw))
-            .transpose()?;
+        let public_url = get("PUBLIC_URL").map(|raw| parse_url("PUBLIC_URL", &raw)).transpose()?;
         let data_dir = PathBuf::from(get("DARKROOM_DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = get("DATABASE_URL").unwrap_or_else(|| {
-            format!("sqlite://{}", data_dir.join("darkroom.db").display())
-        });
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:")
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| format!("sqlite://{}", data_dir.join("darkroom.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
             || database_url.starts_with("postgresql:"))
         {
             return Err(bad("DATABASE_URL", "must start with sqlite: or postgres:"));
         }
 
         let backend = match get("S3_ENDPOINT") {
-            None if get("S3_REGION").is_none() && get("S3_ACCESS_KEY_ID").is_none() => {
-                StorageBackend::Embedded {
-                    addr: parse_addr("S3_EMBEDDED_ADDR", get("S3_EMBEDDED_ADDR"), "127.0.0.1:3900")?,
-                    root: data_dir.join("s3"),
-                }
-            }
+            None if get("S3_REGION").is_none() && get("S3_ACCESS_KEY_ID").is_none() => StorageBackend::Embedded {
+                addr: parse_addr("S3_EMBEDDED_ADDR", get("S3_EMBEDDED_ADDR"), "127.0.0.1:3900")?,
+                root: data_dir.join("s3"),
+            },
             endpoint => {
                 let credentials = match (get("S3_ACCESS_KEY_ID"), get("S3_SECRET_ACCESS_KEY")) {
                     (Some(id), Some(secret)) => Some((id, secret)),
                     (None, None) => None,
                     _ => {
-                        return Err(bad(
-                            "S3_ACCESS_KEY_ID",
-                            "and S3_SECRET_ACCESS_KEY must be set together",
-                        ));
+                        return Err(bad("S3_ACCESS_KEY_ID", "and S3_SECRET_ACCESS_KEY must be set together"));
                     }
                 };
                 StorageBackend::External(ExternalS3 {
@@ -186,7 +182,10 @@ impl Config {
         }
 
         let fal = FalConfig {
-            queue_url: parse_url("FAL_QUEUE_URL", &get("FAL_QUEUE_URL").unwrap_or_else(|| "https://queue.fal.run".into()))?,
+            queue_url: parse_url(
+                "FAL_QUEUE_URL",
+                &get("FAL_QUEUE_URL").unwrap_or_else(|| "https://queue.fal.run".into()),
+            )?,
             api_url: parse_url("FAL_API_URL", &get("FAL_API_URL").unwrap_or_else(|| "https://api.fal.ai/v1".into()))?,
             rest_url: parse_url("FAL_REST_URL", &get("FAL_REST_URL").unwrap_or_else(|| "https://rest.fal.ai".into()))?,
             jwks_url: parse_url(
@@ -250,7 +249,11 @@ impl Config {
             master_key,
             previous_master_keys,
             auth,
-            trust_forwarded_for: parse_bool("DARKROOM_TRUST_FORWARDED_FOR", get("DARKROOM_TRUST_FORWARDED_FOR"), false)?,
+            trust_forwarded_for: parse_bool(
+                "DARKROOM_TRUST_FORWARDED_FOR",
+                get("DARKROOM_TRUST_FORWARDED_FOR"),
+                false,
+            )?,
         })
     }
 

@@ -11,11 +11,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::{AnyPool, Executor};
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AnyPool, Executor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -108,7 +108,8 @@ fn prepare_sqlite_url(url: &str) -> Result<String, sqlx::Error> {
         return Err(sqlx::Error::Configuration("DATABASE_URL must name a SQLite file".into()));
     }
     if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Configuration(format!("{}: {e}", dir.display()).into()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| sqlx::Error::Configuration(format!("{}: {e}", dir.display()).into()))?;
     }
     Ok(if url.contains("mode=") {
         url.to_owned()

@@ -47,7 +47,11 @@ pub async fn reset(db: &Db, bucket: &str) -> Result<(), sqlx::Error> {
 /// Drops windows that ended long ago.
 pub async fn prune(db: &Db, older_than: Duration) -> Result<u64, sqlx::Error> {
     let cutoff = now_ms() - older_than.as_millis() as i64;
-    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(cutoff).execute(&db.pool).await?.rows_affected())
+    Ok(sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        .bind(cutoff)
+        .execute(&db.pool)
+        .await?
+        .rows_affected())
 }
 
 /// `hits_before` earlier hits in the window starting at `window_start`: blocked once they reach `max`.

@@ -57,7 +57,11 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
     let result = body.await;
     if let Err(err) = &result {
         let wants_html = use_context::<http::request::Parts>().is_some_and(|parts| {
-            parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+            parts
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
         });
         if !wants_html {
             let options = expect_context::<leptos_axum::ResponseOptions>();
@@ -75,7 +79,11 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
 /// A same-site path to go to after login; anything else (other hosts, `//evil`, `\`) is dropped.
 pub fn safe_next(next: Option<&str>) -> &str {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.contains("://") => path,
+        Some(path)
+            if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.contains("://") =>
+        {
+            path
+        }
         _ => "/create",
     }
 }
@@ -88,7 +96,9 @@ mod tests {
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(safe_next(Some("/account")), "/account");
         assert_eq!(safe_next(Some("/gallery?page=2")), "/gallery?page=2");
-        for evil in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "", "/x?u=http://e"] {
+        for evil in
+            ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "", "/x?u=http://e"]
+        {
             assert_eq!(safe_next(Some(evil)), "/create", "{evil}");
         }
         assert_eq!(safe_next(None), "/create");

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::presigning::PresigningConfig;
 
@@ -85,7 +87,10 @@ impl Storage {
             if let Err(err) = self.client.create_bucket().bucket(bucket).send().await {
                 let already = matches!(err.code(), Some("BucketAlreadyOwnedByYou" | "BucketAlreadyExists"));
                 if !already {
-                    return Err(StorageError::Bucket { bucket: bucket.clone(), cause: DisplayErrorContext(err).to_string() });
+                    return Err(StorageError::Bucket {
+                        bucket: bucket.clone(),
+                        cause: DisplayErrorContext(err).to_string(),
+                    });
                 }
             }
         }

@@ -21,7 +21,8 @@ pub async fn sign_up(db: &Db, config: &AuthConfig, ip: &str, form: SignupForm<'_
     }
     // Count every attempt, valid or not: signup is where accounts are mass-created.
     let account_bucket = format!("signup:account:{}", form.email.trim().to_lowercase());
-    for (bucket, limit) in [(format!("signup:ip:{ip}"), config.signup_ip_limit), (account_bucket, config.signup_limit)] {
+    for (bucket, limit) in [(format!("signup:ip:{ip}"), config.signup_ip_limit), (account_bucket, config.signup_limit)]
+    {
         if let Some(wait) = rate_limit::hit(db, &bucket, limit).await? {
             audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "signup" }))).await;
             return Err(AuthError::RateLimited(wait));
@@ -35,7 +36,11 @@ pub async fn sign_up(db: &Db, config: &AuthConfig, ip: &str, form: SignupForm<'_
     let user = users::create(db, &email, &hash, role).await?;
     audit::record(
         db,
-        Event::new(Action::SignedUp).actor(&user.id).subject("user", &user.id).ip(ip).detail(json!({ "role": user.role.as_str() })),
+        Event::new(Action::SignedUp)
+            .actor(&user.id)
+            .subject("user", &user.id)
+            .ip(ip)
+            .detail(json!({ "role": user.role.as_str() })),
     )
     .await;
     Ok(user)
@@ -47,8 +52,11 @@ pub async fn log_in(db: &Db, config: &AuthConfig, ip: &str, email: &str, passwor
     let ip_bucket = format!("login:ip:{ip}");
     for (bucket, limit) in [(&account_bucket, config.login_limit), (&ip_bucket, config.login_ip_limit)] {
         if let Some(wait) = rate_limit::blocked_for(db, bucket, limit).await? {
-            audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "login", "email": normalized })))
-                .await;
+            audit::record(
+                db,
+                Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "login", "email": normalized })),
+            )
+            .await;
             return Err(AuthError::RateLimited(wait));
         }
     }

@@ -66,9 +66,7 @@ pub struct NewPassword(String);
 impl NewPassword {
     pub fn parse(password: &str, confirmation: &str) -> Result<Self, AuthError> {
         if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(AuthError::WeakPassword(format!(
-                "Use at least {MIN_PASSWORD_CHARS} characters."
-            )));
+            return Err(AuthError::WeakPassword(format!("Use at least {MIN_PASSWORD_CHARS} characters.")));
         }
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(AuthError::WeakPassword(format!("Use at most {MAX_PASSWORD_BYTES} bytes.")));
@@ -107,8 +105,20 @@ mod tests {
     #[test]
     fn malformed_emails_are_refused() {
         for bad in [
-            "", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a b@c.com", "a@b..com", "a@-b.com",
-            ".a@b.com", "a..b@c.com", "a@b\n.com", "<a>@b.com", "a@b_c.com",
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@b..com",
+            "a@-b.com",
+            ".a@b.com",
+            "a..b@c.com",
+            "a@b\n.com",
+            "<a>@b.com",
+            "a@b_c.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -119,14 +129,13 @@ mod tests {
     fn passwords_need_length_and_confirmation() {
         assert!(matches!(NewPassword::parse("short", "short"), Err(AuthError::WeakPassword(_))));
         assert!(matches!(NewPassword::parse("          ", "          "), Err(AuthError::WeakPassword(_))));
-        assert!(matches!(
-            NewPassword::parse("long enough pass", "long enough pasS"),
-            Err(AuthError::PasswordMismatch)
-        ));
+        assert!(matches!(NewPassword::parse("long enough pass", "long enough pasS"), Err(AuthError::PasswordMismatch)));
         assert!(NewPassword::parse("ünïcödé-pw", "ünïcödé-pw").is_ok(), "10 characters, more bytes");
         assert!(NewPassword::parse(&"x".repeat(2000), &"x".repeat(2000)).is_err());
-        assert_eq!(format!("{:?}", NewPassword::parse("secret-password", "secret-password").unwrap()),
-            "NewPassword(<redacted>)");
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("secret-password", "secret-password").unwrap()),
+            "NewPassword(<redacted>)"
+        );
     }
 
     proptest! {

@@ -56,7 +56,8 @@ impl From<AuthError> for AppError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::InvalidEmail => {
-                AppError::new("auth.invalid_email", "Enter a valid email address, like name@example.com.").on_field("email")
+                AppError::new("auth.invalid_email", "Enter a valid email address, like name@example.com.")
+                    .on_field("email")
             }
             AuthError::WeakPassword(why) => AppError::new("auth.weak_password", why).on_field("password"),
             AuthError::PasswordMismatch => {

@@ -64,10 +64,8 @@ impl FalError {
     /// 401/403 mean "this key may not do that" rather than "bad key" or "locked account".
     pub fn from_response(status: u16, headers: &http::HeaderMap, body: &[u8], platform: bool) -> Self {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
-        let retry_after_secs = headers
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
+        let retry_after_secs =
+            headers.get(http::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
         let header_error_type = headers.get("x-fal-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
 
         if let Some(envelope) = parsed.as_ref().and_then(|v| v.get("error")).and_then(platform_envelope) {
@@ -84,11 +82,8 @@ impl FalError {
         }
 
         let detail = parsed.as_ref().and_then(|v| v.get("detail"));
-        let body_error_type = parsed
-            .as_ref()
-            .and_then(|v| v.get("error_type"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let body_error_type =
+            parsed.as_ref().and_then(|v| v.get("error_type")).and_then(Value::as_str).map(str::to_owned);
         let message = match detail {
             Some(Value::String(s)) => s.clone(),
             _ => String::from_utf8_lossy(body).chars().take(300).collect(),
@@ -160,6 +155,34 @@ fn summarize(fields: &[FieldError]) -> String {
         .join("; ")
 }
 
+impl From<FalError> for crate::error::AppError {
+    fn from(err: FalError) -> Self {
+        use crate::error::AppError;
+        match err {
+            FalError::KeyRejected { message } | FalError::NotPermitted { message } => {
+                AppError::new("fal.key_rejected", format!("fal rejected your key: {message}"))
+            }
+            FalError::AccountLocked { message } => {
+                AppError::new("fal.account_locked", format!("Your fal account is locked: {message}"))
+            }
+            FalError::Invalid { .. } => AppError::new("fal.invalid_request", err.to_string()),
+            FalError::RateLimited { retry_after_secs, .. } => {
+                let mut e = AppError::new("fal.rate_limited", "fal is rate-limiting this key. Try again shortly.");
+                e.retry_after_secs = retry_after_secs;
+                e
+            }
+            FalError::Transport(what) => {
+                tracing::warn!(%what, "fal unreachable");
+                AppError::new("fal.unreachable", "Could not reach fal. Try again in a moment.")
+            }
+            FalError::Upstream { .. } | FalError::Decode(_) => {
+                tracing::warn!(%err, "fal error");
+                AppError::new("fal.upstream", format!("fal answered with an error: {err}"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +223,8 @@ mod tests {
         let FalError::Invalid { fields, .. } = err else { panic!() };
         assert_eq!(fields[0].field, "prompt");
 
-        let err = parse(422, r#"{"detail":[{"loc":["body","image_urls",0],"msg":"bad","type":"image_load_error"}]}"#, false);
+        let err =
+            parse(422, r#"{"detail":[{"loc":["body","image_urls",0],"msg":"bad","type":"image_load_error"}]}"#, false);
         let FalError::Invalid { fields, .. } = err else { panic!() };
         assert_eq!(fields[0].field, "image_urls.0");
 
@@ -211,7 +235,9 @@ mod tests {
     #[test]
     fn infrastructure_errors_carry_their_type_and_retry_rules() {
         let err = parse(504, r#"{"detail":"Request timed out","error_type":"request_timeout"}"#, false);
-        assert!(matches!(err, FalError::Upstream { status: 504, ref error_type, .. } if error_type == "request_timeout"));
+        assert!(
+            matches!(err, FalError::Upstream { status: 504, ref error_type, .. } if error_type == "request_timeout")
+        );
         assert!(err.is_retriable());
 
         let mut headers = http::HeaderMap::new();
@@ -223,33 +249,5 @@ mod tests {
         headers.insert("x-fal-request-timeout-type", "user".parse().unwrap());
         let err = FalError::from_response(504, &headers, br#"{"detail":"Request timed out"}"#, false);
         assert!(!err.is_retriable(), "a user start-timeout must not be retried");
-    }
-}
-
-impl From<FalError> for crate::error::AppError {
-    fn from(err: FalError) -> Self {
-        use crate::error::AppError;
-        match err {
-            FalError::KeyRejected { message } | FalError::NotPermitted { message } => {
-                AppError::new("fal.key_rejected", format!("fal rejected your key: {message}"))
-            }
-            FalError::AccountLocked { message } => {
-                AppError::new("fal.account_locked", format!("Your fal account is locked: {message}"))
-            }
-            FalError::Invalid { .. } => AppError::new("fal.invalid_request", err.to_string()),
-            FalError::RateLimited { retry_after_secs, .. } => {
-                let mut e = AppError::new("fal.rate_limited", "fal is rate-limiting this key. Try again shortly.");
-                e.retry_after_secs = retry_after_secs;
-                e
-            }
-            FalError::Transport(what) => {
-                tracing::warn!(%what, "fal unreachable");
-                AppError::new("fal.unreachable", "Could not reach fal. Try again in a moment.")
-            }
-            FalError::Upstream { .. } | FalError::Decode(_) => {
-                tracing::warn!(%err, "fal error");
-                AppError::new("fal.upstream", format!("fal answered with an error: {err}"))
-            }
-        }
     }
 }

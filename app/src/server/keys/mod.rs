@@ -70,7 +70,9 @@ pub async fn status(db: &Db, user_id: &str) -> Result<Option<KeyStatus>, KeyErro
         .bind(PROVIDER)
         .fetch_optional(&db.pool)
         .await?;
-    Ok(row.map(|r| Ok::<_, sqlx::Error>(KeyStatus { last4: r.try_get("last4")?, saved_at: r.try_get("created_at")? })).transpose()?)
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>(KeyStatus { last4: r.try_get("last4")?, saved_at: r.try_get("created_at")? }))
+        .transpose()?)
 }
 
 /// Returns whether a key was deleted.
@@ -91,7 +93,8 @@ pub async fn load(db: &Db, vault: &Vault, user_id: &str) -> Result<Option<FalKey
         .fetch_optional(&db.pool)
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let sealed = Sealed { ciphertext: row.try_get("ciphertext")?, nonce: row.try_get("nonce")?, key_id: row.try_get("key_id")? };
+    let sealed =
+        Sealed { ciphertext: row.try_get("ciphertext")?, nonce: row.try_get("nonce")?, key_id: row.try_get("key_id")? };
     let plain = vault.open(user_id, &sealed)?;
     let text = String::from_utf8(plain).map_err(|_| KeyError::Unreadable)?;
     FalKey::parse(&text).map(Some).map_err(|_| KeyError::Unreadable)
@@ -108,7 +111,8 @@ pub async fn rotate(db: &Db, vault: &Vault) -> Result<u64, KeyError> {
         let user_id: String = row.try_get("user_id")?;
         let provider: String = row.try_get("provider")?;
         let old_key_id: String = row.try_get("key_id")?;
-        let sealed = Sealed { ciphertext: row.try_get("ciphertext")?, nonce: row.try_get("nonce")?, key_id: old_key_id.clone() };
+        let sealed =
+            Sealed { ciphertext: row.try_get("ciphertext")?, nonce: row.try_get("nonce")?, key_id: old_key_id.clone() };
         let fresh = vault.seal(&user_id, &vault.open(&user_id, &sealed)?);
         // The key_id guard makes a concurrent save win instead of being overwritten.
         changed += sqlx::query(

@@ -46,9 +46,7 @@ impl MasterKey {
     }
 
     fn from_base64(encoded: &str) -> Result<Self, VaultError> {
-        let bytes = B64
-            .decode(encoded.trim())
-            .map_err(|_| VaultError::MasterKey("is not valid base64".into()))?;
+        let bytes = B64.decode(encoded.trim()).map_err(|_| VaultError::MasterKey("is not valid base64".into()))?;
         Self::from_bytes(&bytes)
     }
 }

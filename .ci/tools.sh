@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, only when it is missing or the wrong version.
+# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen chromium node-deps)
+#        .ci/tools.sh postgres    prints a PostgreSQL URL the tests may create databases with
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_LEPTOS_VERSION=0.3.10
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate pinned in Cargo.toml
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  say "installing $* from Debian's packages"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2 \
+    || { as_root apt-get update >&2 && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >&2; }
+}
+
+rust_wasm() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown \
+    || { say "adding the wasm32 target"; rustup target add wasm32-unknown-unknown >&2; }
+}
+
+cargo_leptos() {
+  if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+    # no_downloads: a missing external tool is an error, never a download attempt.
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 20 minutes on 2 cores)"
+    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads >&2
+  fi
+}
+
+wasm_bindgen() {
+  if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
+    # Not --locked: the locked build wants a webpki-roots version the index lacks.
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force >&2
+  fi
+}
+
+chromium() {
+  [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium
+}
+
+node_deps() {
+  local stamp=end2end/node_modules/.package-lock.json
+  if [ ! -f "$stamp" ] || [ end2end/package-lock.json -nt "$stamp" ]; then
+    say "installing the browser-test packages (npm ci)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2)
+  fi
+}
+
+# A PostgreSQL the tests can use: $DARKROOM_TEST_PG_URL, else the machine's server on
+# 127.0.0.1:5432 (started if installed but stopped), else a private trust-auth cluster in
+# ~/.cache/darkroom/postgres (installing PostgreSQL from Debian if needed).
+postgres() {
+  local url="${DARKROOM_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if psql "$url" -qtAc 'select 1' >/dev/null 2>&1; then echo "$url"; return; fi
+  if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q .; then
+    say "starting the machine's PostgreSQL"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(pg_lsclusters -h | awk 'NR==1{print $1}')" main start >&2 || true
+    for _ in $(seq 30); do psql "$url" -qtAc 'select 1' >/dev/null 2>&1 && { echo "$url"; return; }; sleep 1; done
+  fi
+  local bin; bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+  if [ -z "$bin" ]; then apt_install postgresql; bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1); fi
+  local dir="$HOME/.cache/darkroom/postgres" port=55432
+  local private="postgres://postgres@127.0.0.1:$port/postgres"
+  if ! psql "$private" -qtAc 'select 1' >/dev/null 2>&1; then
+    say "starting a private PostgreSQL cluster on 127.0.0.1:$port"
+    mkdir -p "$dir"
+    local run=()
+    if [ "$(id -u)" = 0 ]; then chown -R postgres: "$dir"; run=(runuser -u postgres --); fi
+    [ -f "$dir/data/PG_VERSION" ] || "${run[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust >&2
+    "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir" start >&2
+  fi
+  echo "$private"
+}
+
+for tool in "$@"; do
+  case "$tool" in
+    rust-wasm) rust_wasm ;;
+    cargo-leptos) cargo_leptos ;;
+    wasm-bindgen) wasm_bindgen ;;
+    chromium) chromium ;;
+    node-deps) node_deps ;;
+    postgres) postgres ;;
+    *) echo "unknown tool: $tool" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,38 @@
+# Darkroom. `make run` starts the app on its embedded defaults; `make test` runs every test.
+# Both install what they need (wasm target, cargo-leptos, wasm-bindgen, Chromium, npm packages)
+# when it is missing.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+export LEPTOS_OUTPUT_NAME := darkroom
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+TOOLS := .ci/tools.sh
+
+.PHONY: run test test-sqlite test-postgres test-e2e site
+
+## Build and run the app on http://127.0.0.1:3000 (SQLite and objects under ./data).
+run:
+	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen
+	cargo leptos serve
+
+## Every test: unit and integration on SQLite, integration on PostgreSQL, browser tests.
+test: test-sqlite test-postgres test-e2e
+
+test-sqlite:
+	@echo "==> unit tests and the integration suite on SQLite"
+	cargo test -p darkroom -p app --features app/ssr
+
+test-postgres:
+	@echo "==> the integration suite on PostgreSQL"
+	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test -p darkroom --test api
+
+## The wasm, CSS and static files under target/site, and the server binary.
+site:
+	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen
+	cargo leptos build --frontend-only
+	cargo build -p darkroom
+
+test-e2e: site
+	@echo "==> browser tests in Chromium"
+	$(TOOLS) chromium node-deps
+	cd end2end && npx playwright test

@@ -1,0 +1,82 @@
+// Playwright drives Debian's Chromium (no browser download) against the real server binary,
+// which talks to the fake fal server and its own embedded S3 endpoint, all on loopback.
+// The binary and the site (wasm, css) must be built first: `make test` does that.
+const { defineConfig } = require('@playwright/test');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const repo = path.resolve(__dirname, '..');
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(repo, 'target');
+const bin = process.env.DARKROOM_BIN || path.join(targetDir, 'debug', 'darkroom');
+const port = Number(process.env.E2E_PORT || 3100);
+const baseURL = `http://127.0.0.1:${port}`;
+const fakeFal = `http://127.0.0.1:${port + 2}`;
+// Made once in the main process; workers inherit the variable instead of making their own.
+process.env.DARKROOM_E2E_DATA ||= fs.mkdtempSync(path.join(os.tmpdir(), 'darkroom-e2e-'));
+const dataDir = process.env.DARKROOM_E2E_DATA;
+
+module.exports = defineConfig({
+  testDir: './tests',
+  globalTeardown: './teardown.js',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: 'list',
+  use: {
+    baseURL,
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        browserName: 'chromium',
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+          args: [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+          ],
+        },
+      },
+    },
+  ],
+  webServer: [
+    {
+      command: `"${bin}" fake-fal --addr 127.0.0.1:${port + 2}`,
+      url: `${fakeFal}/healthz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+    },
+    {
+      command: `"${bin}" serve`,
+      cwd: repo,
+      url: `${baseURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: 'pipe',
+      env: {
+        RUST_LOG: 'info',
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+        LEPTOS_SITE_ROOT: path.join(repo, 'target', 'site'),
+        LEPTOS_OUTPUT_NAME: 'darkroom',
+        DARKROOM_DATA_DIR: dataDir,
+        S3_EMBEDDED_ADDR: `127.0.0.1:${port + 1}`,
+        FAL_QUEUE_URL: `${fakeFal}/queue`,
+        FAL_API_URL: `${fakeFal}/v1`,
+        FAL_REST_URL: `${fakeFal}/rest`,
+        FAL_JWKS_URL: `${fakeFal}/rest/.well-known/jwks.json`,
+        FAL_MEDIA_HOSTS: '127.0.0.1',
+      },
+    },
+  ],
+});
