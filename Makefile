@@ -11,9 +11,8 @@ TOOLS := .ci/tools.sh
 .PHONY: run test test-sqlite test-postgres test-e2e site
 
 ## Build and run the app on http://127.0.0.1:3000 (SQLite and objects under ./data).
-run:
-	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen
-	cargo leptos serve
+run: site
+	"$(CARGO_TARGET_DIR)/debug/darkroom" serve
 
 ## Every test: unit and integration on SQLite, integration on PostgreSQL, browser tests.
 test: test-sqlite test-postgres test-e2e
