@@ -8,11 +8,16 @@ export LEPTOS_OUTPUT_NAME := darkroom
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 TOOLS := .ci/tools.sh
 
-.PHONY: run test test-sqlite test-postgres test-e2e site
+.PHONY: run release test test-sqlite test-postgres test-e2e site
 
 ## Build and run the app on http://127.0.0.1:3000 (SQLite and objects under ./data).
 run: site
 	"$(CARGO_TARGET_DIR)/debug/darkroom" serve
+
+## An optimised build for production: target/release/darkroom plus target/site.
+release:
+	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen wasm-opt
+	cargo leptos build --release --precompress
 
 ## Every test: unit and integration on SQLite, integration on PostgreSQL, browser tests.
 test: test-sqlite test-postgres test-e2e

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only when it is missing or the wrong version.
-# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen chromium node-deps)
+# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium node-deps)
 #        .ci/tools.sh postgres    prints a PostgreSQL URL the tests may create databases with
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +36,11 @@ wasm_bindgen() {
     say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force >&2
   fi
+}
+
+wasm_opt() {
+  # Release builds always run wasm-opt; Debian's binaryen provides it (no download).
+  command -v wasm-opt >/dev/null || apt_install binaryen
 }
 
 chromium() {
@@ -82,6 +87,7 @@ for tool in "$@"; do
     rust-wasm) rust_wasm ;;
     cargo-leptos) cargo_leptos ;;
     wasm-bindgen) wasm_bindgen ;;
+    wasm-opt) wasm_opt ;;
     chromium) chromium ;;
     node-deps) node_deps ;;
     postgres) postgres ;;

@@ -71,6 +71,70 @@ pub async fn rotate_keys(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One pass of the background upkeep (expired tickets, leftover objects, old counters).
+pub async fn sweep(config: &Config) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let report = app::server::maintenance::run_once(&services.0).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "expired {} ticket(s), gave up on {} interrupted confirmation(s), retried {} deletion(s), removed {} orphan object(s)",
+        report.expired, report.interrupted, report.retried_deletes, report.orphans
+    );
+    Ok(())
+}
+
+/// Applies the browser rules (CORS) and lifecycle rules a production bucket needs.
+pub async fn storage_setup(config: &Config, extra_origins: &[String]) -> anyhow::Result<()> {
+    if matches!(config.storage.backend, app::server::config::StorageBackend::Embedded { .. }) {
+        println!(
+            "the embedded S3 endpoint needs no setup: its CORS rules are built in and the sweeper removes stale uploads"
+        );
+        return Ok(());
+    }
+    let mut origins: Vec<String> = config.public_url.iter().map(|u| u.origin().ascii_serialization()).collect();
+    origins.extend(extra_origins.iter().cloned());
+    if origins.is_empty() {
+        bail!("set PUBLIC_URL (or pass --origin) so the buckets know which site may upload to them");
+    }
+    let (storage, _embedded) = crate::server::open_storage(config, config.site_addr).await?;
+    for line in storage.apply_rules(&origins).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Database and storage for a one-off command. With the embedded backend this starts the
+/// endpoint, or reaches the running server's when it already holds the port.
+async fn services(
+    config: &Config,
+) -> anyhow::Result<(app::server::state::Services, Option<crate::embedded_s3::EmbeddedS3>)> {
+    let (db, _) = Db::connect(&config.database_url).await?;
+    let vault = Vault::load(&config.master_key, &config.previous_master_keys.0)?;
+    let (storage, embedded) = match crate::server::open_storage(config, config.site_addr).await {
+        Ok(opened) => opened,
+        Err(err) => match crate::embedded_s3::running(config) {
+            Some(endpoint) => {
+                let storage = app::server::storage::Storage::connect(
+                    &endpoint,
+                    config.storage.uploads_bucket.clone(),
+                    config.storage.results_bucket.clone(),
+                )
+                .await;
+                (storage, None)
+            }
+            None => return Err(err),
+        },
+    };
+    let services = app::server::state::Services {
+        leptos_options: crate::server::leptos_options(config),
+        config: config.clone(),
+        db,
+        vault,
+        fal: app::server::fal::FalClient::new(&config.fal),
+        storage,
+    };
+    Ok((services, embedded))
+}
+
 fn read_password() -> anyhow::Result<String> {
     if let Ok(value) = std::env::var(PASSWORD_VAR) {
         return Ok(value);

@@ -132,6 +132,19 @@ pub fn app_origins(public_url: Option<&url::Url>, site_addr: SocketAddr) -> Vec<
     origins.into_iter().filter_map(|o| HeaderValue::from_str(&o).ok()).collect()
 }
 
+/// The endpoint of an embedded S3 another Darkroom process is already serving (when this one
+/// cannot bind the port), from the configured address and the stored credentials.
+pub fn running(config: &app::server::config::Config) -> Option<ExternalS3> {
+    let app::server::config::StorageBackend::Embedded { addr, .. } = &config.storage.backend else { return None };
+    let secret = std::fs::read_to_string(credentials_path(&config.data_dir)).ok()?;
+    Some(ExternalS3 {
+        endpoint: format!("http://{addr}").parse().ok(),
+        region: "us-east-1".into(),
+        credentials: Some((ACCESS_KEY_ID.into(), secret.trim().to_owned())),
+        force_path_style: true,
+    })
+}
+
 /// Where the embedded endpoint keeps its credentials: beside, not inside, its object root.
 pub fn credentials_path(data_dir: &Path) -> PathBuf {
     data_dir.join("embedded-s3.secret")

@@ -5,5 +5,6 @@ pub mod cli;
 pub mod embedded_s3;
 pub mod fake_fal;
 pub mod guards;
+pub mod metrics;
 pub mod server;
 pub mod telemetry;

@@ -23,6 +23,11 @@ enum Command {
     /// Manage the encrypted provider keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run one pass of the upkeep: expire unconfirmed uploads, delete leftover objects.
+    Sweep,
+    /// Prepare external storage.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Run the fake fal server used by the tests (never point production at it).
     FakeFal {
         #[arg(long, default_value = "127.0.0.1:3999")]
@@ -41,6 +46,17 @@ enum UserCommand {
     },
     /// Make an existing account an admin.
     Promote { email: String },
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Apply the CORS rules direct uploads need (origin from PUBLIC_URL) and lifecycle rules
+    /// that expire abandoned uploads, on both buckets.
+    Setup {
+        /// Another origin allowed to upload (repeatable), besides PUBLIC_URL's.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -73,6 +89,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::User(UserCommand::Promote { email }) => darkroom::cli::promote(&config()?, &email).await,
         Command::Keys(KeysCommand::Rotate) => darkroom::cli::rotate_keys(&config()?).await,
+        Command::Sweep => darkroom::cli::sweep(&config()?).await,
+        Command::Storage(StorageCommand::Setup { origins }) => darkroom::cli::storage_setup(&config()?, &origins).await,
         Command::FakeFal { addr } => {
             let fake = darkroom::fake_fal::FakeFal::start(addr).await?;
             println!("fake fal listening on {}", fake.base_url());

@@ -8,6 +8,7 @@ use app::server::config::{Config, StorageBackend};
 use app::server::db::{Db, SessionPool};
 use app::server::fal::FalClient;
 use app::server::keys::Vault;
+use app::server::maintenance;
 use app::server::state::{AppState, Services};
 use app::server::storage::Storage;
 use app::{App, shell};
@@ -45,6 +46,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
     pub embedded_s3: Option<EmbeddedS3>,
+    maintenance: tokio::task::JoinHandle<()>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -66,6 +68,7 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
+        self.maintenance.abort();
     }
 }
 
@@ -78,24 +81,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let (db, sessions) = Db::connect(&config.database_url).await.context("opening the database")?;
     let vault = Vault::load(&config.master_key, &config.previous_master_keys.0).context("loading the master key")?;
 
-    let (endpoint, embedded_s3) = match &config.storage.backend {
-        StorageBackend::Embedded { addr: s3_addr, root } => {
-            let buckets = [config.storage.uploads_bucket.as_str(), config.storage.results_bucket.as_str()];
-            let origins = embedded_s3::app_origins(config.public_url.as_ref(), addr);
-            let s3 =
-                embedded_s3::start(*s3_addr, root, &embedded_s3::credentials_path(&config.data_dir), &buckets, origins)
-                    .await?;
-            (s3.endpoint(), Some(s3))
-        }
-        StorageBackend::External(external) => (external.clone(), None),
-    };
-    let storage =
-        Storage::connect(&endpoint, config.storage.uploads_bucket.clone(), config.storage.results_bucket.clone()).await;
-    storage.ensure_buckets().await.context("preparing the storage buckets")?;
-
+    let (storage, embedded_s3) = open_storage(&config, addr).await?;
     let fal = FalClient::new(&config.fal);
     let state = AppState::new(Services { leptos_options, config, db, vault, fal, storage });
     let router = router(state.clone(), sessions).await?;
+    let maintenance = maintenance::spawn(state.clone());
 
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -107,7 +97,27 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             .await
     });
     tracing::info!(%addr, "Darkroom listening");
-    Ok(Running { addr, state, embedded_s3, shutdown: Some(shutdown), task })
+    Ok(Running { addr, state, embedded_s3, maintenance, shutdown: Some(shutdown), task })
+}
+
+/// Connects to the configured storage, starting the embedded endpoint when that is the backend,
+/// and makes sure both buckets exist.
+pub async fn open_storage(config: &Config, site_addr: SocketAddr) -> anyhow::Result<(Storage, Option<EmbeddedS3>)> {
+    let (endpoint, embedded_s3) = match &config.storage.backend {
+        StorageBackend::Embedded { addr: s3_addr, root } => {
+            let buckets = [config.storage.uploads_bucket.as_str(), config.storage.results_bucket.as_str()];
+            let origins = embedded_s3::app_origins(config.public_url.as_ref(), site_addr);
+            let s3 =
+                embedded_s3::start(*s3_addr, root, &embedded_s3::credentials_path(&config.data_dir), &buckets, origins)
+                    .await?;
+            (s3.endpoint(), Some(s3))
+        }
+        StorageBackend::External(external) => (external.clone(), None),
+    };
+    let storage =
+        Storage::connect(&endpoint, config.storage.uploads_bucket.clone(), config.storage.results_bucket.clone()).await;
+    storage.ensure_buckets().await.context("preparing the storage buckets")?;
+    Ok((storage, embedded_s3))
 }
 
 async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router> {
@@ -117,8 +127,10 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
         move || provide_context(state.clone())
     };
     let options = state.leptos_options.clone();
+    crate::metrics::recorder();
     let app = Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(crate::metrics::route))
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(state.clone(), guards::pages));

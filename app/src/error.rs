@@ -46,16 +46,30 @@ impl AppError {
         let code = self.code.as_str();
         match code {
             "internal" => 500,
-            "network" => 503,
+            "network" | "upload.storage_unavailable" => 503,
             "auth.unauthenticated" | "auth.invalid_credentials" => 401,
-            "auth.forbidden" | "auth.signup_closed" | "auth.disabled" => 403,
-            "not_found" => 404,
+            "auth.forbidden" | "auth.signup_closed" | "auth.disabled" | "request.cross_origin" => 403,
+            "auth.email_taken"
+            | "upload.already_confirmed"
+            | "upload.busy"
+            | "upload.closed"
+            | "upload.not_uploaded" => 409,
+            "upload.expired" => 410,
+            "upload.too_large" => 413,
+            "upload.unsupported_type" => 415,
             // The user's own fal key or input is at fault, not the gateway.
             "fal.key_rejected" | "fal.account_locked" | "fal.invalid_request" | "keys.missing" | "keys.unreadable" => {
                 422
             }
-            "auth.email_taken" => 409,
-            _ if code.ends_with(".rate_limited") => 429,
+            // Uploads whose stored bytes fail validation.
+            "upload.size_mismatch"
+            | "upload.checksum_mismatch"
+            | "upload.type_mismatch"
+            | "upload.polyglot"
+            | "upload.undecodable"
+            | "upload.too_many_pixels" => 422,
+            _ if code == "not_found" || code.ends_with(".not_found") => 404,
+            _ if code.ends_with(".rate_limited") || code.ends_with(".quota_exceeded") => 429,
             _ if code.starts_with("fal.") => 502,
             _ => 400,
         }

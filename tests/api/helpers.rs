@@ -33,6 +33,35 @@ pub fn backend() -> Backend {
     }
 }
 
+/// Which S3 the app under test stores into: its own embedded endpoint, or a Garage server started
+/// by the test command (`DARKROOM_TEST_STORAGE=garage`, endpoint and key in `DARKROOM_TEST_S3_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageKind {
+    Embedded,
+    Garage,
+}
+
+pub fn storage_kind() -> StorageKind {
+    match std::env::var("DARKROOM_TEST_STORAGE").as_deref() {
+        Ok("garage") => StorageKind::Garage,
+        Ok("embedded") | Err(_) => StorageKind::Embedded,
+        Ok(other) => panic!("DARKROOM_TEST_STORAGE must be embedded or garage, not {other}"),
+    }
+}
+
+fn garage_vars(tag: &str) -> Vec<(String, String)> {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set for Garage tests"));
+    vec![
+        ("S3_ENDPOINT".into(), var("DARKROOM_TEST_S3_ENDPOINT")),
+        ("S3_REGION".into(), var("DARKROOM_TEST_S3_REGION")),
+        ("S3_ACCESS_KEY_ID".into(), var("DARKROOM_TEST_S3_KEY_ID")),
+        ("S3_SECRET_ACCESS_KEY".into(), var("DARKROOM_TEST_S3_SECRET")),
+        // Buckets of their own keep tests apart on the shared server.
+        ("S3_UPLOADS_BUCKET".into(), format!("t{tag}-uploads")),
+        ("S3_RESULTS_BUCKET".into(), format!("t{tag}-results")),
+    ]
+}
+
 fn postgres_admin_url() -> String {
     std::env::var("DARKROOM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -110,6 +139,9 @@ impl TestApp {
             ("DARKROOM_MASTER_KEY".into(), base64::engine::general_purpose::STANDARD.encode(rand_bytes())),
         ]);
         vars.extend(fake.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if storage_kind() == StorageKind::Garage {
+            vars.extend(garage_vars(&uuid::Uuid::new_v4().simple().to_string()[..12]));
+        }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -139,11 +171,46 @@ impl TestApp {
     pub fn db(&self) -> &app::server::db::Db {
         &self.running.state.db
     }
+
+    pub fn storage(&self) -> &app::server::storage::Storage {
+        &self.running.state.storage
+    }
+
+    /// The object at `key` in the uploads bucket, if any.
+    pub async fn object(&self, key: &str) -> Option<Vec<u8>> {
+        let storage = self.storage();
+        match storage.get_bytes(&storage.uploads_bucket, key, u64::MAX).await.expect("storage reachable") {
+            Some(app::server::storage::Fetched::Bytes(bytes)) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// Every key under `prefix` in the uploads bucket.
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
+        let storage = self.storage();
+        storage
+            .list(&storage.uploads_bucket, prefix, None)
+            .await
+            .expect("storage reachable")
+            .0
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        if storage_kind() == StorageKind::Garage {
+            let storage = self.running.state.storage.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                runtime.block_on(empty_and_remove_buckets(storage));
+            })
+            .join()
+            .ok();
+        }
         if let Some(name) = self.pg_database.take() {
             // Dropping happens inside the test's runtime; use a thread with its own.
             std::thread::spawn(move || {
@@ -159,6 +226,19 @@ impl Drop for TestApp {
             .join()
             .ok();
         }
+    }
+}
+
+async fn empty_and_remove_buckets(storage: app::server::storage::Storage) {
+    for bucket in [storage.uploads_bucket.clone(), storage.results_bucket.clone()] {
+        for prefix in ["uploads/", "sources/", "results/", "thumbs/", ""] {
+            if let Ok((objects, _)) = storage.list(&bucket, prefix, None).await {
+                for (key, _) in objects {
+                    let _ = storage.delete(&bucket, &key).await;
+                }
+            }
+        }
+        let _ = storage.client().delete_bucket().bucket(&bucket).send().await;
     }
 }
 

@@ -8,3 +8,6 @@ mod helpers;
 mod keys;
 mod security;
 mod storage;
+#[path = "../../app/src/server/uploads/testdata.rs"]
+mod testdata;
+mod uploads;

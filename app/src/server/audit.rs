@@ -19,6 +19,10 @@ pub enum Action {
     UserCreated,
     UserPromoted,
     AdminDenied,
+    UploadIssued,
+    UploadConfirmed,
+    UploadRejected,
+    UploadDeleted,
 }
 
 impl Action {
@@ -36,6 +40,10 @@ impl Action {
             Self::UserCreated => "user.created",
             Self::UserPromoted => "user.promoted",
             Self::AdminDenied => "admin.denied",
+            Self::UploadIssued => "upload.issued",
+            Self::UploadConfirmed => "upload.confirmed",
+            Self::UploadRejected => "upload.rejected",
+            Self::UploadDeleted => "upload.deleted",
         }
     }
 }

@@ -34,8 +34,21 @@ pub struct Config {
     /// Older master keys that still open values sealed before a rotation.
     pub previous_master_keys: PreviousMasterKeys,
     pub auth: AuthConfig,
+    pub uploads: UploadConfig,
     /// Honour `X-Forwarded-For` from a reverse proxy (only when one is really in front).
     pub trust_forwarded_for: bool,
+    /// Bearer token for `/metrics` from other hosts (loopback needs none).
+    pub metrics_token: Option<Secret>,
+}
+
+/// A configuration value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +134,24 @@ pub struct AuthConfig {
     pub signup_limit: RateLimit,
     pub signup_ip_limit: RateLimit,
     pub session_ttl: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct UploadConfig {
+    /// Largest accepted upload, in bytes.
+    pub max_bytes: u64,
+    /// Upload tickets a user may get per UTC day.
+    pub per_day: u64,
+    /// Declared bytes a user may upload per UTC day.
+    pub bytes_per_day: u64,
+    /// Largest accepted image, in pixels (decompression bombs are refused before decoding).
+    pub max_pixels: u64,
+    /// How long a presigned PUT (and its ticket) stays valid; at most 5 minutes.
+    pub ticket_ttl: Duration,
+    /// How long a presigned GET for viewing stays valid.
+    pub view_ttl: Duration,
+    /// How often the sweeper expires tickets and removes leftover objects.
+    pub sweep_every: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +270,31 @@ impl Config {
             ),
         };
 
+        let ticket_ttl = parse_u64("DARKROOM_UPLOAD_TTL_SECS", get("DARKROOM_UPLOAD_TTL_SECS"), 300)?;
+        if !(1..=300).contains(&ticket_ttl) {
+            return Err(bad("DARKROOM_UPLOAD_TTL_SECS", "must be between 1 and 300 seconds"));
+        }
+        let uploads = UploadConfig {
+            max_bytes: parse_u64("DARKROOM_UPLOAD_MAX_BYTES", get("DARKROOM_UPLOAD_MAX_BYTES"), 16 * 1024 * 1024)?,
+            per_day: parse_u64("DARKROOM_UPLOADS_PER_DAY", get("DARKROOM_UPLOADS_PER_DAY"), 200)?,
+            bytes_per_day: parse_u64(
+                "DARKROOM_UPLOAD_BYTES_PER_DAY",
+                get("DARKROOM_UPLOAD_BYTES_PER_DAY"),
+                1024 * 1024 * 1024,
+            )?,
+            max_pixels: parse_u64("DARKROOM_UPLOAD_MAX_PIXELS", get("DARKROOM_UPLOAD_MAX_PIXELS"), 50_000_000)?,
+            ticket_ttl: Duration::from_secs(ticket_ttl),
+            view_ttl: Duration::from_secs(600),
+            sweep_every: Duration::from_secs(parse_u64(
+                "DARKROOM_SWEEP_EVERY_SECS",
+                get("DARKROOM_SWEEP_EVERY_SECS"),
+                60,
+            )?),
+        };
+        if uploads.max_bytes == 0 || uploads.max_pixels == 0 {
+            return Err(bad("DARKROOM_UPLOAD_MAX_BYTES", "and DARKROOM_UPLOAD_MAX_PIXELS must be above zero"));
+        }
+
         Ok(Self {
             site_addr,
             public_url,
@@ -249,11 +305,13 @@ impl Config {
             master_key,
             previous_master_keys,
             auth,
+            uploads,
             trust_forwarded_for: parse_bool(
                 "DARKROOM_TRUST_FORWARDED_FOR",
                 get("DARKROOM_TRUST_FORWARDED_FOR"),
                 false,
             )?,
+            metrics_token: get("DARKROOM_METRICS_TOKEN").map(Secret),
         })
     }
 

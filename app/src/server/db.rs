@@ -145,6 +145,7 @@ macro_rules! migrations {
 
 migrations! {
     1 "0001_foundation",
+    2 "0002_uploads",
 }
 
 impl MigrationSource<'static> for Embedded {

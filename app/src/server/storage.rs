@@ -1,7 +1,7 @@
 //! Object storage through aws-sdk-s3, whether the endpoint is the embedded one or a real S3
 //! service. Buckets are private: every browser access goes through a short-lived presigned URL.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
@@ -39,7 +39,6 @@ pub struct Storage {
 pub struct PresignedPut {
     pub url: String,
     pub headers: Vec<(String, String)>,
-    pub expires_at: SystemTime,
 }
 
 impl Storage {
@@ -123,7 +122,6 @@ impl Storage {
         Ok(PresignedPut {
             url: request.uri().to_owned(),
             headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            expires_at: SystemTime::now() + ttl,
         })
     }
 
@@ -141,8 +139,173 @@ impl Storage {
         Ok(request.uri().to_owned())
     }
 
+    /// Deletes `key`; deleting what does not exist succeeds.
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
         self.client.delete_object().bucket(bucket).key(key).send().await.map_err(request_error)?;
         Ok(())
     }
+
+    /// Reads a whole object of at most `limit` bytes. `Ok(None)` when it does not exist;
+    /// `Fetched::TooLarge` (without downloading) when storage says it is bigger than `limit`.
+    pub async fn get_bytes(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<Fetched>, StorageError> {
+        let response = match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(response) => response,
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Ok(None),
+            Err(err) => return Err(request_error(err)),
+        };
+        let length = response.content_length().and_then(|l| u64::try_from(l).ok());
+        if let Some(length) = length.filter(|l| *l > limit) {
+            return Ok(Some(Fetched::TooLarge(length)));
+        }
+        let bytes = response.body.collect().await.map_err(|e| StorageError::Request(e.to_string()))?.into_bytes();
+        if bytes.len() as u64 > limit {
+            return Ok(Some(Fetched::TooLarge(bytes.len() as u64)));
+        }
+        Ok(Some(Fetched::Bytes(bytes.to_vec())))
+    }
+
+    /// Stores `bytes` with their SHA-256 (base64), which the storage service verifies.
+    pub async fn put_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        sha256_base64: &str,
+    ) -> Result<(), StorageError> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(bytes.len() as i64)
+            .checksum_sha256(sha256_base64)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(request_error)?;
+        Ok(())
+    }
+
+    /// One page of the objects under `prefix`: (key, last modified as epoch milliseconds), and
+    /// the token for the next page.
+    pub async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<String>,
+    ) -> Result<(Vec<(String, i64)>, Option<String>), StorageError> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(continuation)
+            .send()
+            .await
+            .map_err(request_error)?;
+        let objects = page
+            .contents()
+            .iter()
+            .filter_map(|o| Some((o.key()?.to_owned(), o.last_modified()?.to_millis().ok()?)))
+            .collect();
+        let next =
+            page.is_truncated().unwrap_or(false).then(|| page.next_continuation_token().map(str::to_owned)).flatten();
+        Ok((objects, next))
+    }
+}
+
+impl Storage {
+    /// The browser rules (CORS) and lifecycle rules production buckets need; returns what was
+    /// applied, one line each. Lifecycle is a second line of defence behind the sweeper, so a
+    /// backend without it is reported, not fatal.
+    pub async fn apply_rules(&self, origins: &[String]) -> Result<Vec<String>, StorageError> {
+        use aws_sdk_s3::types::{
+            AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, CorsConfiguration, CorsRule,
+            ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+        };
+        let invalid = |e: aws_sdk_s3::error::BuildError| StorageError::Request(e.to_string());
+        let mut applied = Vec::new();
+        for (bucket, methods) in
+            [(&self.uploads_bucket, &["PUT", "GET", "HEAD"][..]), (&self.results_bucket, &["GET", "HEAD"][..])]
+        {
+            let mut rule = CorsRule::builder()
+                .set_allowed_origins(Some(origins.to_vec()))
+                .set_allowed_methods(Some(methods.iter().map(|m| m.to_string()).collect()))
+                .expose_headers("ETag")
+                .max_age_seconds(600);
+            for header in ["content-type", "x-amz-checksum-sha256", "x-amz-content-sha256"] {
+                rule = rule.allowed_headers(header);
+            }
+            let cors =
+                CorsConfiguration::builder().cors_rules(rule.build().map_err(invalid)?).build().map_err(invalid)?;
+            self.client
+                .put_bucket_cors()
+                .bucket(bucket)
+                .cors_configuration(cors)
+                .send()
+                .await
+                .map_err(request_error)?;
+            applied.push(format!("{bucket}: CORS allows {} from {}", methods.join(", "), origins.join(", ")));
+        }
+
+        let abort = |days| AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build();
+        let rules = vec![
+            LifecycleRule::builder()
+                .id("expire-unconfirmed-uploads")
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix("uploads/").build())
+                .expiration(LifecycleExpiration::builder().days(1).build())
+                .abort_incomplete_multipart_upload(abort(1))
+                .build()
+                .map_err(invalid)?,
+        ];
+        let uploads = BucketLifecycleConfiguration::builder().set_rules(Some(rules)).build().map_err(invalid)?;
+        let results = BucketLifecycleConfiguration::builder()
+            .rules(
+                LifecycleRule::builder()
+                    .id("abort-incomplete-multipart")
+                    .status(ExpirationStatus::Enabled)
+                    .filter(LifecycleRuleFilter::builder().prefix("").build())
+                    .abort_incomplete_multipart_upload(abort(1))
+                    .build()
+                    .map_err(invalid)?,
+            )
+            .build()
+            .map_err(invalid)?;
+        for (bucket, config, what) in [
+            (
+                &self.uploads_bucket,
+                uploads,
+                "objects under uploads/ expire after 1 day; incomplete multipart uploads after 1 day",
+            ),
+            (&self.results_bucket, results, "incomplete multipart uploads expire after 1 day"),
+        ] {
+            let result = self
+                .client
+                .put_bucket_lifecycle_configuration()
+                .bucket(bucket)
+                .lifecycle_configuration(config)
+                .send()
+                .await;
+            match result {
+                Ok(_) => applied.push(format!("{bucket}: lifecycle: {what}")),
+                Err(err) if matches!(err.code(), Some("NotImplemented" | "MalformedXML")) => {
+                    applied.push(format!(
+                        "{bucket}: lifecycle rules not supported by this storage; the sweeper covers it"
+                    ));
+                }
+                Err(err) => return Err(request_error(err)),
+            }
+        }
+        Ok(applied)
+    }
+}
+
+/// What `get_bytes` found.
+#[derive(Debug)]
+pub enum Fetched {
+    Bytes(Vec<u8>),
+    TooLarge(u64),
 }

@@ -1,0 +1,29 @@
+//! Background upkeep every replica runs: the upload sweeper and pruning of old rate-limit
+//! windows. `darkroom sweep` runs one pass by hand.
+
+use std::time::Duration;
+
+use super::rate_limit;
+use super::state::Services;
+use super::uploads::{self, Sweep, SweepReport, UploadError, Uploads};
+
+pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
+    let report =
+        uploads::sweep(Uploads::from(services), Sweep::for_ticket_ttl(services.config.uploads.ticket_ttl)).await?;
+    rate_limit::prune(&services.db, Duration::from_secs(24 * 3600)).await?;
+    Ok(report)
+}
+
+/// Runs `run_once` every `sweep_every` until the process ends.
+pub fn spawn(state: super::state::AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(state.config.uploads.sweep_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = run_once(&state).await {
+                tracing::warn!(%err, "maintenance pass failed; retrying next time");
+            }
+        }
+    })
+}

@@ -1,0 +1,168 @@
+//! Confirming an upload: the stored bytes are checked against the ticket, validated as an image
+//! and sanitized; the clean copy goes to a key no presigned URL was issued for, and only then is
+//! the upload `ready`. Whatever fails is deleted from storage and recorded with its reason.
+
+use std::sync::OnceLock;
+
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use super::library::mark_swept;
+use super::policy::{ImageType, Keys, Sha256};
+use super::rows::{self, UploadRow, UploadState};
+use super::sanitize::{Sanitized, sanitize};
+use super::{UploadError, Uploads};
+use crate::server::audit::{self, Action, Event};
+use crate::server::db::now_ms;
+use crate::server::storage::Fetched;
+
+/// Decoding a 50-megapixel photo takes hundreds of megabytes: one decode per core at a time.
+fn decode_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
+pub async fn confirm(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str) -> Result<UploadRow, UploadError> {
+    let ticket = claim(ctx, user_id, upload_id).await?;
+    match validate(ctx, &ticket).await {
+        Ok(clean) => finish(ctx, &ticket, clean, ip).await,
+        Err(err) if err.is_transient() => {
+            // Storage hiccup or the PUT has not landed yet: the ticket stays usable until it expires.
+            rows::transition(ctx.db, &ticket.id, &[UploadState::Confirming], UploadState::Issued, None).await?;
+            Err(err)
+        }
+        Err(err) => {
+            reject(ctx, &ticket, &err, ip).await;
+            Err(err)
+        }
+    }
+}
+
+/// Takes the ticket from `issued` to `confirming`, so it is confirmed at most once, and explains
+/// any refusal.
+async fn claim(ctx: Uploads<'_>, user_id: &str, upload_id: &str) -> Result<UploadRow, UploadError> {
+    let Some(ticket) = rows::find_owned(ctx.db, upload_id, user_id).await? else {
+        return Err(UploadError::NotFound);
+    };
+    match ticket.state {
+        UploadState::Issued if ticket.expires_at <= now_ms() => {
+            expire(ctx, &ticket).await;
+            Err(UploadError::Expired)
+        }
+        UploadState::Issued => {
+            rows::transition(ctx.db, &ticket.id, &[UploadState::Issued], UploadState::Confirming, None)
+                .await?
+                .ok_or(UploadError::Busy)
+        }
+        UploadState::Confirming => Err(UploadError::Busy),
+        UploadState::Ready => Err(UploadError::AlreadyConfirmed),
+        UploadState::Expired => Err(UploadError::Expired),
+        other => Err(UploadError::Closed(other.as_str())),
+    }
+}
+
+async fn validate(ctx: Uploads<'_>, ticket: &UploadRow) -> Result<Sanitized, UploadError> {
+    let declared_bytes = ticket.declared_bytes as u64;
+    let fetched = ctx.storage.get_bytes(&ctx.storage.uploads_bucket, &ticket.upload_key, ctx.config.max_bytes).await?;
+    let bytes = match fetched {
+        None => return Err(UploadError::NotUploaded),
+        Some(Fetched::TooLarge(actual)) => {
+            return Err(UploadError::TooLarge { bytes: actual, max: ctx.config.max_bytes });
+        }
+        Some(Fetched::Bytes(bytes)) => bytes,
+    };
+    if bytes.len() as u64 != declared_bytes {
+        return Err(UploadError::SizeMismatch { declared: declared_bytes, actual: bytes.len() as u64 });
+    }
+    if Sha256::of(&bytes).hex() != ticket.declared_sha256 {
+        return Err(UploadError::ChecksumMismatch);
+    }
+    let declared = ImageType::parse(&ticket.declared_type)?;
+    let max_pixels = ctx.config.max_pixels;
+    let _slot = decode_slots().acquire().await.map_err(|e| UploadError::Internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || sanitize(&bytes, declared, max_pixels))
+        .await
+        .map_err(|e| UploadError::Internal(format!("sanitizer task: {e}")))?
+}
+
+async fn finish(ctx: Uploads<'_>, ticket: &UploadRow, clean: Sanitized, ip: &str) -> Result<UploadRow, UploadError> {
+    let source_key = Keys::source(&ticket.user_id, &ticket.id);
+    let checksum = Sha256::of(&clean.bytes);
+    let size = clean.bytes.len() as i64;
+    let stored = ctx
+        .storage
+        .put_bytes(&ctx.storage.uploads_bucket, &source_key, clean.bytes, clean.kind.mime(), &checksum.base64())
+        .await;
+    if let Err(err) = stored {
+        rows::transition(ctx.db, &ticket.id, &[UploadState::Confirming], UploadState::Issued, None).await?;
+        return Err(err.into());
+    }
+    // The original is no longer needed; a failure here is retried by the sweeper.
+    if let Err(err) = ctx.storage.delete(&ctx.storage.uploads_bucket, &ticket.upload_key).await {
+        tracing::warn!(upload = %ticket.id, %err, "could not delete the original upload yet");
+    }
+    let sql = format!(
+        "UPDATE uploads SET state = 'ready', object_key = $1, content_type = $2, byte_size = $3, sha256 = $4, \
+         width = $5, height = $6, updated_at = $7 WHERE id = $8 AND state = 'confirming' RETURNING {}",
+        rows::COLUMNS
+    );
+    let row = sqlx::query(&sql)
+        .bind(&source_key)
+        .bind(clean.kind.mime())
+        .bind(size)
+        .bind(checksum.hex())
+        .bind(i64::from(clean.width))
+        .bind(i64::from(clean.height))
+        .bind(now_ms())
+        .bind(&ticket.id)
+        .fetch_optional(&ctx.db.pool)
+        .await?;
+    let Some(row) = row else {
+        // The sweeper gave up on this ticket meanwhile: do not leave the copy behind.
+        let _ = ctx.storage.delete(&ctx.storage.uploads_bucket, &source_key).await;
+        return Err(UploadError::Internal("the ticket changed state during confirmation".into()));
+    };
+    let ready = rows::from_row(&row)?;
+    metrics::counter!("upload_confirmed_total").increment(1);
+    let detail = json!({ "type": clean.kind.mime(), "bytes": size, "width": clean.width, "height": clean.height });
+    audit::record(
+        ctx.db,
+        Event::new(Action::UploadConfirmed).actor(&ticket.user_id).subject("upload", &ticket.id).ip(ip).detail(detail),
+    )
+    .await;
+    Ok(ready)
+}
+
+/// Refuses the ticket for good: its object goes, the reason is kept.
+async fn reject(ctx: Uploads<'_>, ticket: &UploadRow, err: &UploadError, ip: &str) {
+    let reason = err.code();
+    if let Err(db) =
+        rows::transition(ctx.db, &ticket.id, &[UploadState::Confirming], UploadState::Rejected, Some(reason)).await
+    {
+        tracing::error!(upload = %ticket.id, %db, "could not mark an upload rejected");
+    }
+    match ctx.storage.delete(&ctx.storage.uploads_bucket, &ticket.upload_key).await {
+        Ok(()) => {
+            let _ = mark_swept(ctx, &ticket.id).await;
+        }
+        Err(storage) => {
+            tracing::warn!(upload = %ticket.id, %storage, "could not delete a rejected upload yet; the sweeper will")
+        }
+    }
+    metrics::counter!("upload_rejected_total", "reason" => reason.trim_start_matches("upload.")).increment(1);
+    let detail = json!({ "reason": reason, "why": err.to_string() });
+    audit::record(
+        ctx.db,
+        Event::new(Action::UploadRejected).actor(&ticket.user_id).subject("upload", &ticket.id).ip(ip).detail(detail),
+    )
+    .await;
+}
+
+/// A ticket found past its expiry: mark it and remove anything that arrived late.
+async fn expire(ctx: Uploads<'_>, ticket: &UploadRow) {
+    if let Ok(Some(_)) =
+        rows::transition(ctx.db, &ticket.id, &[UploadState::Issued], UploadState::Expired, Some("upload.expired")).await
+    {
+        let _ = ctx.storage.delete(&ctx.storage.uploads_bucket, &ticket.upload_key).await;
+    }
+}

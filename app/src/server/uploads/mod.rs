@@ -1,0 +1,208 @@
+//! Direct uploads (ARCHITECTURE.md §2 "Upload"): a ticket with a presigned PUT, the browser's
+//! PUT straight to storage, and a confirm that validates the stored bytes and keeps a sanitized
+//! copy where no presigned URL can reach.
+
+mod confirm;
+mod heif;
+pub mod library;
+pub mod policy;
+mod rows;
+pub mod sanitize;
+pub mod sweep;
+#[cfg(test)]
+pub mod testdata;
+mod tickets;
+
+pub use confirm::confirm;
+pub use library::{Image, list, remove};
+pub use rows::UploadState;
+pub use sweep::{Sweep, SweepReport, sweep};
+pub use tickets::{IssueRequest, Ticket, issue};
+
+use crate::error::AppError;
+use crate::server::config::UploadConfig;
+use crate::server::db::Db;
+use crate::server::storage::{Storage, StorageError};
+
+/// What the upload flows need from the server.
+#[derive(Clone, Copy)]
+pub struct Uploads<'a> {
+    pub db: &'a Db,
+    pub storage: &'a Storage,
+    pub config: &'a UploadConfig,
+}
+
+impl<'a> From<&'a crate::server::state::Services> for Uploads<'a> {
+    fn from(services: &'a crate::server::state::Services) -> Self {
+        Self { db: &services.db, storage: &services.storage, config: &services.config.uploads }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("unsupported type {0:?}")]
+    UnsupportedType(String),
+    #[error("empty upload")]
+    Empty,
+    #[error("{bytes} bytes is over the {max} byte limit")]
+    TooLarge { bytes: u64, max: u64 },
+    #[error("malformed SHA-256 checksum")]
+    MalformedChecksum,
+    #[error("daily upload count reached")]
+    DailyCount { limit: u64, resets_at: i64 },
+    #[error("daily upload volume reached")]
+    DailyBytes { limit: u64, resets_at: i64 },
+    #[error("no such upload")]
+    NotFound,
+    #[error("malformed upload key")]
+    InvalidKey,
+    #[error("upload ticket expired")]
+    Expired,
+    #[error("upload already confirmed")]
+    AlreadyConfirmed,
+    #[error("upload is being verified")]
+    Busy,
+    #[error("upload was {0} and cannot be confirmed")]
+    Closed(&'static str),
+    #[error("nothing was uploaded for this ticket")]
+    NotUploaded,
+    #[error("stored {actual} bytes, declared {declared}")]
+    SizeMismatch { declared: u64, actual: u64 },
+    #[error("stored bytes do not match the declared checksum")]
+    ChecksumMismatch,
+    #[error("not an image: {0}")]
+    NotAnImage(String),
+    #[error("declared {declared}, but the bytes are {actual}")]
+    TypeMismatch { declared: &'static str, actual: String },
+    #[error("markup hidden in the image ({0})")]
+    Polyglot(String),
+    #[error("undecodable image: {0}")]
+    Undecodable(String),
+    #[error("{width}×{height} is over the {max_pixels} pixel limit")]
+    TooManyPixels { width: u32, height: u32, max_pixels: u64 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl UploadError {
+    /// The stable code, also the `reason` of a rejected ticket and of the rejection metric.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnsupportedType(_) => "upload.unsupported_type",
+            Self::Empty => "upload.empty",
+            Self::TooLarge { .. } => "upload.too_large",
+            Self::MalformedChecksum => "upload.malformed_checksum",
+            Self::DailyCount { .. } | Self::DailyBytes { .. } => "upload.quota_exceeded",
+            Self::NotFound => "upload.not_found",
+            Self::InvalidKey => "upload.invalid_key",
+            Self::Expired => "upload.expired",
+            Self::AlreadyConfirmed => "upload.already_confirmed",
+            Self::Busy => "upload.busy",
+            Self::Closed(_) => "upload.closed",
+            Self::NotUploaded => "upload.not_uploaded",
+            Self::SizeMismatch { .. } => "upload.size_mismatch",
+            Self::ChecksumMismatch => "upload.checksum_mismatch",
+            Self::NotAnImage(_) | Self::TypeMismatch { .. } => "upload.type_mismatch",
+            Self::Polyglot(_) => "upload.polyglot",
+            Self::Undecodable(_) => "upload.undecodable",
+            Self::TooManyPixels { .. } => "upload.too_many_pixels",
+            Self::Storage(_) => "upload.storage_unavailable",
+            Self::Database(_) | Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the ticket can be tried again later rather than being rejected for good.
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Storage(_) | Self::Database(_) | Self::Internal(_) | Self::NotUploaded)
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::UnsupportedType(raw) => format!(
+                "{} files are not accepted. Upload a JPEG, PNG, WebP, HEIC/HEIF or AVIF image.",
+                if raw.is_empty() { "Files of unknown type" } else { raw }
+            ),
+            Self::Empty => "The file is empty.".into(),
+            Self::TooLarge { bytes, max } => {
+                format!("The file is {}; the limit is {}.", human_bytes(*bytes), human_bytes(*max))
+            }
+            Self::MalformedChecksum => "The file's checksum is malformed (expected a SHA-256).".into(),
+            Self::DailyCount { limit, resets_at } => {
+                format!("You reached today's limit of {limit} uploads. It resets at {} UTC.", reset_time(*resets_at))
+            }
+            Self::DailyBytes { limit, resets_at } => format!(
+                "You reached today's upload volume of {}. It resets at {} UTC.",
+                human_bytes(*limit),
+                reset_time(*resets_at)
+            ),
+            Self::NotFound => "That upload does not exist.".into(),
+            Self::InvalidKey => "That is not a valid upload key.".into(),
+            Self::Expired => "The upload link expired before the file arrived. Please upload it again.".into(),
+            Self::AlreadyConfirmed => "This upload was already confirmed.".into(),
+            Self::Busy => "This upload is being verified. Try again in a moment.".into(),
+            Self::Closed(state) => format!("This upload was {state} and can no longer be confirmed."),
+            Self::NotUploaded => "The file has not reached storage yet.".into(),
+            Self::SizeMismatch { declared, actual } => {
+                format!("The stored file has {actual} bytes, not the {declared} announced.")
+            }
+            Self::ChecksumMismatch => "The stored file is not the one announced (checksum mismatch).".into(),
+            Self::NotAnImage(what) => format!("The file is not an image (it looks like {what})."),
+            Self::TypeMismatch { declared, actual } => format!("The file claims to be {declared} but is {actual}."),
+            Self::Polyglot(marker) => format!("The image hides web markup ({marker}); it was refused."),
+            Self::Undecodable(why) => format!("The image cannot be read: {why}."),
+            Self::TooManyPixels { width, height, max_pixels } => {
+                format!("The image is {width}×{height} pixels; the limit is {} megapixels.", max_pixels / 1_000_000)
+            }
+            Self::Storage(_) => "Storage is unavailable right now. Try again in a moment.".into(),
+            Self::Database(_) | Self::Internal(_) => AppError::internal().message,
+        }
+    }
+}
+
+impl From<UploadError> for AppError {
+    fn from(err: UploadError) -> Self {
+        if matches!(err, UploadError::Storage(_) | UploadError::Database(_) | UploadError::Internal(_)) {
+            tracing::error!(%err, "upload failed");
+        }
+        let mut app = AppError::new(err.code(), err.message());
+        if let UploadError::DailyCount { resets_at, .. } | UploadError::DailyBytes { resets_at, .. } = err {
+            app.retry_after_secs = Some(((resets_at - crate::server::db::now_ms()).max(1000) / 1000) as u64);
+        }
+        app
+    }
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}
+
+fn reset_time(ms: i64) -> String {
+    crate::server::db::rfc3339(ms).get(11..16).unwrap_or("00:00").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_and_how_much() {
+        assert_eq!(
+            UploadError::TooLarge { bytes: 16 * 1024 * 1024 + 1, max: 16 * 1024 * 1024 }.message(),
+            "The file is 16.0 MiB; the limit is 16.0 MiB."
+        );
+        let quota: AppError =
+            UploadError::DailyCount { limit: 3, resets_at: crate::server::db::now_ms() + 90_000 }.into();
+        assert_eq!(quota.code, "upload.quota_exceeded");
+        assert!(quota.message.starts_with("You reached today's limit of 3 uploads. It resets at "));
+        assert!((80..=90).contains(&quota.retry_after_secs.unwrap()));
+    }
+}

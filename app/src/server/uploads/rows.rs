@@ -1,0 +1,114 @@
+//! The `uploads` table: one row per ticket, and the one place its state changes.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::server::db::{Db, now_ms};
+
+/// A ticket's life: `issued` → `confirming` → `ready` | `rejected`; `issued` → `expired` |
+/// `canceled`; `ready` → `deleted`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadState {
+    Issued,
+    Confirming,
+    Ready,
+    Rejected,
+    Expired,
+    Canceled,
+    Deleted,
+}
+
+impl UploadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Confirming => "confirming",
+            Self::Ready => "ready",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Canceled => "canceled",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, sqlx::Error> {
+        Ok(match raw {
+            "issued" => Self::Issued,
+            "confirming" => Self::Confirming,
+            "ready" => Self::Ready,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            "canceled" => Self::Canceled,
+            "deleted" => Self::Deleted,
+            other => return Err(sqlx::Error::Decode(format!("unknown upload state {other:?}").into())),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct UploadRow {
+    pub id: String,
+    pub user_id: String,
+    pub state: UploadState,
+    pub upload_key: String,
+    pub object_key: Option<String>,
+    pub declared_type: String,
+    pub declared_bytes: i64,
+    pub declared_sha256: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub byte_size: Option<i64>,
+    pub sha256: Option<String>,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+pub const COLUMNS: &str = "id, user_id, state, upload_key, object_key, declared_type, declared_bytes, \
+    declared_sha256, filename, content_type, byte_size, sha256, width, height, expires_at, created_at";
+
+pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
+    Ok(UploadRow {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        state: UploadState::parse(&row.try_get::<String, _>("state")?)?,
+        upload_key: row.try_get("upload_key")?,
+        object_key: row.try_get("object_key")?,
+        declared_type: row.try_get("declared_type")?,
+        declared_bytes: row.try_get("declared_bytes")?,
+        declared_sha256: row.try_get("declared_sha256")?,
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        byte_size: row.try_get("byte_size")?,
+        sha256: row.try_get("sha256")?,
+        width: row.try_get("width")?,
+        height: row.try_get("height")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The upload `id` if it belongs to `user_id`; someone else's answers exactly like a missing one.
+pub async fn find_owned(db: &Db, id: &str, user_id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1 AND user_id = $2");
+    sqlx::query(&sql).bind(id).bind(user_id).fetch_optional(&db.pool).await?.as_ref().map(from_row).transpose()
+}
+
+/// Moves `id` from any of `from` to `to`; returns the row as it now is, or `None` when it was
+/// not in one of `from` (someone else moved it first).
+pub async fn transition(
+    db: &Db,
+    id: &str,
+    from: &[UploadState],
+    to: UploadState,
+    reason: Option<&str>,
+) -> Result<Option<UploadRow>, sqlx::Error> {
+    let allowed = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "UPDATE uploads SET state = $1, reject_reason = COALESCE($2, reject_reason), updated_at = $3 \
+         WHERE id = $4 AND state IN ({allowed}) RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql).bind(to.as_str()).bind(reason).bind(now_ms()).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
