@@ -8,7 +8,7 @@ export LEPTOS_OUTPUT_NAME := darkroom
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 TOOLS := .ci/tools.sh
 
-.PHONY: run release test test-sqlite test-postgres test-e2e site
+.PHONY: run release test test-sqlite test-postgres test-garage test-e2e site
 
 ## Build and run the app on http://127.0.0.1:3000 (SQLite and objects under ./data).
 run: site
@@ -19,8 +19,9 @@ release:
 	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen wasm-opt
 	cargo leptos build --release --precompress
 
-## Every test: unit and integration on SQLite, integration on PostgreSQL, browser tests.
-test: test-sqlite test-postgres test-e2e
+## Every test: unit and integration on SQLite with the embedded S3 endpoint, integration on
+## PostgreSQL, integration on SQLite with Garage as storage, browser tests.
+test: test-sqlite test-postgres test-garage test-e2e
 
 test-sqlite:
 	@echo "==> unit tests and the integration suite on SQLite"
@@ -29,6 +30,10 @@ test-sqlite:
 test-postgres:
 	@echo "==> the integration suite on PostgreSQL"
 	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test -p darkroom --test api
+
+test-garage:
+	@echo "==> the integration suite with Garage as storage"
+	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_STORAGE=garage cargo test -p darkroom --test api
 
 ## The wasm, CSS and static files under target/site, and the server binary.
 site:

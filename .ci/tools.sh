@@ -2,10 +2,12 @@
 # Installs what the build and the tests need, only when it is missing or the wrong version.
 # Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium node-deps)
 #        .ci/tools.sh postgres    prints a PostgreSQL URL the tests may create databases with
+#        .ci/tools.sh garage      starts a local Garage and prints the variables that point tests at it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LEPTOS_VERSION=0.3.10
+GARAGE_VERSION=2.5.0
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate pinned in Cargo.toml
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
@@ -82,6 +84,36 @@ postgres() {
   echo "$private"
 }
 
+# A local Garage node (installed with cargo when missing) configured from .ci/garage.toml.
+# Prints `export …` lines that point the storage tests at it.
+garage_server() {
+  if ! garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+    say "installing Garage $GARAGE_VERSION (about 20 minutes on 2 cores)"
+    cargo install garage --version "$GARAGE_VERSION" --locked >&2
+  fi
+  local dir="$HOME/.cache/darkroom/garage"
+  mkdir -p "$dir"
+  sed "s|@DIR@|$dir|g" .ci/garage.toml > "$dir/garage.toml"
+  local g=(garage -c "$dir/garage.toml")
+  if ! "${g[@]}" status >/dev/null 2>&1; then
+    say "starting Garage on 127.0.0.1:3910"
+    nohup "${g[@]}" server >"$dir/server.log" 2>&1 &
+    for _ in $(seq 60); do "${g[@]}" status >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+  if "${g[@]}" status 2>/dev/null | grep -q "NO ROLE ASSIGNED"; then
+    local node; node=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1)
+    "${g[@]}" layout assign -z dc1 -c 1G "$node" >&2
+    "${g[@]}" layout apply --version "$(( $("${g[@]}" layout show 2>/dev/null | awk '/Current cluster layout version:/ {print $NF}') + 1 ))" >&2
+  fi
+  "${g[@]}" key info darkroom-test >/dev/null 2>&1 || "${g[@]}" key create darkroom-test >&2
+  "${g[@]}" key allow --create-bucket darkroom-test >&2
+  local info; info=$("${g[@]}" key info darkroom-test --show-secret)
+  echo "export DARKROOM_TEST_S3_ENDPOINT=http://127.0.0.1:3910"
+  echo "export DARKROOM_TEST_S3_REGION=garage"
+  echo "export DARKROOM_TEST_S3_KEY_ID=$(awk '/Key ID:/ {print $NF}' <<<"$info")"
+  echo "export DARKROOM_TEST_S3_SECRET=$(awk '/Secret key:/ {print $NF}' <<<"$info")"
+}
+
 for tool in "$@"; do
   case "$tool" in
     rust-wasm) rust_wasm ;;
@@ -91,6 +123,7 @@ for tool in "$@"; do
     chromium) chromium ;;
     node-deps) node_deps ;;
     postgres) postgres ;;
+    garage) garage_server ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
   esac
 done

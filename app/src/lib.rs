@@ -1,6 +1,11 @@
 //! Darkroom's Leptos app: pages, components, server functions and (under `ssr`) the services.
 
+// Leptos views are deeply nested types; without `erase_components` they need headroom.
+#![recursion_limit = "256"]
+
 pub mod api;
+#[cfg(feature = "hydrate")]
+mod browser;
 pub mod components;
 pub mod error;
 pub mod format;

@@ -68,7 +68,7 @@ async fn pages_carry_security_headers_and_a_nonce_csp() {
     assert!(csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"));
     assert!(!csp.contains("unsafe-inline"));
     let storage = app.running.state.storage.origin().unwrap().to_owned();
-    assert!(csp.contains(&format!("connect-src 'self' {storage}")), "uploads may go to storage: {csp}");
+    assert!(csp.contains(&format!("connect-src 'self' blob: {storage}")), "uploads may go to storage: {csp}");
 
     let other = app.client().get("/login").await;
     assert_ne!(other.header("content-security-policy"), Some(csp), "a fresh nonce per response");

@@ -2,8 +2,11 @@
 
 mod fields;
 mod frame;
+mod images;
 mod notice;
+pub mod uploader;
 
 pub use fields::{FieldHint, field_error};
 pub use frame::AppFrame;
+pub use images::ImageGrid;
 pub use notice::{Notice, NoticeBanner};

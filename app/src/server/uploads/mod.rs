@@ -150,7 +150,7 @@ impl UploadError {
                 format!("The stored file has {actual} bytes, not the {declared} announced.")
             }
             Self::ChecksumMismatch => "The stored file is not the one announced (checksum mismatch).".into(),
-            Self::NotAnImage(what) => format!("The file is not an image (it looks like {what})."),
+            Self::NotAnImage(what) => format!("The file is not an image (it looks like {}).", describe(what)),
             Self::TypeMismatch { declared, actual } => format!("The file claims to be {declared} but is {actual}."),
             Self::Polyglot(marker) => format!("The image hides web markup ({marker}); it was refused."),
             Self::Undecodable(why) => format!("The image cannot be read: {why}."),
@@ -173,6 +173,19 @@ impl From<UploadError> for AppError {
             app.retry_after_secs = Some(((resets_at - crate::server::db::now_ms()).max(1000) / 1000) as u64);
         }
         app
+    }
+}
+
+/// A detected format in words a person recognises.
+fn describe(detected: &str) -> &str {
+    match detected {
+        "text/html" => "an HTML page",
+        "image/svg+xml" | "text/xml" | "application/xml" => "an SVG or XML document",
+        "text" | "text/plain" => "text",
+        "application/pdf" => "a PDF",
+        "image/gif" => "a GIF, which is not accepted",
+        "application/zip" => "a ZIP archive",
+        other => other,
     }
 }
 

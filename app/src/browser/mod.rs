@@ -1,0 +1,3 @@
+//! Code that only runs in the browser (the `hydrate` feature): web APIs the server never sees.
+
+pub mod upload;

@@ -1,0 +1,217 @@
+//! One file's upload in the browser: SHA-256 with WebCrypto, a ticket from the server, an XHR
+//! PUT straight to storage (XHR because fetch cannot report upload progress), then confirm.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use js_sys::{Promise, Uint8Array};
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{File, ProgressEvent, XmlHttpRequest};
+
+use crate::api::uploads::{UploadTicket, confirm_upload, delete_upload, issue_upload};
+use crate::components::uploader::{Item, Phase, Queue};
+
+/// Attempts per PUT when the network or storage fails transiently.
+const ATTEMPTS: u8 = 3;
+
+thread_local! {
+    /// The request in flight for each queue item, so Cancel can abort it.
+    static ACTIVE: RefCell<HashMap<u64, (XmlHttpRequest, Option<String>)>> = RefCell::new(HashMap::new());
+    static NEXT_KEY: RefCell<u64> = const { RefCell::new(0) };
+}
+
+pub fn from_input(queue: Queue, input: &web_sys::HtmlInputElement) {
+    if let Some(files) = input.files() {
+        enqueue(queue, (0..files.length()).filter_map(|i| files.get(i)).collect());
+    }
+    // Picking the same file again must fire `change` again.
+    input.set_value("");
+}
+
+pub fn from_drop(queue: Queue, event: &web_sys::DragEvent) {
+    if let Some(files) = event.data_transfer().and_then(|d| d.files()) {
+        enqueue(queue, (0..files.length()).filter_map(|i| files.get(i)).collect());
+    }
+}
+
+pub fn from_paste(queue: Queue, event: &web_sys::ClipboardEvent) {
+    let Some(files) = event.clipboard_data().and_then(|d| d.files()) else { return };
+    let files: Vec<File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
+    if !files.is_empty() {
+        event.prevent_default();
+        enqueue(queue, files);
+    }
+}
+
+fn enqueue(queue: Queue, files: Vec<File>) {
+    for file in files {
+        let key = NEXT_KEY.with(|k| {
+            let mut k = k.borrow_mut();
+            *k += 1;
+            *k
+        });
+        let item = Item {
+            key,
+            name: file.name(),
+            size: file.size() as u64,
+            preview: web_sys::Url::create_object_url_with_blob(&file).ok(),
+            phase: RwSignal::new(Phase::Hashing),
+        };
+        queue.items.update(|items| items.push(item.clone()));
+        leptos::task::spawn_local(async move {
+            let outcome = run(&item, &file).await;
+            ACTIVE.with(|active| active.borrow_mut().remove(&key));
+            if item.phase.get_untracked() == Phase::Canceled {
+                return;
+            }
+            match outcome {
+                Ok(()) => {
+                    item.phase.set(Phase::Ready);
+                    queue.completed.update(|n| *n += 1);
+                }
+                Err(message) => item.phase.set(Phase::Failed(message)),
+            }
+        });
+    }
+}
+
+/// Stops an upload: aborts the PUT and cancels its ticket on the server.
+pub fn cancel(queue: Queue, key: u64) {
+    if let Some(item) = queue.items.get_untracked().into_iter().find(|i| i.key == key) {
+        item.phase.set(Phase::Canceled);
+    }
+    if let Some((xhr, ticket)) = ACTIVE.with(|active| active.borrow_mut().remove(&key)) {
+        let _ = xhr.abort();
+        if let Some(ticket) = ticket {
+            leptos::task::spawn_local(async move {
+                let _ = delete_upload(ticket).await;
+            });
+        }
+    }
+}
+
+async fn run(item: &Item, file: &File) -> Result<(), String> {
+    let digest = sha256_hex(file).await?;
+    let content_type = content_type(file);
+    let mut ticket = issue(&content_type, file, &digest).await?;
+    let mut reissued = false;
+    let mut attempt = 1;
+    loop {
+        if item.phase.get_untracked() == Phase::Canceled {
+            return Ok(());
+        }
+        item.phase.set(Phase::Uploading(0));
+        let (status, body) = put(item, &ticket, file).await?;
+        match status {
+            200..=299 => break,
+            0 if item.phase.get_untracked() == Phase::Canceled => return Ok(()),
+            400 | 403 if body.contains("xpired") && !reissued => {
+                // The link expired (a slow or interrupted connection): ask for a fresh one.
+                reissued = true;
+                ticket = issue(&content_type, file, &digest).await?;
+            }
+            0 | 408 | 429 | 500..=599 if attempt < ATTEMPTS => {
+                item.phase.set(Phase::Retrying { attempt, of: ATTEMPTS - 1 });
+                sleep(1000 * 2_i32.pow(u32::from(attempt) - 1)).await;
+                attempt += 1;
+            }
+            0 => return Err("The connection failed while uploading. Check your network and try again.".into()),
+            other => return Err(storage_refusal(other, &body)),
+        }
+    }
+    item.phase.set(Phase::Verifying);
+    let mut result = confirm_upload(ticket.upload_id.clone()).await;
+    if matches!(&result, Err(e) if e.code == "upload.not_uploaded") {
+        sleep(1000).await;
+        result = confirm_upload(ticket.upload_id).await;
+    }
+    result.map(|_| ()).map_err(|e| e.message)
+}
+
+async fn issue(content_type: &str, file: &File, digest: &str) -> Result<UploadTicket, String> {
+    issue_upload(content_type.to_owned(), file.size() as u64, digest.to_owned(), Some(file.name()))
+        .await
+        .map_err(|e| e.message)
+}
+
+/// The browser's type, or one from the extension when the browser does not know (HEIC often).
+fn content_type(file: &File) -> String {
+    let declared = file.type_();
+    if !declared.is_empty() && declared != "application/octet-stream" {
+        return declared;
+    }
+    let name = file.name().to_ascii_lowercase();
+    let extension = name.rsplit('.').next().unwrap_or_default();
+    match extension {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "avif" => "image/avif",
+        _ => "application/octet-stream",
+    }
+    .to_owned()
+}
+
+async fn sha256_hex(file: &File) -> Result<String, String> {
+    let failed = |_| "This browser could not read the file.".to_owned();
+    let buffer = JsFuture::from(file.array_buffer()).await.map_err(failed)?;
+    let subtle = web_sys::window().ok_or("no window")?.crypto().map_err(failed)?.subtle();
+    let promise = subtle.digest_with_str_and_buffer_source("SHA-256", buffer.unchecked_ref()).map_err(failed)?;
+    let digest = JsFuture::from(promise).await.map_err(failed)?;
+    Ok(Uint8Array::new(&digest).to_vec().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// PUTs the file with exactly the signed headers; resolves with the status (0 for a network
+/// error or an abort) and the body.
+async fn put(item: &Item, ticket: &UploadTicket, file: &File) -> Result<(u16, String), String> {
+    let failed = |_| "This browser could not start the upload.".to_owned();
+    let xhr = XmlHttpRequest::new().map_err(failed)?;
+    xhr.open_with_async("PUT", &ticket.url, true).map_err(failed)?;
+    for (name, value) in &ticket.headers {
+        // The browser sets these itself (and refuses to be told).
+        if !matches!(name.to_ascii_lowercase().as_str(), "content-length" | "host") {
+            xhr.set_request_header(name, value).map_err(failed)?;
+        }
+    }
+    let phase = item.phase;
+    let progress = Closure::<dyn FnMut(ProgressEvent)>::new(move |event: ProgressEvent| {
+        if event.length_computable() && event.total() > 0.0 {
+            phase.set(Phase::Uploading((event.loaded() / event.total() * 100.0).floor().min(100.0) as u8));
+        }
+    });
+    xhr.upload().map_err(failed)?.set_onprogress(Some(progress.as_ref().unchecked_ref()));
+    let finished = Promise::new(&mut |resolve, _reject| xhr.set_onloadend(Some(&resolve)));
+    ACTIVE.with(|active| active.borrow_mut().insert(item.key, (xhr.clone(), Some(ticket.upload_id.clone()))));
+    xhr.send_with_opt_blob(Some(file)).map_err(failed)?;
+    let _ = JsFuture::from(finished).await;
+    drop(progress);
+    let status = xhr.status().unwrap_or(0);
+    Ok((status, xhr.response_text().ok().flatten().unwrap_or_default()))
+}
+
+fn storage_refusal(status: u16, body: &str) -> String {
+    let code = body.split("<Code>").nth(1).and_then(|rest| rest.split("</Code>").next()).unwrap_or_default();
+    match code {
+        "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch" => {
+            "The file changed while it was being uploaded. Try again.".into()
+        }
+        _ => format!(
+            "Storage refused the upload ({status}{}).",
+            if code.is_empty() { String::new() } else { format!(" {code}") }
+        ),
+    }
+}
+
+async fn sleep(ms: i32) {
+    let promise = Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}

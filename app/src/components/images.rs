@@ -1,0 +1,40 @@
+//! The grid of a user's uploaded images.
+
+use leptos::prelude::*;
+
+use crate::api::uploads::{DeleteUpload, UploadedImage};
+use crate::components::uploader::human_size;
+
+#[component]
+pub fn ImageGrid(images: Vec<UploadedImage>, delete: ServerAction<DeleteUpload>) -> impl IntoView {
+    if images.is_empty() {
+        return view! { <p class="muted" data-testid="no-images">"No images yet. Add a selfie or any photo to start."</p> }
+            .into_any();
+    }
+    view! {
+        <ul class="image-grid" data-testid="my-images">
+            {images
+                .into_iter()
+                .map(|image| {
+                    let alt = image.filename.clone().unwrap_or_else(|| "Uploaded image".into());
+                    view! {
+                        <li class="image-tile" data-testid="image-tile">
+                            <img src=image.url alt=alt.clone() loading="lazy" />
+                            <div class="image-meta">
+                                <span class="name" title=alt.clone()>{alt.clone()}</span>
+                                <span class="muted small" data-testid="image-size">
+                                    {format!("{} × {} · {}", image.width, image.height, human_size(image.byte_size))}
+                                </span>
+                            </div>
+                            <ActionForm action=delete>
+                                <input type="hidden" name="upload" value=image.id />
+                                <button type="submit" class="link danger" aria-label=format!("Delete {alt}")>"Delete"</button>
+                            </ActionForm>
+                        </li>
+                    }
+                })
+                .collect_view()}
+        </ul>
+    }
+    .into_any()
+}
