@@ -87,7 +87,7 @@ postgres() {
 # A local Garage node (installed with cargo when missing) configured from .ci/garage.toml.
 # Prints `export …` lines that point the storage tests at it.
 garage_server() {
-  if ! garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+  if ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
     say "installing Garage $GARAGE_VERSION (about 20 minutes on 2 cores)"
     cargo install garage --version "$GARAGE_VERSION" --locked >&2
   fi
@@ -112,6 +112,8 @@ garage_server() {
   echo "export DARKROOM_TEST_S3_REGION=garage"
   echo "export DARKROOM_TEST_S3_KEY_ID=$(awk '/Key ID:/ {print $NF}' <<<"$info")"
   echo "export DARKROOM_TEST_S3_SECRET=$(awk '/Secret key:/ {print $NF}' <<<"$info")"
+  echo "export DARKROOM_TEST_GARAGE_ADMIN=http://127.0.0.1:3913"
+  echo "export DARKROOM_TEST_GARAGE_ADMIN_TOKEN=$(awk -F'"' '/^admin_token/ {print $2}' "$dir/garage.toml")"
 }
 
 for tool in "$@"; do

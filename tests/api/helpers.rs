@@ -62,6 +62,39 @@ fn garage_vars(tag: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// Creates buckets as a Garage operator would (`garage bucket create`): with global aliases, the
+/// only kind Garage applies CORS rules to (a preflight carries no key to resolve a local alias).
+async fn create_garage_buckets(names: &[&str]) {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set for Garage tests"));
+    let (admin, token, key) =
+        (var("DARKROOM_TEST_GARAGE_ADMIN"), var("DARKROOM_TEST_GARAGE_ADMIN_TOKEN"), var("DARKROOM_TEST_S3_KEY_ID"));
+    let http = reqwest::Client::new();
+    for name in names {
+        let created: serde_json::Value = http
+            .post(format!("{admin}/v2/CreateBucket"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "globalAlias": name }))
+            .send()
+            .await
+            .expect("Garage admin API reachable")
+            .json()
+            .await
+            .expect("a bucket description");
+        let allowed = http
+            .post(format!("{admin}/v2/AllowBucketKey"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "bucketId": created["id"],
+                "accessKeyId": key,
+                "permissions": { "read": true, "write": true, "owner": true },
+            }))
+            .send()
+            .await
+            .expect("Garage admin API reachable");
+        assert!(allowed.status().is_success(), "granting the test key access to {name}");
+    }
+}
+
 fn postgres_admin_url() -> String {
     std::env::var("DARKROOM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -140,7 +173,11 @@ impl TestApp {
         ]);
         vars.extend(fake.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
         if storage_kind() == StorageKind::Garage {
-            vars.extend(garage_vars(&uuid::Uuid::new_v4().simple().to_string()[..12]));
+            let garage = garage_vars(&uuid::Uuid::new_v4().simple().to_string()[..12]);
+            let buckets: Vec<&str> =
+                garage.iter().filter(|(k, _)| k.ends_with("_BUCKET")).map(|(_, v)| v.as_str()).collect();
+            create_garage_buckets(&buckets).await;
+            vars.extend(garage);
         }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
@@ -203,10 +240,22 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         if storage_kind() == StorageKind::Garage {
-            let storage = self.running.state.storage.clone();
+            // The app's client lives on the test's runtime, which is blocked here: use a new one.
+            let vars = self.vars.clone();
             std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-                runtime.block_on(empty_and_remove_buckets(storage));
+                runtime.block_on(async move {
+                    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+                    if let app::server::config::StorageBackend::External(endpoint) = &config.storage.backend {
+                        let storage = app::server::storage::Storage::connect(
+                            endpoint,
+                            config.storage.uploads_bucket.clone(),
+                            config.storage.results_bucket.clone(),
+                        )
+                        .await;
+                        empty_and_remove_buckets(storage).await;
+                    }
+                });
             })
             .join()
             .ok();
