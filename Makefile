@@ -7,6 +7,9 @@ SHELL := /bin/bash
 export LEPTOS_OUTPUT_NAME := darkroom
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 TOOLS := .ci/tools.sh
+# The same packages and features in every test run, so cargo never rebuilds between them (the
+# unit tests run again each time; they take a second).
+TEST_PACKAGES := -p darkroom -p app --features app/ssr
 
 .PHONY: run release test test-sqlite test-postgres test-garage test-e2e site
 
@@ -25,15 +28,15 @@ test: test-sqlite test-postgres test-garage test-e2e
 
 test-sqlite:
 	@echo "==> unit tests and the integration suite on SQLite"
-	cargo test -p darkroom -p app --features app/ssr
+	cargo test $(TEST_PACKAGES)
 
 test-postgres:
 	@echo "==> the integration suite on PostgreSQL"
-	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test -p darkroom --test api
+	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test $(TEST_PACKAGES)
 
 test-garage:
 	@echo "==> the integration suite with Garage as storage"
-	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_STORAGE=garage cargo test -p darkroom --test api
+	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_STORAGE=garage cargo test $(TEST_PACKAGES)
 
 ## The wasm, CSS and static files under target/site, and the server binary.
 site:

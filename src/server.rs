@@ -28,6 +28,7 @@ use crate::embedded_s3::{self, EmbeddedS3};
 use crate::guards;
 
 pub const SESSION_COOKIE: &str = "darkroom_session";
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Leptos's site settings, from `LEPTOS_*` variables (cargo-leptos sets them) or defaults that
 /// match `[[workspace.metadata.leptos]]`, so the binary runs without Cargo.toml beside it.
@@ -148,6 +149,11 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
         }
     };
     Ok(app
+        // No request may hold a worker forever (a stuck render, a peer that stopped reading).
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         .layer(from_fn_with_state(state.clone(), guards::same_origin))
         .layer(from_fn_with_state(state.clone(), guards::security_headers))
         .layer(from_fn_with_state(state.clone(), guards::client_ip))

@@ -122,10 +122,12 @@ test('the app fits a phone screen', async ({ browser }) => {
   const page = await context.newPage();
   const errors = watchErrors(page);
   await signup(page, uniqueEmail('phone'));
+  const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await expect(page.getByRole('button', { name: 'Choose images' })).toBeVisible();
+  expect(await overflow()).toBeLessThanOrEqual(0);
   await tab(page, 'Account').click();
   await expect(page.getByLabel('Your fal key')).toBeVisible();
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  expect(overflow).toBeLessThanOrEqual(0);
+  expect(await overflow()).toBeLessThanOrEqual(0);
   expect(errors).toEqual([]);
   await context.close();
 });

@@ -26,3 +26,12 @@ CREATE TABLE uploads (
 );
 CREATE INDEX uploads_by_user ON uploads (user_id, created_at DESC, id DESC);
 CREATE INDEX uploads_by_state ON uploads (state, expires_at);
+
+-- Per-user daily upload usage, counted atomically when a ticket is issued (O(1) quota checks).
+CREATE TABLE upload_usage (
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    day     BIGINT NOT NULL,
+    tickets BIGINT NOT NULL,
+    bytes   BIGINT NOT NULL,
+    PRIMARY KEY (user_id, day)
+);

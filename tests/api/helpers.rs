@@ -335,6 +335,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
+            // A hung request fails the test with its URL instead of hanging the suite.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .unwrap();
         Self { http, base: base.to_owned(), jar, seen: Arc::default() }
@@ -352,7 +354,7 @@ impl Client {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("request reaches the server");
+        let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e:?}"));
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();

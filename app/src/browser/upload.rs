@@ -78,6 +78,14 @@ fn enqueue(queue: Queue, files: Vec<File>) {
     }
 }
 
+/// Frees the item's `blob:` preview (the browser keeps the file in memory while it exists).
+pub fn release_preview(queue: Queue, key: u64) {
+    let preview = queue.items.get_untracked().into_iter().find(|i| i.key == key).and_then(|i| i.preview);
+    if let Some(url) = preview {
+        let _ = web_sys::Url::revoke_object_url(&url);
+    }
+}
+
 /// Stops an upload: aborts the PUT and cancels its ticket on the server.
 pub fn cancel(queue: Queue, key: u64) {
     if let Some(item) = queue.items.get_untracked().into_iter().find(|i| i.key == key) {

@@ -88,7 +88,11 @@ pub fn Uploader(queue: Queue) -> impl IntoView {
     let dragging = RwSignal::new(false);
 
     #[cfg(feature = "hydrate")]
-    let _paste = window_event_listener(leptos::ev::paste, move |ev| crate::browser::upload::from_paste(queue, &ev));
+    {
+        let paste = window_event_listener(leptos::ev::paste, move |ev| crate::browser::upload::from_paste(queue, &ev));
+        // The handle does not remove the listener when dropped; without this every visit adds one.
+        on_cleanup(move || paste.remove());
+    }
 
     view! {
         <div
@@ -175,6 +179,8 @@ fn QueueRow(item: Item, queue: Queue) -> impl IntoView {
                 } else {
                     view! {
                         <button type="button" class="link" aria-label="Dismiss" on:click=move |_| {
+                            #[cfg(feature = "hydrate")]
+                            crate::browser::upload::release_preview(queue, key);
                             queue.items.update(|items| items.retain(|i| i.key != key));
                         }>"Dismiss"</button>
                     }

@@ -89,6 +89,12 @@ pub async fn sweep(ctx: Uploads<'_>, options: Sweep) -> Result<SweepReport, Uplo
         report.retried_deletes += 1;
     }
 
+    // Usage counters of past days are no longer consulted.
+    sqlx::query("DELETE FROM upload_usage WHERE day < $1")
+        .bind(now - 2 * 24 * 3600 * 1000)
+        .execute(&ctx.db.pool)
+        .await?;
+
     let old_before = now - options.orphan_age.as_millis() as i64;
     report.orphans += reconcile(ctx, "uploads/", old_before, Needed::WhileUploading).await?;
     report.orphans += reconcile(ctx, "sources/", old_before, Needed::WhileReady).await?;

@@ -57,26 +57,41 @@ pub async fn issue(
         .presign_put(&ctx.storage.uploads_bucket, &key, kind.mime(), bytes, &sha256.base64(), ctx.config.ticket_ttl)
         .await?;
 
-    let mut tx = ctx.db.pool.begin().await?;
-    // Taking the user's row lock serialises one user's concurrent issues (PostgreSQL row lock,
-    // SQLite's write lock), so the quota check and the insert see each other.
-    sqlx::query("UPDATE users SET id = id WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
     let day_start = now - now.rem_euclid(DAY_MS);
-    let usage = sqlx::query(
-        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(declared_bytes), 0) AS BIGINT) AS total \
-         FROM uploads WHERE user_id = $1 AND created_at >= $2",
+    let resets_at = day_start + DAY_MS;
+    if ctx.config.per_day == 0 {
+        return Err(UploadError::DailyCount { limit: 0, resets_at });
+    }
+    if request.byte_length > ctx.config.bytes_per_day {
+        return Err(UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at });
+    }
+    let mut tx = ctx.db.pool.begin().await?;
+    // One statement counts the ticket against today's usage, and only while both limits hold:
+    // concurrent issues cannot both slip under a limit.
+    let counted = sqlx::query(
+        "INSERT INTO upload_usage (user_id, day, tickets, bytes) VALUES ($1, $2, 1, $3) \
+         ON CONFLICT (user_id, day) DO UPDATE SET tickets = upload_usage.tickets + 1, bytes = upload_usage.bytes + $3 \
+         WHERE upload_usage.tickets < $4 AND upload_usage.bytes + $3 <= $5 RETURNING tickets",
     )
     .bind(user_id)
     .bind(day_start)
-    .fetch_one(&mut *tx)
+    .bind(bytes)
+    .bind(ctx.config.per_day as i64)
+    .bind(ctx.config.bytes_per_day as i64)
+    .fetch_optional(&mut *tx)
     .await?;
-    let (count, total): (i64, i64) = (usage.try_get("n")?, usage.try_get("total")?);
-    let resets_at = day_start + DAY_MS;
-    if count as u64 >= ctx.config.per_day {
-        return Err(UploadError::DailyCount { limit: ctx.config.per_day, resets_at });
-    }
-    if total as u64 + request.byte_length > ctx.config.bytes_per_day {
-        return Err(UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at });
+    if counted.is_none() {
+        let usage = sqlx::query("SELECT tickets FROM upload_usage WHERE user_id = $1 AND day = $2")
+            .bind(user_id)
+            .bind(day_start)
+            .fetch_one(&mut *tx)
+            .await?;
+        let tickets: i64 = usage.try_get("tickets")?;
+        return Err(if tickets as u64 >= ctx.config.per_day {
+            UploadError::DailyCount { limit: ctx.config.per_day, resets_at }
+        } else {
+            UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at }
+        });
     }
     sqlx::query(
         "INSERT INTO uploads (id, user_id, state, upload_key, declared_type, declared_bytes, declared_sha256, \
