@@ -1,16 +1,26 @@
 //! A fake fal.ai for tests, faithful to `../shared/fal-protocol.md`: same paths, same bodies,
 //! same error families. It listens on loopback and serves every fal host under one base URL:
-//! `/v1/…` (Platform API), later `/queue/…`, `/rest/…` and `/files/…`.
+//! `/v1/…` (Platform API), `/queue/…` (queue API), `/rest/.well-known/jwks.json` (the keys its
+//! webhooks are signed with) and `/files/…` (the CDN its results live on).
+//!
+//! Each submission follows a [`Scenario`] (by default: a short queue, a short run, one image and
+//! a signed webhook); tests script others with [`FakeFal::script`].
 //!
 //! Keys follow fal's `key_id:key_secret` shape, and the key id chooses the account's behaviour:
 //! `admin…` has ADMIN scope, `locked…` is a locked account, `invalid…` is unknown to fal, and
 //! anything else is an ordinary API-scope key. It never logs a key.
 
 mod auth;
+mod media;
 mod platform;
+mod queue;
+mod webhooks;
 
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+pub use webhooks::FAKE_USER_ID;
 
 use anyhow::Context;
 use axum::Router;
@@ -28,10 +38,97 @@ pub struct Recorded {
     pub authorization: Option<String>,
 }
 
-#[derive(Default)]
+/// How one submission behaves.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Submits answered 503 before this one is accepted (fal's retriable infrastructure error).
+    pub submit_failures: u32,
+    pub queue_ms: u64,
+    pub run_ms: u64,
+    pub outcome: Outcome,
+    pub webhook: WebhookMode,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            submit_failures: 0,
+            queue_ms: 150,
+            run_ms: 250,
+            outcome: Outcome::Images { count: 1, width: 64, height: 64 },
+            webhook: WebhookMode::Normal,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Images {
+        count: u32,
+        width: u32,
+        height: u32,
+    },
+    /// A video of `bytes`, streamed, optionally no faster than `bytes_per_sec`.
+    Video {
+        bytes: u64,
+        bytes_per_sec: Option<u64>,
+    },
+    /// A result whose only file lives at this URL (for the SSRF tests).
+    Url(String),
+    ContentPolicy,
+    Invalid {
+        field: String,
+        message: String,
+    },
+    Timeout,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookMode {
+    Normal,
+    None,
+    Duplicate(u32),
+    Forged,
+    Stale,
+}
+
+/// A submitted request, as the fake remembers it.
+#[derive(Clone, Debug)]
+pub struct FalRequest {
+    pub id: String,
+    pub endpoint: String,
+    pub input: serde_json::Value,
+    pub webhook: Option<String>,
+    /// The `X-Fal-Object-Lifecycle-Preference` header the submit carried.
+    pub lifecycle: Option<String>,
+    pub scenario: Scenario,
+    pub started: Instant,
+    pub canceled: bool,
+    /// Each input URL the fake fetched, with the HTTP status it got (0: no answer).
+    pub input_fetches: Vec<(String, u16)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub request_id: String,
+    /// The status the webhook receiver answered (0: no answer).
+    pub status: u16,
+}
+
 pub(crate) struct FakeState {
     recorded: Mutex<Vec<Recorded>>,
     balance: Mutex<f64>,
+    scripts: Mutex<VecDeque<Scenario>>,
+    requests: Mutex<HashMap<String, FalRequest>>,
+    deliveries: Mutex<Vec<Delivery>>,
+    signing_key: ed25519_dalek::SigningKey,
+    base: OnceLock<String>,
+}
+
+impl FakeState {
+    fn base_url(&self) -> String {
+        self.base.get().cloned().unwrap_or_default()
+    }
 }
 
 pub struct FakeFal {
@@ -43,14 +140,28 @@ pub struct FakeFal {
 impl FakeFal {
     pub async fn start(addr: SocketAddr) -> anyhow::Result<Self> {
         anyhow::ensure!(addr.ip().is_loopback(), "the fake fal server listens on loopback only");
-        let state = Arc::new(FakeState { balance: Mutex::new(10.0), ..Default::default() });
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let state = Arc::new(FakeState {
+            recorded: Mutex::default(),
+            balance: Mutex::new(10.0),
+            scripts: Mutex::default(),
+            requests: Mutex::default(),
+            deliveries: Mutex::default(),
+            signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
+            base: OnceLock::new(),
+        });
         let router = Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
+            .route("/rest/.well-known/jwks.json", axum::routing::get(jwks))
+            .route("/queue/{*path}", axum::routing::any(queue::route))
+            .route("/files/{request}/{name}", axum::routing::get(media::file))
             .nest("/v1", platform::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), record))
             .with_state(state.clone());
         let listener = TcpListener::bind(addr).await.with_context(|| format!("binding the fake fal on {addr}"))?;
         let addr = listener.local_addr()?;
+        let _ = state.base.set(format!("http://{addr}"));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -58,7 +169,7 @@ impl FakeFal {
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.state.base_url()
     }
 
     /// The `FAL_*` variables that point the app at this fake.
@@ -80,6 +191,54 @@ impl FakeFal {
     pub fn set_balance(&self, amount: f64) {
         *self.state.balance.lock().expect("balance lock") = amount;
     }
+
+    /// The next submission follows `scenario` (scripts are used in order; then the default).
+    pub fn script(&self, scenario: Scenario) {
+        self.state.scripts.lock().expect("script lock").push_back(scenario);
+    }
+
+    /// Every request submitted so far.
+    pub fn submitted(&self) -> Vec<FalRequest> {
+        let mut all: Vec<FalRequest> = self.state.requests.lock().expect("request lock").values().cloned().collect();
+        all.sort_by_key(|r| r.started);
+        all
+    }
+
+    /// Every webhook delivery made so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.deliveries.lock().expect("delivery lock").clone()
+    }
+
+    /// Posts a finished request's webhook again (a replay, as fal's retries look).
+    pub async fn redeliver(&self, request_id: &str) {
+        let (url, body) = {
+            let requests = self.state.requests.lock().expect("request lock");
+            let Some(request) = requests.get(request_id) else { return };
+            let (_, payload) = queue::outcome_body(&self.base_url(), request);
+            let body = serde_json::json!({ "request_id": request_id, "gateway_request_id": request_id, "status": "OK", "payload": payload });
+            (request.webhook.clone(), body.to_string())
+        };
+        if let Some(url) = url {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+            webhooks::send(&self.state, request_id, &url, &body, &self.state.signing_key, now, 1).await;
+        }
+    }
+
+    /// Signs `body` for `request_id` with the fake's key, as fal would (for hand-made deliveries).
+    pub fn sign(&self, request_id: &str, timestamp: i64, body: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        let message =
+            app::server::fal::webhook::message(request_id, webhooks::FAKE_USER_ID, &timestamp.to_string(), body);
+        hex::encode(self.state.signing_key.sign(&message).to_bytes())
+    }
+}
+
+/// The JWKS fal publishes its webhook keys in; this one holds the fake's key.
+async fn jwks(State(state): State<Arc<FakeState>>) -> axum::Json<serde_json::Value> {
+    use base64::Engine;
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(state.signing_key.verifying_key().as_bytes());
+    axum::Json(serde_json::json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": "fake" }] }))
 }
 
 impl Drop for FakeFal {

@@ -47,6 +47,10 @@ impl FalClient {
         &self.config
     }
 
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// `GET {api}/models/pricing?endpoint_id=…`: free, needs an API-scope key, so it doubles as
     /// the "Test key" check (fal-protocol.md §7).
     pub async fn pricing(&self, key: &FalKey, endpoint_ids: &[&str]) -> Result<Vec<Price>, FalError> {
@@ -92,7 +96,7 @@ impl FalClient {
     }
 }
 
-fn authorization(key: &FalKey) -> reqwest::header::HeaderValue {
+pub(super) fn authorization(key: &FalKey) -> reqwest::header::HeaderValue {
     let mut value = reqwest::header::HeaderValue::from_str(&format!("Key {}", key.expose()))
         .expect("FalKey::parse admits only visible ASCII");
     value.set_sensitive(true);
@@ -100,7 +104,7 @@ fn authorization(key: &FalKey) -> reqwest::header::HeaderValue {
 }
 
 /// Transport errors are described without their URL: a later signed URL must never reach a log.
-fn transport(err: reqwest::Error) -> FalError {
+pub(super) fn transport(err: reqwest::Error) -> FalError {
     let what = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {

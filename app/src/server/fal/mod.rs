@@ -3,7 +3,10 @@
 mod client;
 mod error;
 mod key;
+mod queue;
+pub mod webhook;
 
 pub use client::{Balance, FalClient, Price, join};
 pub use error::{FalError, FieldError};
 pub use key::{FalKey, FalKeyError};
+pub use queue::{CancelOutcome, QueueStatus, Submitted, app_path};

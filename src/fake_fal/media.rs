@@ -1,0 +1,81 @@
+//! The CDN of the fake (`v3.fal.media` in real life): generated output files, streamed, plus a
+//! redirect for testing that downloads never follow one off the allow-list.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use bytes::Bytes;
+use http::{StatusCode, header};
+use serde::Deserialize;
+
+use super::FakeState;
+
+#[derive(Deserialize)]
+pub struct Params {
+    w: Option<u32>,
+    h: Option<u32>,
+    bytes: Option<u64>,
+    to: Option<String>,
+}
+
+pub async fn file(
+    State(state): State<Arc<FakeState>>,
+    Path((request, name)): Path<(String, String)>,
+    Query(params): Query<Params>,
+) -> Response {
+    if request == "redirect" {
+        return Redirect::to(params.to.as_deref().unwrap_or("/")).into_response();
+    }
+    if name.ends_with(".png") {
+        let (w, h) = (params.w.unwrap_or(64).min(4096), params.h.unwrap_or(64).min(4096));
+        let image = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+        let mut png = Vec::new();
+        if image::DynamicImage::ImageRgb8(image)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .is_err()
+        {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        return ([(header::CONTENT_TYPE, "image/png")], png).into_response();
+    }
+    if name.ends_with(".mp4") {
+        let total = params.bytes.unwrap_or(1 << 20);
+        let throttle =
+            state.requests.lock().expect("request lock").get(&request).and_then(|r| match r.scenario.outcome {
+                super::Outcome::Video { bytes_per_sec, .. } => bytes_per_sec,
+                _ => None,
+            });
+        return (
+            [(header::CONTENT_TYPE, "video/mp4"), (header::CONTENT_LENGTH, &total.to_string())],
+            Body::from_stream(video(total, throttle)),
+        )
+            .into_response();
+    }
+    StatusCode::NOT_FOUND.into_response()
+}
+
+/// `total` bytes of a pretend MP4 (a real `ftyp` box, then filler), generated as it is sent so a
+/// gigabyte costs no memory; optionally at `bytes_per_sec`.
+fn video(total: u64, bytes_per_sec: Option<u64>) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+    const CHUNK: u64 = 256 * 1024;
+    let header: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom";
+    futures::stream::unfold(0u64, move |sent| async move {
+        if sent >= total {
+            return None;
+        }
+        let size = CHUNK.min(total - sent) as usize;
+        let mut chunk = vec![0u8; size];
+        if sent == 0 {
+            let n = header.len().min(size);
+            chunk[..n].copy_from_slice(&header[..n]);
+        }
+        if let Some(rate) = bytes_per_sec {
+            tokio::time::sleep(Duration::from_secs_f64(size as f64 / rate as f64)).await;
+        }
+        Some((Ok(Bytes::from(chunk)), sent + size as u64))
+    })
+}
