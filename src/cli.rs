@@ -124,7 +124,9 @@ async fn services(
             None => return Err(err),
         },
     };
+    let (jobs, _) = app::server::jobs::JobRuntime::start(config, &db).await;
     let services = app::server::state::Services {
+        jobs,
         leptos_options: crate::server::leptos_options(config),
         config: config.clone(),
         db,

@@ -7,15 +7,16 @@ use anyhow::Context;
 use app::server::config::{Config, StorageBackend};
 use app::server::db::{Db, SessionPool};
 use app::server::fal::FalClient;
+use app::server::jobs::{self, JobRuntime};
 use app::server::keys::Vault;
 use app::server::maintenance;
 use app::server::state::{AppState, Services};
 use app::server::storage::Storage;
 use app::{App, shell};
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -48,6 +49,8 @@ pub struct Running {
     pub state: AppState,
     pub embedded_s3: Option<EmbeddedS3>,
     maintenance: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+    relay: Option<tokio::task::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -59,6 +62,8 @@ impl Running {
     }
 
     pub async fn stop(mut self) {
+        self.worker.abort();
+        let _ = self.state.jobs.closing.send(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -70,6 +75,11 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
         self.maintenance.abort();
+        self.worker.abort();
+        if let Some(relay) = &self.relay {
+            relay.abort();
+        }
+        let _ = self.state.jobs.closing.send(true);
     }
 }
 
@@ -84,9 +94,11 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 
     let (storage, embedded_s3) = open_storage(&config, addr).await?;
     let fal = FalClient::new(&config.fal);
-    let state = AppState::new(Services { leptos_options, config, db, vault, fal, storage });
+    let (jobs, relay) = JobRuntime::start(&config, &db).await;
+    let state = AppState::new(Services { leptos_options, config, db, vault, fal, storage, jobs });
     let router = router(state.clone(), sessions).await?;
     let maintenance = maintenance::spawn(state.clone());
+    let worker = jobs::worker::spawn(state.clone());
 
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -98,7 +110,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             .await
     });
     tracing::info!(%addr, "Darkroom listening");
-    Ok(Running { addr, state, embedded_s3, maintenance, shutdown: Some(shutdown), task })
+    Ok(Running { addr, state, embedded_s3, maintenance, worker, relay, shutdown: Some(shutdown), task })
 }
 
 /// Connects to the configured storage, starting the embedded endpoint when that is the backend,
@@ -132,6 +144,8 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
     let app = Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(crate::metrics::route))
+        .route("/hooks/fal", post(jobs::webhook::receive).layer(DefaultBodyLimit::max(jobs::webhook::MAX_BODY)))
+        .route("/events", get(jobs::live::stream))
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn_with_state(state.clone(), guards::pages));
@@ -149,11 +163,7 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
         }
     };
     Ok(app
-        // No request may hold a worker forever (a stuck render, a peer that stopped reading).
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(from_fn(request_timeout))
         .layer(from_fn_with_state(state.clone(), guards::same_origin))
         .layer(from_fn_with_state(state.clone(), guards::security_headers))
         .layer(from_fn_with_state(state.clone(), guards::client_ip))
@@ -175,6 +185,19 @@ where
         .with_secure(config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(ttl));
     app.layer(layer)
+}
+
+/// No request may hold a worker forever (a stuck render, a peer that stopped reading), except
+/// the live event stream, which is long-lived by design.
+async fn request_timeout(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.uri().path() == "/events" {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
 }
 
 /// Liveness and database reachability, for load balancers.

@@ -6,6 +6,7 @@
 pub mod api;
 #[cfg(feature = "hydrate")]
 mod browser;
+pub mod catalog;
 pub mod components;
 pub mod error;
 pub mod format;

@@ -179,9 +179,24 @@ impl TestApp {
             create_garage_buckets(&buckets).await;
             vars.extend(garage);
         }
+        // Jobs move fast in tests: quick polls and retries, and a webhook grace long enough that
+        // a test on the webhook path would notice the poller doing the webhook's work.
+        for (name, value) in [
+            ("DARKROOM_JOB_POLL_FIRST_MS", "100"),
+            ("DARKROOM_JOB_POLL_MAX_MS", "400"),
+            ("DARKROOM_JOB_RETRY_BASE_MS", "100"),
+            ("DARKROOM_WORKER_TICK_MS", "50"),
+            ("DARKROOM_WEBHOOK_GRACE_SECS", "30"),
+        ] {
+            vars.insert(name.into(), value.into());
+        }
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // `PUBLIC_URL=self`: the app's own address, so fal's webhooks reach it.
+        if vars.get("PUBLIC_URL").map(String::as_str) == Some("self") {
+            vars.insert("PUBLIC_URL".into(), format!("http://{}", listener.local_addr().unwrap()));
+        }
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("test configuration is valid");
         let running = darkroom::server::start(config, listener).await.expect("server starts");
         let base = format!("http://{}", running.addr);
         Self { running, fake, base, dir, vars, pg_database }
@@ -220,6 +235,21 @@ impl TestApp {
             Some(app::server::storage::Fetched::Bytes(bytes)) => Some(bytes),
             _ => None,
         }
+    }
+
+    /// Every key under `prefix` in the results bucket.
+    pub async fn result_keys(&self, prefix: &str) -> Vec<String> {
+        let storage = self.storage();
+        let mut keys: Vec<String> = storage
+            .list(&storage.results_bucket, prefix, None)
+            .await
+            .expect("storage reachable")
+            .0
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        keys.sort();
+        keys
     }
 
     /// Every key under `prefix` in the uploads bucket.

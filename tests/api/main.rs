@@ -4,7 +4,9 @@
 mod admin;
 mod auth;
 mod cli;
+mod fal;
 mod helpers;
+mod jobs;
 mod keys;
 mod security;
 mod storage;

@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{Client, Reply, StorageKind, TestApp, storage_kind};
 use crate::testdata;
 
-struct Issued {
-    id: String,
-    key: String,
+pub(crate) struct Issued {
+    pub(crate) id: String,
+    pub(crate) key: String,
     url: String,
     headers: Vec<(String, String)>,
 }
@@ -61,7 +61,7 @@ async fn confirm(client: &Client, upload: &str) -> Reply {
 }
 
 /// Issue, PUT and confirm `bytes` declared as `declared`; returns the ticket and the confirm reply.
-async fn upload(client: &Client, bytes: &[u8], declared: &str) -> (Issued, Reply) {
+pub(crate) async fn upload(client: &Client, bytes: &[u8], declared: &str) -> (Issued, Reply) {
     let ticket = issued(&issue(client, bytes, declared).await);
     assert_eq!(put(&ticket, bytes.to_vec(), None).await, StatusCode::OK, "the PUT itself succeeds");
     let reply = confirm(client, &ticket.id).await;

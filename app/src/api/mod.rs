@@ -3,5 +3,6 @@
 
 pub mod admin;
 pub mod auth;
+pub mod jobs;
 pub mod keys;
 pub mod uploads;

@@ -23,6 +23,14 @@ pub enum Action {
     UploadConfirmed,
     UploadRejected,
     UploadDeleted,
+    JobCreated,
+    JobCanceled,
+    JobRetried,
+    JobFailed,
+    FalInvoked,
+    WebhookAccepted,
+    WebhookRejected,
+    AssetPersisted,
 }
 
 impl Action {
@@ -44,6 +52,14 @@ impl Action {
             Self::UploadConfirmed => "upload.confirmed",
             Self::UploadRejected => "upload.rejected",
             Self::UploadDeleted => "upload.deleted",
+            Self::JobCreated => "job.created",
+            Self::JobCanceled => "job.canceled",
+            Self::JobRetried => "job.retried",
+            Self::JobFailed => "job.failed",
+            Self::FalInvoked => "fal.invoked",
+            Self::WebhookAccepted => "webhook.accepted",
+            Self::WebhookRejected => "webhook.rejected",
+            Self::AssetPersisted => "asset.persisted",
         }
     }
 }

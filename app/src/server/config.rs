@@ -35,6 +35,7 @@ pub struct Config {
     pub previous_master_keys: PreviousMasterKeys,
     pub auth: AuthConfig,
     pub uploads: UploadConfig,
+    pub jobs: JobConfig,
     /// Honour `X-Forwarded-For` from a reverse proxy (only when one is really in front).
     pub trust_forwarded_for: bool,
     /// Bearer token for `/metrics` from other hosts (loopback needs none).
@@ -152,6 +153,37 @@ pub struct UploadConfig {
     pub view_ttl: Duration,
     /// How often the sweeper expires tickets and removes leftover objects.
     pub sweep_every: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct JobConfig {
+    /// Where fal posts completions (`<PUBLIC_URL>/hooks/fal`); `None` means poll only.
+    pub webhook_url: Option<Url>,
+    /// How long fal keeps its copy of our outputs (`X-Fal-Object-Lifecycle-Preference`).
+    pub fal_output_ttl: Duration,
+    /// Submissions (and downloads) tried before a job fails for good.
+    pub max_attempts: u32,
+    /// First retry delay; each further retry doubles it (with jitter).
+    pub retry_base: Duration,
+    /// First status poll after a submit without a webhook; polls then back off to `poll_max`.
+    pub poll_first: Duration,
+    pub poll_max: Duration,
+    /// How long to wait for a webhook before polling anyway.
+    pub webhook_grace: Duration,
+    /// How long a claimed job stays a worker's without a heartbeat.
+    pub lease: Duration,
+    /// How often an idle worker looks for due jobs.
+    pub tick: Duration,
+    /// Jobs one process works on at once.
+    pub concurrency: usize,
+    /// A job still unfinished this long after it was created fails as timed out.
+    pub timeout: Duration,
+    /// Largest output file accepted, in bytes.
+    pub max_output_bytes: u64,
+    /// Results expire this long after creation unless favorited.
+    pub result_ttl: Duration,
+    /// Validity of the presigned GET handed to fal for each input image (at most 5 minutes).
+    pub input_url_ttl: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,6 +327,40 @@ impl Config {
             return Err(bad("DARKROOM_UPLOAD_MAX_BYTES", "and DARKROOM_UPLOAD_MAX_PIXELS must be above zero"));
         }
 
+        let millis = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(parse_u64(name, get(name), default)?))
+        };
+        let secs = |name: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_secs(parse_u64(name, get(name), default)?))
+        };
+        let jobs = JobConfig {
+            webhook_url: public_url.as_ref().map(|base| {
+                let mut url = base.clone();
+                url.set_path(&format!("{}/hooks/fal", base.path().trim_end_matches('/')));
+                url.set_query(None);
+                url
+            }),
+            fal_output_ttl: secs("DARKROOM_FAL_OUTPUT_TTL_SECS", 24 * 3600)?,
+            max_attempts: parse_u64("DARKROOM_JOB_MAX_ATTEMPTS", get("DARKROOM_JOB_MAX_ATTEMPTS"), 5)?.clamp(1, 100)
+                as u32,
+            retry_base: millis("DARKROOM_JOB_RETRY_BASE_MS", 2000)?,
+            poll_first: millis("DARKROOM_JOB_POLL_FIRST_MS", 1000)?,
+            poll_max: millis("DARKROOM_JOB_POLL_MAX_MS", 15_000)?,
+            webhook_grace: secs("DARKROOM_WEBHOOK_GRACE_SECS", 60)?,
+            lease: secs("DARKROOM_JOB_LEASE_SECS", 60)?.max(Duration::from_secs(1)),
+            tick: millis("DARKROOM_WORKER_TICK_MS", 500)?.max(Duration::from_millis(10)),
+            concurrency: parse_u64("DARKROOM_WORKERS", get("DARKROOM_WORKERS"), 4)?.clamp(1, 64) as usize,
+            timeout: secs("DARKROOM_JOB_TIMEOUT_SECS", 3600)?,
+            max_output_bytes: parse_u64("DARKROOM_OUTPUT_MAX_BYTES", get("DARKROOM_OUTPUT_MAX_BYTES"), 4 << 30)?,
+            result_ttl: Duration::from_secs(
+                parse_u64("DARKROOM_RESULT_TTL_DAYS", get("DARKROOM_RESULT_TTL_DAYS"), 7)? * 86_400,
+            ),
+            input_url_ttl: secs("DARKROOM_INPUT_URL_TTL_SECS", 300)?,
+        };
+        if jobs.input_url_ttl.is_zero() || jobs.input_url_ttl > Duration::from_secs(300) {
+            return Err(bad("DARKROOM_INPUT_URL_TTL_SECS", "must be between 1 and 300 seconds"));
+        }
+
         Ok(Self {
             site_addr,
             public_url,
@@ -306,6 +372,7 @@ impl Config {
             previous_master_keys,
             auth,
             uploads,
+            jobs,
             trust_forwarded_for: parse_bool(
                 "DARKROOM_TRUST_FORWARDED_FOR",
                 get("DARKROOM_TRUST_FORWARDED_FOR"),
@@ -413,6 +480,14 @@ mod tests {
             config(&[("DARKROOM_MASTER_KEY", "a"), ("DARKROOM_MASTER_KEY_FILE", "/k")]).unwrap_err().name,
             "DARKROOM_MASTER_KEY"
         );
+    }
+
+    #[test]
+    fn the_webhook_url_follows_the_public_url() {
+        assert_eq!(config(&[]).unwrap().jobs.webhook_url, None, "no public URL: poll only");
+        let c = config(&[("PUBLIC_URL", "https://darkroom.example/app/")]).unwrap();
+        assert_eq!(c.jobs.webhook_url.unwrap().as_str(), "https://darkroom.example/app/hooks/fal");
+        assert_eq!(config(&[("DARKROOM_INPUT_URL_TTL_SECS", "301")]).unwrap_err().name, "DARKROOM_INPUT_URL_TTL_SECS");
     }
 
     #[test]

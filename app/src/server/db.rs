@@ -148,6 +148,7 @@ macro_rules! migrations {
 migrations! {
     1 "0001_foundation",
     2 "0002_uploads",
+    3 "0003_jobs",
 }
 
 impl MigrationSource<'static> for Embedded {

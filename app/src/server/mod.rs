@@ -7,6 +7,7 @@ pub mod config;
 pub mod csp;
 pub mod db;
 pub mod fal;
+pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod rate_limit;

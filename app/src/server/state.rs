@@ -9,6 +9,7 @@ use leptos::config::LeptosOptions;
 use super::config::Config;
 use super::db::Db;
 use super::fal::FalClient;
+use super::jobs::JobRuntime;
 use super::keys::Vault;
 use super::storage::Storage;
 
@@ -19,6 +20,7 @@ pub struct Services {
     pub vault: Vault,
     pub fal: FalClient,
     pub storage: Storage,
+    pub jobs: JobRuntime,
 }
 
 #[derive(Clone)]

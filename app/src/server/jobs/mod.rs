@@ -1,0 +1,341 @@
+//! Generation jobs (ARCHITECTURE.md §2 "Generate"): a durable row per request, a worker that
+//! submits to fal's queue and follows it, one idempotent completion fed by webhooks and polling,
+//! and a persist step that copies every output into our results bucket exactly once.
+
+mod complete;
+pub mod events;
+mod failure;
+pub mod live;
+pub mod outputs;
+mod persist;
+pub mod rows;
+pub mod webhook;
+pub mod worker;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+
+pub use complete::{Completion, Outcome, complete};
+pub use events::{Events, JobEvent};
+pub use failure::Failure;
+pub use persist::host_allowed;
+pub use rows::{JobRow, JobState};
+
+use crate::catalog;
+use crate::error::AppError;
+use crate::server::audit::{self, Action, Event};
+use crate::server::db::{Db, new_id, now_ms};
+use crate::server::fal::webhook::Jwks;
+use crate::server::state::Services;
+
+/// What the job machinery shares across requests and the worker.
+#[derive(Clone)]
+pub struct JobRuntime {
+    pub events: Events,
+    pub jwks: Arc<Jwks>,
+    /// Wakes the worker at once (a new job, a completion) instead of at its next tick.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// Downloads outputs from the allow-listed media hosts only, redirects included.
+    pub media: reqwest::Client,
+    /// Set when the server shuts down, to end the live streams.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl JobRuntime {
+    pub async fn start(config: &crate::server::config::Config, db: &Db) -> (Self, Option<tokio::task::JoinHandle<()>>) {
+        let (events, relay) = Events::start(db, &config.database_url).await;
+        let runtime = Self {
+            events,
+            jwks: Arc::new(Jwks::new(config.fal.jwks_url.clone())),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            media: persist::media_client(&config.fal.media_hosts),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
+        };
+        (runtime, relay)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("unknown model {0:?}")]
+    UnknownModel(String),
+    #[error("invalid input: {0:?}")]
+    Invalid(catalog::Invalid),
+    #[error("input image {0} is missing")]
+    InputMissing(String),
+    #[error("no fal key saved")]
+    NoKey,
+    #[error("no such job")]
+    NotFound,
+    #[error("job cannot be canceled in state {0}")]
+    NotCancelable(&'static str),
+    #[error("job cannot be retried in state {0}")]
+    NotRetriable(&'static str),
+    #[error("too many unfinished jobs")]
+    TooManyActive(i64),
+    #[error(transparent)]
+    Fal(#[from] crate::server::fal::FalError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<JobError> for AppError {
+    fn from(err: JobError) -> Self {
+        match err {
+            JobError::UnknownModel(_) => {
+                AppError::new("job.unknown_model", "That model is not available.").on_field("model")
+            }
+            JobError::Invalid(invalid) => AppError::new("job.invalid_input", invalid.message).on_field(invalid.field),
+            JobError::InputMissing(_) => AppError::new(
+                "job.input_missing",
+                "One of the chosen images is no longer available. Pick it again or upload it again.",
+            )
+            .on_field("images"),
+            JobError::NoKey => AppError::new("keys.missing", "Save your fal key on the Account tab before generating."),
+            JobError::NotFound => AppError::new("job.not_found", "That job does not exist."),
+            JobError::NotCancelable(state) => {
+                AppError::new("job.not_cancelable", format!("This job is {state} and can no longer be canceled."))
+            }
+            JobError::NotRetriable(state) => AppError::new(
+                "job.not_retriable",
+                format!("Only failed or canceled jobs can be retried; this one is {state}."),
+            ),
+            JobError::TooManyActive(limit) => AppError::new(
+                "job.rate_limited",
+                format!("You already have {limit} jobs running. Wait for one to finish."),
+            ),
+            JobError::Fal(fal) => fal.into(),
+            JobError::Database(_) | JobError::Internal(_) => {
+                tracing::error!(%err, "job operation failed");
+                AppError::internal()
+            }
+        }
+    }
+}
+
+/// Unfinished jobs one user may have at once.
+const MAX_ACTIVE_PER_USER: i64 = 20;
+
+pub struct NewJob<'a> {
+    pub model: &'a str,
+    pub params: &'a Map<String, Value>,
+    pub images: &'a [String],
+}
+
+/// Validates a request against the catalog and the caller's uploads, then queues it.
+pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_>) -> Result<JobRow, JobError> {
+    let model = catalog::find(new.model).ok_or_else(|| JobError::UnknownModel(new.model.to_owned()))?;
+    let valid = model.validate(new.params, new.images).map_err(JobError::Invalid)?;
+    for upload in &valid.images {
+        if !upload_ready(&services.db, upload, user_id).await? {
+            return Err(JobError::InputMissing(upload.clone()));
+        }
+    }
+    if crate::server::keys::status(&services.db, user_id)
+        .await
+        .map_err(|e| JobError::Internal(e.to_string()))?
+        .is_none()
+    {
+        return Err(JobError::NoKey);
+    }
+    let active: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM jobs WHERE user_id = $1 AND state IN ('queued', 'submitted', 'running', 'persisting')",
+    )
+    .bind(user_id)
+    .fetch_one(&services.db.pool)
+    .await?
+    .try_get("n")?;
+    if active >= MAX_ACTIVE_PER_USER {
+        return Err(JobError::TooManyActive(MAX_ACTIVE_PER_USER));
+    }
+
+    let id = new_id();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(model.endpoint)
+    .bind(Value::Object(valid.params).to_string())
+    .bind(json!(valid.images).to_string())
+    .bind(i64::from(services.config.jobs.max_attempts))
+    .bind(now)
+    .execute(&services.db.pool)
+    .await?;
+    audit::record(
+        &services.db,
+        Event::new(Action::JobCreated)
+            .actor(user_id)
+            .subject("job", &id)
+            .ip(ip)
+            .detail(json!({ "model": model.endpoint })),
+    )
+    .await;
+    services.jobs.events.publish(user_id, &id).await;
+    services.jobs.wake.notify_one();
+    rows::find(&services.db, &id).await?.ok_or(JobError::NotFound)
+}
+
+pub(crate) async fn upload_ready(db: &Db, upload_id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT 1 FROM uploads WHERE id = $1 AND user_id = $2 AND state = 'ready'")
+        .bind(upload_id)
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?
+        .is_some())
+}
+
+/// The caller's jobs, newest first, after the job `before` (keyset pages).
+pub async fn list(db: &Db, user_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<JobRow>, JobError> {
+    let limit = limit.clamp(1, 100);
+    let rows = match before {
+        None => {
+            let sql = format!(
+                "SELECT {} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                rows::COLUMNS
+            );
+            sqlx::query(&sql).bind(user_id).bind(limit).fetch_all(&db.pool).await?
+        }
+        Some(cursor) => {
+            let sql = format!(
+                "SELECT {} FROM jobs j WHERE user_id = $1 AND EXISTS (SELECT 1 FROM jobs c WHERE c.id = $2 \
+                 AND c.user_id = $1 AND (j.created_at < c.created_at OR (j.created_at = c.created_at AND j.id < c.id))) \
+                 ORDER BY created_at DESC, id DESC LIMIT $3",
+                rows::COLUMNS
+            );
+            sqlx::query(&sql).bind(user_id).bind(cursor).bind(limit).fetch_all(&db.pool).await?
+        }
+    };
+    Ok(rows.iter().map(rows::from_row).collect::<Result<_, _>>()?)
+}
+
+/// Cancels a job that has not started saving its results: queued jobs stop at once; jobs at
+/// fal are canceled there too (best effort: a result that arrives anyway is ignored).
+pub async fn cancel(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
+    let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
+    let from: &[JobState] = match job.state {
+        JobState::Queued | JobState::Submitted | JobState::Running => &[job.state],
+        other => return Err(JobError::NotCancelable(other.as_str())),
+    };
+    let changed = rows::Update {
+        id: &job.id,
+        from,
+        lease: None,
+        set: "state = 'canceled', error_code = $3, error_message = $4, lease_owner = NULL, lease_until = NULL, completed_at = $1",
+        binds: vec!["job.canceled".into(), "Canceled.".into()],
+    }
+    .run(&services.db.pool)
+    .await?;
+    if !changed {
+        // It moved on meanwhile (to persisting, or finished): report what it is now.
+        let now = rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)?;
+        return Err(JobError::NotCancelable(now.state.as_str()));
+    }
+    if let Some(request_id) = &job.fal_request_id {
+        cancel_at_fal(services, &job, request_id).await;
+    }
+    audit::record(&services.db, Event::new(Action::JobCanceled).actor(user_id).subject("job", &job.id).ip(ip)).await;
+    services.jobs.events.publish(user_id, &job.id).await;
+    rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)
+}
+
+pub(crate) async fn cancel_at_fal(services: &Services, job: &JobRow, request_id: &str) {
+    match crate::server::keys::load(&services.db, &services.vault, &job.user_id).await {
+        Ok(Some(key)) => {
+            if let Err(err) = services.fal.cancel(&key, &job.model, request_id).await {
+                tracing::warn!(job = %job.id, %err, "fal did not take the cancel");
+            }
+        }
+        _ => tracing::warn!(job = %job.id, "no key to cancel at fal with"),
+    }
+}
+
+/// Queues a failed or canceled job again, with fresh attempts.
+pub async fn retry(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
+    let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
+    if !matches!(job.state, JobState::Failed | JobState::Canceled) {
+        return Err(JobError::NotRetriable(job.state.as_str()));
+    }
+    let changed = rows::Update {
+        id: &job.id,
+        from: &[JobState::Failed, JobState::Canceled],
+        lease: None,
+        set: "state = 'queued', fal_request_id = NULL, webhook = 0, attempts = 0, polls = 0, next_attempt_at = $1, \
+              lease_owner = NULL, lease_until = NULL, queue_position = NULL, progress = NULL, result_json = NULL, \
+              error_code = NULL, error_message = NULL, submitted_at = NULL, completed_at = NULL, max_attempts = $3",
+        binds: vec![i64::from(services.config.jobs.max_attempts).into()],
+    }
+    .run(&services.db.pool)
+    .await?;
+    if !changed {
+        return Err(JobError::NotRetriable(job.state.as_str()));
+    }
+    audit::record(&services.db, Event::new(Action::JobRetried).actor(user_id).subject("job", &job.id).ip(ip)).await;
+    services.jobs.events.publish(user_id, &job.id).await;
+    services.jobs.wake.notify_one();
+    rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)
+}
+
+/// One stored output of a job.
+#[derive(Clone, Debug)]
+pub struct AssetRow {
+    pub id: String,
+    pub job_id: String,
+    pub position: i64,
+    pub object_key: String,
+    pub kind: String,
+    pub content_type: String,
+    pub byte_size: i64,
+    pub sha256: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub thumb_key: Option<String>,
+    pub nsfw: Option<bool>,
+    pub created_at: i64,
+}
+
+/// The assets of `job_ids`, in output order.
+pub async fn assets_of(db: &Db, user_id: &str, job_ids: &[String]) -> Result<Vec<AssetRow>, sqlx::Error> {
+    if job_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = (0..job_ids.len()).map(|n| format!("${}", n + 2)).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT id, job_id, position, object_key, kind, content_type, byte_size, sha256, width, height, duration_ms, \
+         thumb_key, nsfw, created_at FROM assets WHERE user_id = $1 AND job_id IN ({marks}) ORDER BY job_id, position"
+    );
+    let mut query = sqlx::query(&sql).bind(user_id);
+    for id in job_ids {
+        query = query.bind(id);
+    }
+    query
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(AssetRow {
+                id: row.try_get("id")?,
+                job_id: row.try_get("job_id")?,
+                position: row.try_get("position")?,
+                object_key: row.try_get("object_key")?,
+                kind: row.try_get("kind")?,
+                content_type: row.try_get("content_type")?,
+                byte_size: row.try_get("byte_size")?,
+                sha256: row.try_get("sha256")?,
+                width: row.try_get("width")?,
+                height: row.try_get("height")?,
+                duration_ms: row.try_get("duration_ms")?,
+                thumb_key: row.try_get("thumb_key")?,
+                nsfw: row.try_get::<Option<i64>, _>("nsfw")?.map(|n| n != 0),
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}

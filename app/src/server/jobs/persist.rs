@@ -1,0 +1,648 @@
+//! Copying a finished job's outputs into our results bucket, exactly once.
+//!
+//! Each output is downloaded from an allow-listed media host only (redirects included), streamed
+//! into `results/{user}/{job}/{n}.{ext}` (multipart above one part, so memory does not grow with
+//! the file), checked against the announced size, typed by its bytes, and given a WebP
+//! thumbnail when it is an image. The asset rows and `succeeded` commit in one transaction.
+//! Keys depend only on the result, so a run interrupted at any point (a crash, a lost lease)
+//! is simply done again: it overwrites the same keys, and nothing is stored twice.
+
+use std::io::Cursor;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::complete::{backoff, fail};
+use super::failure::Failure;
+use super::outputs::{self, OutputFile};
+use super::rows::{JobRow, JobState, Update};
+use crate::server::audit::{self, Action, Event};
+use crate::server::db::{new_id, now_ms};
+use crate::server::state::Services;
+
+/// Multipart part size: the most a download holds in memory at once.
+const PART: usize = 8 * 1024 * 1024;
+/// Images are decoded for dimensions and a thumbnail, so they are read whole, up to this size.
+const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
+const THUMB_EDGE: u32 = 384;
+
+/// The HTTP client for media downloads: it follows a redirect only to another allowed host.
+pub fn media_client(hosts: &[String]) -> reqwest::Client {
+    let allowed = hosts.to_vec();
+    reqwest::Client::builder()
+        .user_agent(concat!("darkroom/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 {
+                attempt.error(Disallowed("too many redirects".into()))
+            } else if host_allowed(&allowed, attempt.url()) {
+                attempt.follow()
+            } else {
+                let host = attempt.url().host_str().unwrap_or_default().to_owned();
+                attempt.error(Disallowed(host))
+            }
+        }))
+        .build()
+        .expect("static reqwest configuration is valid")
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("redirect to a host that is not allowed: {0}")]
+struct Disallowed(String);
+
+/// Whether `url` is on an allowed media host: an exact name, or `*.suffix` for subdomains.
+pub fn host_allowed(hosts: &[String], url: &Url) -> bool {
+    if !matches!(url.scheme(), "https" | "http") {
+        return false;
+    }
+    let Some(host) = url.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase()) else { return false };
+    hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
+        Some(suffix) => host.ends_with(&format!(".{suffix}")),
+        None => host == *allowed,
+    })
+}
+
+/// One stored output.
+#[derive(Debug)]
+struct Stored {
+    position: usize,
+    key: String,
+    kind: &'static str,
+    content_type: &'static str,
+    bytes: u64,
+    sha256: String,
+    width: Option<u64>,
+    height: Option<u64>,
+    duration_ms: Option<i64>,
+    thumb_key: Option<String>,
+    nsfw: Option<bool>,
+}
+
+enum Problem {
+    /// Worth another try later (network, storage, a cut-off download).
+    Retry(String),
+    Fail(Failure),
+}
+
+pub async fn persist(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
+    let payload: Value = job.result_json.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
+    let files = outputs::extract(&payload);
+    if files.is_empty() {
+        let failure = Failure::new("job.no_output", "The model finished but returned no files.");
+        return give_up(services, job, lease, &failure).await;
+    }
+    abort_unfinished_uploads(services, job).await;
+
+    let mut stored = Vec::with_capacity(files.len());
+    for (n, file) in files.iter().enumerate() {
+        match store(services, job, n, file).await {
+            Ok(one) => stored.push(one),
+            Err(Problem::Fail(failure)) => return give_up(services, job, lease, &failure).await,
+            Err(Problem::Retry(reason)) => return later(services, job, lease, &reason).await,
+        }
+    }
+    commit(services, job, lease, &stored).await
+}
+
+async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored]) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let expires_at = now + services.config.jobs.result_ttl.as_millis() as i64;
+    let mut tx = services.db.pool.begin().await?;
+    let mut ids = Vec::with_capacity(stored.len());
+    for s in stored {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO assets (id, user_id, job_id, position, object_key, kind, content_type, byte_size, sha256, \
+             width, height, duration_ms, thumb_key, nsfw, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&id)
+        .bind(&job.user_id)
+        .bind(&job.id)
+        .bind(s.position as i64)
+        .bind(&s.key)
+        .bind(s.kind)
+        .bind(s.content_type)
+        .bind(s.bytes as i64)
+        .bind(&s.sha256)
+        .bind(s.width.map(|w| w as i64))
+        .bind(s.height.map(|h| h as i64))
+        .bind(s.duration_ms)
+        .bind(&s.thumb_key)
+        .bind(s.nsfw.map(i64::from))
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        ids.push(id);
+    }
+    let done = Update {
+        id: &job.id,
+        from: &[JobState::Persisting],
+        lease: Some(lease),
+        set: "state = 'succeeded', lease_owner = NULL, lease_until = NULL, error_message = NULL, progress = NULL",
+        binds: vec![],
+    }
+    .run(&mut *tx)
+    .await?;
+    if !done {
+        // Our lease lapsed and another worker owns the job now; it writes the same keys.
+        tx.rollback().await?;
+        tracing::warn!(job = %job.id, "lost the lease while persisting; leaving the job to its new owner");
+        return Ok(());
+    }
+    tx.commit().await?;
+    for (s, id) in stored.iter().zip(&ids) {
+        audit::record(
+            &services.db,
+            Event::new(Action::AssetPersisted).actor(&job.user_id).subject("asset", id).detail(
+                json!({ "job": job.id, "key": s.key, "bytes": s.bytes, "sha256": s.sha256, "type": s.content_type }),
+            ),
+        )
+        .await;
+    }
+    metrics::counter!("job_succeeded_total").increment(1);
+    tracing::info!(job = %job.id, files = stored.len(), "results persisted");
+    services.jobs.events.publish(&job.user_id, &job.id).await;
+    Ok(())
+}
+
+/// A final failure: nothing of this job stays in storage.
+async fn give_up(services: &Services, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
+    remove_objects(services, job).await;
+    if fail(services, job, &[JobState::Persisting], Some(lease), failure).await? {
+        services.jobs.events.publish(&job.user_id, &job.id).await;
+    }
+    Ok(())
+}
+
+/// A passing problem: try again after a backoff, until the attempts run out.
+async fn later(services: &Services, job: &JobRow, lease: &str, reason: &str) -> Result<(), sqlx::Error> {
+    let attempts = job.attempts + 1;
+    if attempts >= job.max_attempts {
+        let failure = Failure::new(
+            "job.persist_failed",
+            format!("The results could not be saved after {attempts} attempts: {reason}."),
+        );
+        return give_up(services, job, lease, &failure).await;
+    }
+    tracing::info!(job = %job.id, %reason, "saving results failed; retrying later");
+    let at = now_ms() + backoff(services.config.jobs.retry_base, attempts).as_millis() as i64;
+    Update {
+        id: &job.id,
+        from: &[JobState::Persisting],
+        lease: Some(lease),
+        set: "attempts = $3, next_attempt_at = $4, error_message = $5, lease_owner = NULL, lease_until = NULL",
+        binds: vec![
+            attempts.into(),
+            at.into(),
+            format!("Retrying ({}/{}): saving the results failed ({reason})", attempts + 1, job.max_attempts).into(),
+        ],
+    }
+    .run(&services.db.pool)
+    .await?;
+    services.jobs.events.publish(&job.user_id, &job.id).await;
+    Ok(())
+}
+
+fn prefixes(job: &JobRow) -> [String; 2] {
+    [format!("results/{}/{}/", job.user_id, job.id), format!("thumbs/{}/{}/", job.user_id, job.id)]
+}
+
+async fn remove_objects(services: &Services, job: &JobRow) {
+    let storage = &services.storage;
+    for prefix in prefixes(job) {
+        match storage.list(&storage.results_bucket, &prefix, None).await {
+            Ok((objects, _)) => {
+                for (key, _) in objects {
+                    if let Err(err) = storage.delete(&storage.results_bucket, &key).await {
+                        tracing::warn!(job = %job.id, %err, "could not remove a partial result");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(job = %job.id, %err, "could not list partial results"),
+        }
+    }
+    abort_unfinished_uploads(services, job).await;
+}
+
+/// Multipart uploads an interrupted run left open hold storage without being objects; abort
+/// them (best effort: not every backend lists them).
+async fn abort_unfinished_uploads(services: &Services, job: &JobRow) {
+    let storage = &services.storage;
+    let client = storage.client();
+    let Ok(listed) =
+        client.list_multipart_uploads().bucket(&storage.results_bucket).prefix(&prefixes(job)[0]).send().await
+    else {
+        return;
+    };
+    for upload in listed.uploads() {
+        if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+            let _ = client.abort_multipart_upload().bucket(&storage.results_bucket).key(key).upload_id(id).send().await;
+        }
+    }
+}
+
+async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -> Result<Stored, Problem> {
+    let max = services.config.jobs.max_output_bytes;
+    if let Some(data) = file.url.strip_prefix("data:") {
+        let bytes = decode_data_uri(data, max.min(MAX_IMAGE_BYTES as u64))?;
+        return store_whole(services, job, n, file, bytes).await;
+    }
+    let url = Url::parse(&file.url).map_err(|_| {
+        Problem::Fail(Failure::new("job.bad_output", "The provider returned an output with an invalid URL."))
+    })?;
+    if !host_allowed(&services.config.fal.media_hosts, &url) {
+        return Err(disallowed(url.host_str().unwrap_or("an unknown host")));
+    }
+    let response = services.jobs.media.get(url).send().await.map_err(|err| {
+        if let Some(host) = redirect_refusal(&err) {
+            disallowed(&host)
+        } else {
+            Problem::Retry(if err.is_timeout() {
+                "the download timed out".into()
+            } else {
+                "the download failed".into()
+            })
+        }
+    })?;
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => {}
+        403 | 404 | 410 => {
+            return Err(Problem::Fail(Failure::new(
+                "job.output_expired",
+                "The provider no longer has this result; it expired before it could be saved.",
+            )));
+        }
+        300..=399 => return Err(disallowed("a redirect target")),
+        429 | 500..=599 => return Err(Problem::Retry(format!("the media host answered {status}"))),
+        _ => return Err(Problem::Fail(Failure::new("job.bad_output", format!("The media host answered {status}.")))),
+    }
+    let announced = response.content_length();
+    if announced.is_some_and(|len| len > max) {
+        return Err(too_large(max));
+    }
+
+    let mut body = response.bytes_stream();
+    let mut head = Vec::new();
+    while head.len() < 8192 {
+        match body.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(_)) => return Err(Problem::Retry("the download was cut off".into())),
+            None => break,
+        }
+    }
+    let (kind, content_type, ext) = sniff(&head);
+    let key = format!("results/{}/{}/{n}.{ext}", job.user_id, job.id);
+
+    if kind == "image" {
+        let mut bytes = head;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
+            if bytes.len() + chunk.len() > MAX_IMAGE_BYTES {
+                return Err(too_large(MAX_IMAGE_BYTES as u64));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        check_size(bytes.len() as u64, announced, file.file_size)?;
+        return store_whole(services, job, n, file, bytes).await;
+    }
+
+    let mut writer = Writer::new(services, key.clone(), content_type);
+    let streamed = async {
+        writer.push(&head).await?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
+            if writer.total + chunk.len() as u64 > max {
+                return Err(too_large(max));
+            }
+            writer.push(&chunk).await?;
+        }
+        check_size(writer.total, announced, file.file_size)
+    }
+    .await;
+    if let Err(problem) = streamed {
+        writer.abort().await;
+        return Err(problem);
+    }
+    let (bytes, sha256) = writer.finish().await?;
+    Ok(Stored {
+        position: n,
+        key,
+        kind,
+        content_type,
+        bytes,
+        sha256,
+        width: file.width,
+        height: file.height,
+        duration_ms: file.duration_secs.map(|s| (s * 1000.0) as i64),
+        thumb_key: None,
+        nsfw: file.nsfw,
+    })
+}
+
+fn disallowed(host: &str) -> Problem {
+    Problem::Fail(Failure::new(
+        "job.disallowed_host",
+        format!("The provider returned a file on {host}, which is not an allowed media host; it was not downloaded."),
+    ))
+}
+
+fn too_large(max: u64) -> Problem {
+    Problem::Fail(Failure::new("job.output_too_large", format!("An output is larger than the {max} byte limit.")))
+}
+
+fn redirect_refusal(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<Disallowed>() {
+            return Some(refused.0.clone());
+        }
+        source = e.source();
+    }
+    err.is_redirect().then(|| "a redirect target".to_owned())
+}
+
+fn check_size(actual: u64, announced: Option<u64>, declared: Option<u64>) -> Result<(), Problem> {
+    if let Some(expected) = announced.filter(|n| *n != actual) {
+        return Err(Problem::Retry(format!("the download stopped at {actual} of {expected} bytes")));
+    }
+    if let Some(expected) = declared.filter(|n| *n != actual) {
+        return Err(Problem::Retry(format!("got {actual} bytes where the provider announced {expected}")));
+    }
+    Ok(())
+}
+
+fn decode_data_uri(data: &str, limit: u64) -> Result<Vec<u8>, Problem> {
+    let bad = || Problem::Fail(Failure::new("job.bad_output", "The provider returned an unreadable inline file."));
+    let (meta, payload) = data.split_once(',').ok_or_else(bad)?;
+    if payload.len() as u64 > limit.saturating_mul(4) / 3 + 4 {
+        return Err(too_large(limit));
+    }
+    if meta.ends_with(";base64") {
+        base64::engine::general_purpose::STANDARD.decode(payload.trim()).map_err(|_| bad())
+    } else {
+        Ok(url::form_urlencoded::parse(payload.as_bytes())
+            .map(|(k, _)| k.into_owned())
+            .collect::<String>()
+            .into_bytes())
+    }
+}
+
+/// The kind, content type and extension the bytes themselves show (never the provider's label).
+fn sniff(head: &[u8]) -> (&'static str, &'static str, &'static str) {
+    let mime = infer::get(head).map(|t| t.mime_type()).unwrap_or("application/octet-stream");
+    match mime {
+        "image/png" => ("image", "image/png", "png"),
+        "image/jpeg" => ("image", "image/jpeg", "jpg"),
+        "image/webp" => ("image", "image/webp", "webp"),
+        "image/gif" => ("image", "image/gif", "gif"),
+        "image/avif" => ("image", "image/avif", "avif"),
+        "video/mp4" => ("video", "video/mp4", "mp4"),
+        "video/quicktime" => ("video", "video/quicktime", "mov"),
+        "video/webm" => ("video", "video/webm", "webm"),
+        "audio/mpeg" => ("audio", "audio/mpeg", "mp3"),
+        "audio/x-wav" => ("audio", "audio/wav", "wav"),
+        "audio/ogg" => ("audio", "audio/ogg", "ogg"),
+        "audio/m4a" | "audio/x-m4a" => ("audio", "audio/mp4", "m4a"),
+        "audio/x-flac" => ("audio", "audio/flac", "flac"),
+        _ => ("file", "application/octet-stream", "bin"),
+    }
+}
+
+/// Stores an output already in memory (an image, or an inline file), with dimensions and a
+/// thumbnail for images.
+async fn store_whole(
+    services: &Services,
+    job: &JobRow,
+    n: usize,
+    file: &OutputFile,
+    bytes: Vec<u8>,
+) -> Result<Stored, Problem> {
+    let (kind, content_type, ext) = sniff(&bytes);
+    let key = format!("results/{}/{}/{n}.{ext}", job.user_id, job.id);
+    let sha = Sha256::digest(&bytes);
+    let (mut width, mut height, mut thumb_key) = (file.width, file.height, None);
+    if kind == "image" {
+        let max_pixels = services.config.uploads.max_pixels;
+        let source = bytes.clone();
+        let made = tokio::task::spawn_blocking(move || thumbnail(&source, max_pixels)).await.ok().flatten();
+        if let Some((w, h, thumb)) = made {
+            (width, height) = (Some(u64::from(w)), Some(u64::from(h)));
+            let key = format!("thumbs/{}/{}/{n}.webp", job.user_id, job.id);
+            put(services, &key, thumb, "image/webp").await?;
+            thumb_key = Some(key);
+        }
+    }
+    let size = bytes.len() as u64;
+    put(services, &key, bytes, content_type).await?;
+    Ok(Stored {
+        position: n,
+        key,
+        kind,
+        content_type,
+        bytes: size,
+        sha256: hex::encode(sha),
+        width,
+        height,
+        duration_ms: file.duration_secs.map(|s| (s * 1000.0) as i64),
+        thumb_key,
+        nsfw: file.nsfw,
+    })
+}
+
+async fn put(services: &Services, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Problem> {
+    let sha = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+    let storage = &services.storage;
+    storage
+        .put_bytes(&storage.results_bucket, key, bytes, content_type, &sha)
+        .await
+        .map_err(|e| Problem::Retry(format!("storage refused the file ({e})")))
+}
+
+/// Width, height and a WebP thumbnail (longest edge 384 px), or `None` when the image cannot be
+/// decoded here (the original is still kept).
+fn thumbnail(bytes: &[u8], max_pixels: u64) -> Option<(u32, u32, Vec<u8>)> {
+    let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
+    let (w, h) = reader.into_dimensions().ok()?;
+    if u64::from(w) * u64::from(h) > max_pixels {
+        return None;
+    }
+    let decoded = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?.decode().ok()?;
+    let small = decoded.thumbnail(THUMB_EDGE, THUMB_EDGE).to_rgba8();
+    let mut out = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
+        .encode(small.as_raw(), small.width(), small.height(), image::ExtendedColorType::Rgba8)
+        .ok()?;
+    Some((w, h, out))
+}
+
+fn refused<E: std::error::Error>(what: &str, err: E) -> Problem {
+    Problem::Retry(format!("storage refused {what} ({})", aws_sdk_s3::error::DisplayErrorContext(err)))
+}
+
+/// Streams a file into storage: one PUT when it fits in a part, multipart above that. Holds at
+/// most one part in memory, and hashes as it goes.
+struct Writer<'a> {
+    services: &'a Services,
+    key: String,
+    content_type: &'static str,
+    buffer: Vec<u8>,
+    hasher: Sha256,
+    total: u64,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(services: &'a Services, key: String, content_type: &'static str) -> Self {
+        Self {
+            services,
+            key,
+            content_type,
+            buffer: Vec::with_capacity(PART),
+            hasher: Sha256::new(),
+            total: 0,
+            upload_id: None,
+            parts: Vec::new(),
+        }
+    }
+
+    async fn push(&mut self, chunk: &[u8]) -> Result<(), Problem> {
+        self.hasher.update(chunk);
+        self.total += chunk.len() as u64;
+        self.buffer.extend_from_slice(chunk);
+        if self.buffer.len() >= PART {
+            self.flush_part().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_part(&mut self) -> Result<(), Problem> {
+        let storage = &self.services.storage;
+        let client = storage.client();
+        if self.upload_id.is_none() {
+            let created = client
+                .create_multipart_upload()
+                .bucket(&storage.results_bucket)
+                .key(&self.key)
+                .content_type(self.content_type)
+                .send()
+                .await
+                .map_err(|e| refused("the upload", e))?;
+            self.upload_id = created.upload_id().map(str::to_owned);
+        }
+        let number = self.parts.len() as i32 + 1;
+        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART));
+        let part = client
+            .upload_part()
+            .bucket(&storage.results_bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .part_number(number)
+            .content_length(body.len() as i64)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| refused("a part", e))?;
+        self.parts
+            .push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<(u64, String), Problem> {
+        let sha = hex::encode(self.hasher.clone().finalize());
+        if self.upload_id.is_none() {
+            let bytes = std::mem::take(&mut self.buffer);
+            put(self.services, &self.key, bytes, self.content_type).await?;
+            return Ok((self.total, sha));
+        }
+        if !self.buffer.is_empty() {
+            if let Err(problem) = self.flush_part().await {
+                self.abort().await;
+                return Err(problem);
+            }
+        }
+        let storage = &self.services.storage;
+        let completed = storage
+            .client()
+            .complete_multipart_upload()
+            .bucket(&storage.results_bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .multipart_upload(
+                CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build(),
+            )
+            .send()
+            .await;
+        if let Err(err) = completed {
+            self.abort().await;
+            return Err(Problem::Retry(format!(
+                "storage refused to complete the upload ({})",
+                aws_sdk_s3::error::DisplayErrorContext(err)
+            )));
+        }
+        Ok((self.total, sha))
+    }
+
+    async fn abort(&mut self) {
+        if let Some(id) = self.upload_id.take() {
+            let storage = &self.services.storage;
+            let _ = storage
+                .client()
+                .abort_multipart_upload()
+                .bucket(&storage.results_bucket)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_allow_listed_hosts_are_fetched() {
+        let hosts = vec!["v3.fal.media".to_owned(), "*.fal.media".to_owned()];
+        let ok = |u: &str| host_allowed(&hosts, &Url::parse(u).unwrap());
+        assert!(ok("https://v3.fal.media/files/x.png"));
+        assert!(ok("https://v3b.fal.media/files/x.png"));
+        assert!(ok("https://V3.FAL.MEDIA./x"));
+        assert!(!ok("https://fal.media.evil.example/x"));
+        assert!(!ok("https://v3.fal.media@169.254.169.254/latest/meta-data"));
+        assert!(!ok("http://169.254.169.254/latest/meta-data"));
+        assert!(!ok("file:///etc/passwd"));
+        assert!(!ok("https://evilfal.media/x"));
+    }
+
+    #[test]
+    fn types_come_from_the_bytes() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), ("image", "image/png", "png"));
+        assert_eq!(sniff(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), ("video", "video/mp4", "mp4"));
+        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'>"), ("file", "application/octet-stream", "bin"));
+    }
+
+    #[test]
+    fn sizes_must_match_what_was_announced() {
+        assert!(check_size(10, Some(10), Some(10)).is_ok());
+        assert!(matches!(check_size(9, Some(10), None), Err(Problem::Retry(_))));
+        assert!(matches!(check_size(10, None, Some(11)), Err(Problem::Retry(_))));
+    }
+
+    #[test]
+    fn inline_files_decode() {
+        assert_eq!(decode_data_uri("image/png;base64,aGVsbG8=", 100).ok(), Some(b"hello".to_vec()));
+        assert!(decode_data_uri("nonsense", 100).is_err());
+        assert!(decode_data_uri(&format!("x;base64,{}", "A".repeat(1000)), 100).is_err());
+    }
+}

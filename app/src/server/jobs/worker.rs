@@ -1,0 +1,382 @@
+//! The in-process worker every replica runs. It claims due jobs with a lease (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, so replicas never claim the same job), keeps the lease alive while it
+//! works, and lets it lapse if the process dies, so another worker picks the job up.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+
+use super::complete::{self, Completion, Outcome, fail, requeue};
+use super::failure::{self, Failure, Verdict};
+use super::persist;
+use super::rows::{self, COLUMNS, JobRow, JobState, Update};
+use crate::catalog::{self, Kind};
+use crate::server::audit::{self, Action, Event};
+use crate::server::db::{Backend, new_id, now_ms};
+use crate::server::fal::{FalError, FalKey, QueueStatus};
+use crate::server::state::{AppState, Services};
+
+/// Runs the worker until the task is aborted.
+pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let slots = Arc::new(tokio::sync::Semaphore::new(state.config.jobs.concurrency));
+        loop {
+            let free = slots.available_permits();
+            let mut claimed_all = false;
+            if free > 0 {
+                match claim(&state, free as i64).await {
+                    Ok(jobs) => {
+                        claimed_all = jobs.len() == free;
+                        for (job, lease) in jobs {
+                            let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                            let state = state.clone();
+                            tokio::spawn(async move {
+                                work(&state, job, &lease).await;
+                                drop(slot);
+                                state.jobs.wake.notify_one();
+                            });
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, "claiming jobs failed; trying again shortly"),
+                }
+            }
+            if claimed_all {
+                // Every slot was filled: more may be due; look again when one frees up.
+                tokio::select! {
+                    _ = state.jobs.wake.notified() => {}
+                    _ = tokio::time::sleep(state.config.jobs.tick) => {}
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = state.jobs.wake.notified() => {}
+                _ = tokio::time::sleep(state.config.jobs.tick) => {}
+            }
+        }
+    })
+}
+
+/// Leases up to `limit` due jobs to this worker under a fresh lease token.
+pub async fn claim(services: &Services, limit: i64) -> Result<Vec<(JobRow, String)>, sqlx::Error> {
+    let token = new_id();
+    let now = now_ms();
+    let lock = if services.db.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM jobs \
+         WHERE state IN ('queued', 'submitted', 'running', 'persisting') AND next_attempt_at <= $3 \
+         AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}) RETURNING {COLUMNS}"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&token)
+        .bind(now + services.config.jobs.lease.as_millis() as i64)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&services.db.pool)
+        .await?;
+    rows.iter().map(|row| Ok((rows::from_row(row)?, token.clone()))).collect()
+}
+
+/// Works one claimed job one step (submit, poll, or persist) and gives the lease back.
+pub async fn work(services: &Services, job: JobRow, lease: &str) {
+    let heartbeat = {
+        let db = services.db.clone();
+        let (id, lease, every) = (job.id.clone(), lease.to_owned(), services.config.jobs.lease);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every / 3).await;
+                let _ = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+                    .bind(now_ms() + every.as_millis() as i64)
+                    .bind(&id)
+                    .bind(&lease)
+                    .execute(&db.pool)
+                    .await;
+            }
+        })
+    };
+    let step = async {
+        if timed_out(services, &job) {
+            return expire(services, &job, lease).await;
+        }
+        match job.state {
+            JobState::Queued => submit(services, &job, lease).await,
+            JobState::Submitted | JobState::Running => poll(services, &job, lease).await,
+            JobState::Persisting => persist::persist(services, &job, lease).await,
+            _ => Ok(()),
+        }
+    };
+    let result = step.await;
+    heartbeat.abort();
+    let retry_at = match &result {
+        Ok(()) => None,
+        Err(err) => {
+            tracing::warn!(job = %job.id, %err, "job step failed; it will be tried again");
+            Some(now_ms() + services.config.jobs.retry_base.as_millis() as i64)
+        }
+    };
+    let release = match retry_at {
+        None => sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(&job.id)
+            .bind(lease),
+        Some(at) => sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $3 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(&job.id)
+        .bind(lease)
+        .bind(at),
+    };
+    if let Err(err) = release.execute(&services.db.pool).await {
+        tracing::warn!(job = %job.id, %err, "lease not released; it lapses by itself");
+    }
+}
+
+fn timed_out(services: &Services, job: &JobRow) -> bool {
+    job.state != JobState::Persisting && now_ms() - job.created_at > services.config.jobs.timeout.as_millis() as i64
+}
+
+async fn expire(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
+    if let Some(request_id) = &job.fal_request_id {
+        super::cancel_at_fal(services, job, request_id).await;
+    }
+    let minutes = services.config.jobs.timeout.as_secs().div_ceil(60);
+    let failure = Failure::new("job.timeout", format!("The job did not finish within {minutes} minutes."));
+    if fail(services, job, &[job.state], Some(lease), &failure).await? {
+        services.jobs.events.publish(&job.user_id, &job.id).await;
+    }
+    Ok(())
+}
+
+async fn user_key(services: &Services, job: &JobRow) -> Result<FalKey, Failure> {
+    match crate::server::keys::load(&services.db, &services.vault, &job.user_id).await {
+        Ok(Some(key)) => Ok(key),
+        Ok(None) => {
+            Err(Failure::new("keys.missing", "Your fal key was removed. Save it on the Account tab and retry."))
+        }
+        Err(err) => {
+            tracing::error!(job = %job.id, %err, "fal key unreadable");
+            Err(Failure::new("keys.unreadable", "Your saved fal key could not be read. Save it again and retry."))
+        }
+    }
+}
+
+/// Presigns the inputs and submits the job to fal's queue with the owner's key.
+async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
+    let from = [JobState::Queued];
+    let input = match build_input(services, job).await? {
+        Ok(input) => input,
+        Err(failure) => return finish_failed(services, job, &from, lease, &failure).await,
+    };
+    let key = match user_key(services, job).await {
+        Ok(key) => key,
+        Err(failure) => return finish_failed(services, job, &from, lease, &failure).await,
+    };
+    let config = &services.config.jobs;
+    audit::record(
+        &services.db,
+        Event::new(Action::FalInvoked).actor(&job.user_id).subject("job", &job.id).detail(
+            json!({ "model": job.model, "attempt": job.attempts + 1, "webhook": config.webhook_url.is_some() }),
+        ),
+    )
+    .await;
+    let submitted = services
+        .fal
+        .submit(&key, &job.model, &input, config.webhook_url.as_ref(), config.fal_output_ttl.as_secs())
+        .await;
+    match submitted {
+        Ok(submitted) => {
+            let wait = if config.webhook_url.is_some() { config.webhook_grace } else { config.poll_first };
+            let changed = Update {
+                id: &job.id,
+                from: &from,
+                lease: Some(lease),
+                set: "state = 'submitted', fal_request_id = $3, webhook = $4, submitted_at = $1, polls = 0, \
+                      next_attempt_at = $5, queue_position = $6, error_message = NULL",
+                binds: vec![
+                    submitted.request_id.clone().into(),
+                    i64::from(config.webhook_url.is_some()).into(),
+                    (now_ms() + wait.as_millis() as i64).into(),
+                    submitted.queue_position.map(|p| p as i64).into(),
+                ],
+            }
+            .run(&services.db.pool)
+            .await?;
+            if changed {
+                tracing::info!(job = %job.id, request = %submitted.request_id, "submitted to fal");
+                services.jobs.events.publish(&job.user_id, &job.id).await;
+            } else {
+                // Canceled while we were submitting: do not leave it running (and billing) at fal.
+                if let Err(err) = services.fal.cancel(&key, &job.model, &submitted.request_id).await {
+                    tracing::warn!(job = %job.id, %err, "could not cancel the orphaned request at fal");
+                }
+            }
+            Ok(())
+        }
+        Err(err) => {
+            metrics::counter!("fal_request_failure_total", "code" => failure::metric_code(&err)).increment(1);
+            match failure::classify(&err) {
+                Verdict::Fail(failure) => finish_failed(services, job, &from, lease, &failure).await,
+                Verdict::Retry(reason) => {
+                    tracing::info!(job = %job.id, %reason, "submit failed; retrying later");
+                    requeue(services, job, &from, Some(lease), &reason).await?;
+                    services.jobs.events.publish(&job.user_id, &job.id).await;
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn finish_failed(
+    services: &Services,
+    job: &JobRow,
+    from: &[JobState],
+    lease: &str,
+    failure: &Failure,
+) -> Result<(), sqlx::Error> {
+    if fail(services, job, from, Some(lease), failure).await? {
+        services.jobs.events.publish(&job.user_id, &job.id).await;
+    }
+    Ok(())
+}
+
+/// The model input: the validated parameters plus a presigned GET (≤ 5 minutes) for each input
+/// image, checked again for ownership now (an image may have been deleted since).
+async fn build_input(services: &Services, job: &JobRow) -> Result<Result<Value, Failure>, sqlx::Error> {
+    let Some(model) = catalog::find(&job.model) else {
+        return Ok(Err(Failure::new("job.unknown_model", "This model is no longer available.")));
+    };
+    let mut input: Map<String, Value> = serde_json::from_str(&job.params_json).unwrap_or_default();
+    let uploads: Vec<String> = serde_json::from_str(&job.upload_ids_json).unwrap_or_default();
+    let Some(field) = model.image_field() else { return Ok(Ok(Value::Object(input))) };
+    let mut urls = Vec::with_capacity(uploads.len());
+    for id in &uploads {
+        let row = sqlx::query("SELECT object_key FROM uploads WHERE id = $1 AND user_id = $2 AND state = 'ready'")
+            .bind(id)
+            .bind(&job.user_id)
+            .fetch_optional(&services.db.pool)
+            .await?;
+        let Some(key) = row.map(|r| r.try_get::<Option<String>, _>("object_key")).transpose()?.flatten() else {
+            return Ok(Err(Failure::new(
+                "job.input_missing",
+                "An input image was deleted or expired before the job started. Upload it again.",
+            )));
+        };
+        let storage = &services.storage;
+        match storage.presign_get(&storage.uploads_bucket, &key, services.config.jobs.input_url_ttl).await {
+            Ok(url) => urls.push(Value::String(url)),
+            Err(err) => {
+                tracing::error!(job = %job.id, %err, "could not presign an input");
+                return Err(sqlx::Error::Protocol("presigning an input failed".into()));
+            }
+        }
+    }
+    match field.kind {
+        Kind::Image => {
+            input.insert(field.name.to_owned(), urls.into_iter().next().unwrap_or(Value::Null));
+        }
+        _ => {
+            input.insert(field.name.to_owned(), Value::Array(urls));
+        }
+    }
+    Ok(Ok(Value::Object(input)))
+}
+
+/// Asks fal where the request is; on completion, fetches the result and completes the job.
+async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
+    let Some(request_id) = job.fal_request_id.as_deref() else {
+        let failure = Failure::new("internal", "The job lost track of its request.");
+        return finish_failed(services, job, &JobState::AT_FAL, lease, &failure).await;
+    };
+    let key = match user_key(services, job).await {
+        Ok(key) => key,
+        Err(failure) => return finish_failed(services, job, &JobState::AT_FAL, lease, &failure).await,
+    };
+    let next = now_ms() + poll_delay(services, job).as_millis() as i64;
+    match services.fal.status(&key, &job.model, request_id).await {
+        Ok(QueueStatus::InQueue { position }) => {
+            let position = position.map(|p| p as i64);
+            progress(services, job, lease, "submitted", position, None, next).await
+        }
+        Ok(QueueStatus::InProgress { logs }) => {
+            let line = logs.last().map(|l| l.chars().take(300).collect::<String>());
+            progress(services, job, lease, "running", None, line, next).await
+        }
+        Ok(QueueStatus::Completed { .. }) => {
+            let outcome = match services.fal.result(&key, &job.model, request_id).await {
+                Ok(output) => Outcome::Output(output),
+                // No answer at all: the result is still there; look again shortly.
+                Err(FalError::Transport(_) | FalError::RateLimited { .. }) => {
+                    return progress(
+                        services,
+                        job,
+                        lease,
+                        job.state.as_str(),
+                        job.queue_position,
+                        job.progress.clone(),
+                        next,
+                    )
+                    .await;
+                }
+                Err(err) => Outcome::Failed(err),
+            };
+            if let Completion::Persisting(row) = complete::complete(services, request_id, outcome).await? {
+                // We still hold the lease: save the results now rather than on the next tick.
+                persist::persist(services, &row, lease).await?;
+            }
+            Ok(())
+        }
+        Err(FalError::Upstream { status: 404, .. }) => {
+            requeue(services, job, &JobState::AT_FAL, Some(lease), "fal no longer knows the request").await?;
+            services.jobs.events.publish(&job.user_id, &job.id).await;
+            Ok(())
+        }
+        Err(err) if err.is_retriable() => {
+            tracing::info!(job = %job.id, %err, "status check failed; polling again later");
+            progress(services, job, lease, job.state.as_str(), job.queue_position, job.progress.clone(), next).await
+        }
+        Err(err) => {
+            let failure = match failure::classify(&err) {
+                Verdict::Fail(f) => f,
+                Verdict::Retry(reason) => Failure::new("fal.upstream", reason),
+            };
+            finish_failed(services, job, &JobState::AT_FAL, lease, &failure).await
+        }
+    }
+}
+
+async fn progress(
+    services: &Services,
+    job: &JobRow,
+    lease: &str,
+    state: &str,
+    position: Option<i64>,
+    line: Option<String>,
+    next: i64,
+) -> Result<(), sqlx::Error> {
+    let changed_for_user = state != job.state.as_str() || position != job.queue_position || line != job.progress;
+    Update {
+        id: &job.id,
+        from: &JobState::AT_FAL,
+        lease: Some(lease),
+        set: "state = $3, queue_position = $4, progress = $5, polls = polls + 1, next_attempt_at = $6",
+        binds: vec![state.into(), position.into(), line.into(), next.into()],
+    }
+    .run(&services.db.pool)
+    .await?;
+    if changed_for_user {
+        services.jobs.events.publish(&job.user_id, &job.id).await;
+    }
+    Ok(())
+}
+
+/// Polls start quick and slow down (×1.5 each time) to `poll_max`; with a webhook expected, a
+/// poll is only the safety net for a late or lost delivery, so it runs at `poll_max`.
+fn poll_delay(services: &Services, job: &JobRow) -> Duration {
+    let config = &services.config.jobs;
+    if job.webhook {
+        return config.poll_max;
+    }
+    let grown = config.poll_first.as_millis() as f64 * 1.5f64.powi(job.polls.clamp(0, 30) as i32);
+    Duration::from_millis(grown.min(config.poll_max.as_millis() as f64) as u64)
+}

@@ -1,0 +1,482 @@
+//! Generation jobs end to end against the fake fal: submit, webhook or polling, persist into our
+//! results bucket exactly once, failures with their codes, and ownership.
+
+use std::time::Duration;
+
+use app::server::jobs::rows::{self, JobRow, JobState};
+use darkroom::fake_fal::{Outcome, Scenario, WebhookMode};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{Client, TestApp};
+use crate::testdata;
+use crate::uploads::upload;
+
+const EDIT: &str = "fal-ai/nano-banana/edit";
+const TEXT: &str = "fal-ai/nano-banana";
+
+fn key(prefix: &str) -> String {
+    format!("{prefix}-{}:secret-{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// A signed-up user with a saved fal key of the given kind (`api`, `locked`, `invalid`).
+async fn user_with_key(app: &TestApp, email: &str, kind: &str) -> Client {
+    let client = app.user(email).await;
+    let saved = client.call("keys/save", &[("key", &key(kind))]).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    client
+}
+
+async fn selfie(client: &Client) -> String {
+    let (_, reply) = upload(client, &testdata::png(48, 64), "image/png").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.json::<Value>()["id"].as_str().unwrap().to_owned()
+}
+
+async fn create(client: &Client, model: &str, params: Value, images: &[&str]) -> crate::helpers::Reply {
+    let body = json!({ "model": model, "params": params, "images": images });
+    let request =
+        client.http.post(format!("{}/api/jobs/create", client.base)).header("accept", "application/json").json(&body);
+    client.send(request).await
+}
+
+async fn start(client: &Client, model: &str, params: Value, images: &[&str]) -> String {
+    let reply = create(client, model, params, images).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let job: Value = reply.json();
+    assert_eq!(job["state"], "queued");
+    job["id"].as_str().unwrap().to_owned()
+}
+
+async fn job(app: &TestApp, id: &str) -> JobRow {
+    rows::find(app.db(), id).await.unwrap().expect("the job exists")
+}
+
+/// Waits (at most 20 s) until the job is in `state`, failing early if it ends elsewhere.
+async fn wait_for(app: &TestApp, id: &str, state: JobState) -> JobRow {
+    for _ in 0..400 {
+        let row = job(app, id).await;
+        if row.state == state {
+            return row;
+        }
+        if row.state.is_final() {
+            panic!("job ended {:?} ({:?}: {:?}) instead of {state:?}", row.state, row.error_code, row.error_message);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} never reached {state:?}: {:?}", job(app, id).await);
+}
+
+async fn asset_count(app: &TestApp, job_id: &str) -> i64 {
+    use sqlx::Row;
+    sqlx::query("SELECT COUNT(*) AS n FROM assets WHERE job_id = $1")
+        .bind(job_id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap()
+        .get("n")
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    use sqlx::Row;
+    sqlx::query("SELECT action FROM audit_events ORDER BY at")
+        .fetch_all(&app.db().pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("action"))
+        .collect()
+}
+
+fn prefix(kind: &str, row: &JobRow) -> String {
+    format!("{kind}/{}/{}/", row.user_id, row.id)
+}
+
+#[tokio::test]
+async fn a_selfie_and_a_hairstyle_become_a_result_in_our_bucket_through_the_webhook() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "self")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    let photo = selfie(&client).await;
+    let prompt = app::catalog::HAIRSTYLES[0].prompt;
+    let id = start(&client, EDIT, json!({ "prompt": prompt }), &[&photo]).await;
+    let done = wait_for(&app, &id, JobState::Succeeded).await;
+
+    let sent = app.fake.submitted().pop().unwrap();
+    assert_eq!(sent.endpoint, EDIT);
+    assert_eq!(sent.webhook.as_deref(), Some(format!("{}/hooks/fal", app.base).as_str()));
+    assert_eq!(sent.lifecycle.as_deref(), Some(r#"{"expiration_duration_seconds":86400}"#));
+    assert_eq!(sent.input["prompt"], prompt);
+    let urls = sent.input["image_urls"].as_array().unwrap();
+    assert_eq!(urls.len(), 1);
+    let url = urls[0].as_str().unwrap();
+    assert!(
+        url.contains("X-Amz-Expires=300") || url.contains("x-amz-expires=300"),
+        "inputs are presigned for 5 minutes: {url}"
+    );
+    assert_eq!(sent.input_fetches.first().map(|(_, s)| *s), Some(200), "fal could read the presigned input");
+    let polls = app.fake.requests().iter().filter(|r| r.path.ends_with("/status")).count();
+    assert_eq!(polls, 0, "the webhook completed the job, not the poller");
+    assert_eq!(app.fake.deliveries().iter().map(|d| d.status).collect::<Vec<_>>(), [200]);
+
+    let keys = app.result_keys(&prefix("results", &done)).await;
+    assert_eq!(keys, [format!("{}0.png", prefix("results", &done))]);
+    assert_eq!(app.result_keys(&prefix("thumbs", &done)).await.len(), 1, "a thumbnail was made");
+
+    let view: Value = client.call("jobs/get", &[("id", &id)]).await.json();
+    assert_eq!(view["state"], "succeeded");
+    assert_eq!(view["status"], "Done");
+    let asset = &view["assets"][0];
+    assert_eq!((asset["kind"].as_str(), asset["content_type"].as_str()), (Some("image"), Some("image/png")));
+    assert_eq!((asset["width"].as_u64(), asset["height"].as_u64()), (Some(64), Some(64)));
+    let served = asset["url"].as_str().unwrap();
+    assert!(!served.starts_with(&app.fake.base_url()), "served from our bucket, not fal's: {served}");
+    let bytes = reqwest::get(served).await.unwrap().bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "the stored result is the image");
+    let thumb = reqwest::get(asset["thumb_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
+    assert_eq!(&thumb[8..12], b"WEBP");
+
+    let stored_sha: String = {
+        use sqlx::Row;
+        sqlx::query("SELECT sha256 FROM assets WHERE job_id = $1")
+            .bind(&id)
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap()
+            .get("sha256")
+    };
+    assert_eq!(stored_sha, hex::encode(Sha256::digest(&bytes)));
+    let actions = audit_actions(&app).await;
+    for expected in ["job.created", "fal.invoked", "webhook.accepted", "asset.persisted"] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} audited: {actions:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_public_url_the_poller_completes_the_job() {
+    let app = TestApp::spawn().await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { outcome: Outcome::Images { count: 2, width: 40, height: 30 }, ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "a lighthouse", "num_images": "2" }), &[]).await;
+    let done = wait_for(&app, &id, JobState::Succeeded).await;
+
+    let sent = app.fake.submitted().pop().unwrap();
+    assert_eq!(sent.webhook, None, "no public URL, no webhook");
+    assert_eq!(
+        sent.input,
+        json!({ "prompt": "a lighthouse", "num_images": 2, "aspect_ratio": "1:1", "output_format": "png" })
+    );
+    let polls = app.fake.requests().iter().filter(|r| r.path.ends_with("/status")).count();
+    assert!(polls >= 1, "the status was polled");
+    assert!(app.fake.deliveries().is_empty());
+    assert_eq!(asset_count(&app, &id).await, 2);
+    let keys = app.result_keys(&prefix("results", &done)).await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+
+    let listed: Vec<Value> = client.call("jobs/list", &[]).await.json();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["assets"].as_array().unwrap().len(), 2);
+    assert_eq!(listed[0]["assets"][0]["width"], 40);
+}
+
+#[tokio::test]
+async fn a_webhook_delivered_three_times_stores_one_set_of_assets() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "self")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { webhook: WebhookMode::Duplicate(3), ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
+    let done = wait_for(&app, &id, JobState::Succeeded).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let request = done.fal_request_id.clone().unwrap();
+    app.fake.redeliver(&request).await;
+
+    let statuses: Vec<u16> = app.fake.deliveries().iter().map(|d| d.status).collect();
+    assert_eq!(statuses, [200, 200, 200, 200], "every delivery is acknowledged");
+    assert_eq!(asset_count(&app, &id).await, 1, "one asset, however often fal delivers");
+    assert_eq!(app.result_keys(&prefix("results", &done)).await.len(), 1);
+    assert_eq!(app.result_keys(&prefix("thumbs", &done)).await.len(), 1);
+    let accepted = audit_actions(&app).await.iter().filter(|a| *a == "webhook.accepted").count();
+    assert_eq!(accepted, 1, "only the first delivery changed anything");
+}
+
+#[tokio::test]
+async fn forged_stale_unsigned_and_unknown_deliveries_are_refused_and_change_nothing() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "self")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { webhook: WebhookMode::Forged, ..Scenario::default() });
+    let forged = start(&client, TEXT, json!({ "prompt": "one" }), &[]).await;
+    app.fake.script(Scenario { webhook: WebhookMode::Stale, ..Scenario::default() });
+    let stale = start(&client, TEXT, json!({ "prompt": "two" }), &[]).await;
+    for _ in 0..100 {
+        if app.fake.deliveries().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let statuses: Vec<u16> = app.fake.deliveries().iter().map(|d| d.status).collect();
+    assert_eq!(statuses, [401, 401], "a forged signature and a stale timestamp are refused");
+
+    let hook = format!("{}/hooks/fal", app.base);
+    let http = reqwest::Client::new();
+    let body = br#"{"request_id":"nope","status":"OK","payload":{"images":[]}}"#;
+    let unsigned = http.post(&hook).body(body.to_vec()).send().await.unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let unknown = http
+        .post(&hook)
+        .header("x-fal-webhook-request-id", "nope")
+        .header("x-fal-webhook-user-id", darkroom::fake_fal::FAKE_USER_ID)
+        .header("x-fal-webhook-timestamp", now.to_string())
+        .header("x-fal-webhook-signature", app.fake.sign("nope", now, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND, "a signed delivery for no job of ours");
+
+    for id in [&forged, &stale] {
+        let row = job(&app, id).await;
+        assert!(JobState::AT_FAL.contains(&row.state), "no state change: {:?}", row.state);
+        assert_eq!(asset_count(&app, id).await, 0);
+    }
+    let rejected = audit_actions(&app).await.iter().filter(|a| *a == "webhook.rejected").count();
+    assert_eq!(rejected, 4);
+
+    // The same result, properly signed, is accepted: the refusals were about the signatures.
+    let request = job(&app, &forged).await.fal_request_id.unwrap();
+    app.fake.redeliver(&request).await;
+    wait_for(&app, &forged, JobState::Succeeded).await;
+}
+
+#[tokio::test]
+async fn an_unavailable_provider_is_retried_until_the_job_succeeds() {
+    let app = TestApp::spawn().await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { submit_failures: 2, ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
+    let done = wait_for(&app, &id, JobState::Succeeded).await;
+    assert_eq!(done.attempts, 0, "the persist step starts its own count");
+    let submits = app.fake.requests().iter().filter(|r| r.method == "POST" && r.path.starts_with("/queue/")).count();
+    assert_eq!(submits, 3, "two 503s, then the accepted submit");
+    let invoked = audit_actions(&app).await.iter().filter(|a| *a == "fal.invoked").count();
+    assert_eq!(invoked, 3);
+    assert_eq!(asset_count(&app, &id).await, 1);
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_say_why_they_gave_up() {
+    let app = TestApp::spawn_with(&[("DARKROOM_JOB_MAX_ATTEMPTS", "3")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { submit_failures: 10, ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
+    let failed = wait_for(&app, &id, JobState::Failed).await;
+    assert_eq!(failed.error_code.as_deref(), Some("job.retries_exhausted"));
+    assert!(failed.error_message.unwrap().contains("503"));
+    let submits = app.fake.requests().iter().filter(|r| r.method == "POST" && r.path.starts_with("/queue/")).count();
+    assert_eq!(submits, 3);
+}
+
+#[tokio::test]
+async fn content_policy_and_account_problems_fail_with_their_reason() {
+    let app = TestApp::spawn().await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { outcome: Outcome::ContentPolicy, ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "something flagged" }), &[]).await;
+    let failed = wait_for(&app, &id, JobState::Failed).await;
+    assert_eq!(failed.error_code.as_deref(), Some("fal.content_policy"));
+    assert_eq!(
+        failed.error_message.as_deref(),
+        Some(
+            "Blocked by the provider's content policy: The content could not be processed because it contained material flagged by a content checker."
+        )
+    );
+    assert_eq!(asset_count(&app, &id).await, 0);
+    assert!(app.result_keys(&prefix("results", &failed)).await.is_empty());
+    let view: Value = client.call("jobs/get", &[("id", &id)]).await.json();
+    assert_eq!((view["status"].as_str(), view["can_retry"].as_bool()), (Some("Failed"), Some(true)));
+
+    app.fake.script(Scenario {
+        outcome: Outcome::Invalid { field: "aspect_ratio".into(), message: "unsupported".into() },
+        ..Scenario::default()
+    });
+    let id = start(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
+    let failed = wait_for(&app, &id, JobState::Failed).await;
+    assert_eq!(failed.error_code.as_deref(), Some("fal.invalid_input"));
+    assert!(failed.error_message.unwrap().contains("aspect_ratio: unsupported"));
+
+    let locked = user_with_key(&app, "locked@example.com", "locked").await;
+    let id = start(&locked, TEXT, json!({ "prompt": "x" }), &[]).await;
+    let failed = wait_for(&app, &id, JobState::Failed).await;
+    assert_eq!(failed.error_code.as_deref(), Some("fal.account_locked"));
+    assert!(failed.error_message.unwrap().contains("Exhausted balance"));
+
+    let rejected = user_with_key(&app, "rejected@example.com", "invalid").await;
+    let id = start(&rejected, TEXT, json!({ "prompt": "x" }), &[]).await;
+    let failed = wait_for(&app, &id, JobState::Failed).await;
+    assert_eq!(failed.error_code.as_deref(), Some("fal.key_rejected"));
+
+    let metrics = reqwest::get(format!("{}/metrics", app.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("fal_request_failure_total{code=\"fal.content_policy\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn outputs_on_hosts_outside_the_allow_list_are_never_fetched() {
+    let app = TestApp::spawn().await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    // A "metadata service" on loopback that counts who reaches it.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = target.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let direct = format!("http://localhost:{port}/latest/meta-data");
+    let redirected = format!("{}/files/redirect/x?to=http://localhost:{port}/latest/meta-data", app.fake.base_url());
+    for url in [direct, redirected] {
+        app.fake.script(Scenario { outcome: Outcome::Url(url.clone()), ..Scenario::default() });
+        let id = start(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
+        let failed = wait_for(&app, &id, JobState::Failed).await;
+        assert_eq!(failed.error_code.as_deref(), Some("job.disallowed_host"), "{url}");
+        assert!(failed.error_message.as_deref().unwrap().contains("localhost"));
+        assert!(app.result_keys(&prefix("results", &failed)).await.is_empty());
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing outside the allow-list was contacted");
+}
+
+#[tokio::test]
+async fn another_user_cannot_see_cancel_retry_or_borrow_inputs() {
+    let app = TestApp::spawn().await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = user_with_key(&app, "bob@example.com", "api").await;
+    app.fake.script(Scenario { outcome: Outcome::ContentPolicy, ..Scenario::default() });
+    let photo = selfie(&ada).await;
+    let id = start(&ada, EDIT, json!({ "prompt": "a bob cut" }), &[&photo]).await;
+    wait_for(&app, &id, JobState::Failed).await;
+
+    for endpoint in ["jobs/get", "jobs/cancel", "jobs/retry"] {
+        let reply = bob.call(endpoint, &[("id", &id)]).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::NOT_FOUND, "job.not_found".into()), "{endpoint}");
+    }
+    let listed: Vec<Value> = bob.call("jobs/list", &[]).await.json();
+    assert!(listed.is_empty());
+    assert_eq!(job(&app, &id).await.state, JobState::Failed, "bob's retry changed nothing");
+
+    let borrowed = create(&bob, EDIT, json!({ "prompt": "a bob cut" }), &[&photo]).await;
+    assert_eq!(borrowed.code(), "job.input_missing", "ada's photo is not bob's input");
+    assert_eq!(app.fake.submitted().len(), 1, "nothing of bob's reached fal");
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_code_and_leave_no_job() {
+    let app = TestApp::spawn().await;
+    let client = app.user("ada@example.com").await;
+    let no_key = create(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
+    assert_eq!(no_key.code(), "keys.missing");
+    client.call("keys/save", &[("key", &key("api"))]).await;
+    let cases = [
+        (create(&client, "fal-ai/unknown", json!({ "prompt": "x" }), &[]).await, "job.unknown_model", "model"),
+        (create(&client, TEXT, json!({}), &[]).await, "job.invalid_input", "prompt"),
+        (
+            create(&client, TEXT, json!({ "prompt": "x", "num_images": 9 }), &[]).await,
+            "job.invalid_input",
+            "num_images",
+        ),
+        (
+            create(&client, TEXT, json!({ "prompt": "x", "sync_mode": true }), &[]).await,
+            "job.invalid_input",
+            "sync_mode",
+        ),
+        (create(&client, EDIT, json!({ "prompt": "x" }), &[]).await, "job.invalid_input", "image_urls"),
+    ];
+    for (reply, code, field) in cases {
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.code(), code);
+        assert_eq!(reply.json::<Value>()["field"], field);
+    }
+    let jobs: Vec<Value> = client.call("jobs/list", &[]).await.json();
+    assert!(jobs.is_empty());
+    assert!(app.fake.submitted().is_empty());
+}
+
+#[tokio::test]
+async fn a_job_can_be_canceled_at_fal_and_retried() {
+    let app = TestApp::spawn().await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { queue_ms: 10_000, ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "slow" }), &[]).await;
+    wait_for(&app, &id, JobState::Submitted).await;
+    let canceled: Value = client.call("jobs/cancel", &[("id", &id)]).await.json();
+    assert_eq!(canceled["state"], "canceled");
+    assert!(app.fake.submitted()[0].canceled, "the request was canceled at fal too");
+    let again = client.call("jobs/cancel", &[("id", &id)]).await;
+    assert_eq!(again.code(), "job.not_cancelable");
+
+    let retried: Value = client.call("jobs/retry", &[("id", &id)]).await.json();
+    assert_eq!(retried["state"], "queued");
+    wait_for(&app, &id, JobState::Succeeded).await;
+    assert_eq!(app.fake.submitted().len(), 2);
+    assert_eq!(asset_count(&app, &id).await, 1);
+}
+
+#[tokio::test]
+async fn the_event_stream_reports_each_change_to_the_owner_only() {
+    let app = TestApp::spawn().await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = user_with_key(&app, "bob@example.com", "api").await;
+    let anonymous = app.client().get("/events").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    let open = |client: &Client| {
+        let request = client.http.get(format!("{}/events", client.base)).timeout(Duration::from_secs(60));
+        async move { request.send().await.unwrap() }
+    };
+    let mut ada_events = open(&ada).await;
+    let mut bob_events = open(&bob).await;
+    assert_eq!(ada_events.headers()["content-type"], "text/event-stream");
+    let id = start(&ada, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
+
+    let mut states = Vec::new();
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while states.last().map(String::as_str) != Some("succeeded") {
+        let chunk =
+            tokio::time::timeout_at(deadline, ada_events.chunk()).await.expect("events keep coming").unwrap().unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) =
+                event.lines().find_map(|l| l.strip_prefix("data: ")).filter(|_| event.contains("event: job"))
+            {
+                let view: Value = serde_json::from_str(data).unwrap();
+                assert_eq!(view["id"], id.as_str());
+                let state = view["state"].as_str().unwrap().to_owned();
+                if states.last() != Some(&state) {
+                    states.push(state);
+                }
+                if view["state"] == "succeeded" {
+                    assert!(view["assets"][0]["url"].as_str().is_some(), "the done event carries the results");
+                }
+            }
+        }
+    }
+    assert_eq!(states.first().map(String::as_str), Some("queued"));
+    assert!(states.iter().any(|s| s == "submitted" || s == "running"), "{states:?}");
+    assert!(states.iter().any(|s| s == "persisting"), "{states:?}");
+
+    let bob_heard = tokio::time::timeout(Duration::from_millis(300), async {
+        let mut all = String::new();
+        while let Ok(Some(chunk)) = bob_events.chunk().await {
+            all.push_str(&String::from_utf8_lossy(&chunk));
+            if all.contains("event: job") {
+                break;
+            }
+        }
+        all
+    })
+    .await
+    .unwrap_or_default();
+    assert!(!bob_heard.contains("event: job"), "bob hears nothing of ada's jobs: {bob_heard}");
+}
