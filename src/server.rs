@@ -49,7 +49,7 @@ pub struct Running {
     pub state: AppState,
     pub embedded_s3: Option<EmbeddedS3>,
     maintenance: tokio::task::JoinHandle<()>,
-    worker: tokio::task::JoinHandle<()>,
+    worker: Option<tokio::task::JoinHandle<()>>,
     relay: Option<tokio::task::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -62,7 +62,9 @@ impl Running {
     }
 
     pub async fn stop(mut self) {
-        self.worker.abort();
+        if let Some(worker) = &self.worker {
+            worker.abort();
+        }
         let _ = self.state.jobs.closing.send(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -75,7 +77,9 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
         self.maintenance.abort();
-        self.worker.abort();
+        if let Some(worker) = &self.worker {
+            worker.abort();
+        }
         if let Some(relay) = &self.relay {
             relay.abort();
         }
@@ -98,7 +102,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let state = AppState::new(Services { leptos_options, config, db, vault, fal, storage, jobs });
     let router = router(state.clone(), sessions).await?;
     let maintenance = maintenance::spawn(state.clone());
-    let worker = jobs::worker::spawn(state.clone());
+    let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
 
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();

@@ -8,6 +8,7 @@ mod fal;
 mod helpers;
 mod jobs;
 mod keys;
+mod restart;
 mod security;
 mod storage;
 #[path = "../../app/src/server/uploads/testdata.rs"]

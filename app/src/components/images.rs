@@ -6,7 +6,13 @@ use crate::api::uploads::{DeleteUpload, UploadedImage};
 use crate::components::uploader::human_size;
 
 #[component]
-pub fn ImageGrid(images: Vec<UploadedImage>, delete: ServerAction<DeleteUpload>) -> impl IntoView {
+pub fn ImageGrid(
+    images: Vec<UploadedImage>,
+    delete: ServerAction<DeleteUpload>,
+    /// The images chosen as model inputs, when the grid offers a choice.
+    #[prop(optional)]
+    selected: Option<RwSignal<Vec<String>>>,
+) -> impl IntoView {
     if images.is_empty() {
         return view! { <p class="muted" data-testid="no-images">"No images yet. Add a selfie or any photo to start."</p> }
             .into_any();
@@ -17,6 +23,32 @@ pub fn ImageGrid(images: Vec<UploadedImage>, delete: ServerAction<DeleteUpload>)
                 .into_iter()
                 .map(|image| {
                     let alt = image.filename.clone().unwrap_or_else(|| "Uploaded image".into());
+                    let pick = selected.map(|selected| {
+                        let id = image.id.clone();
+                        let checked = {
+                            let id = id.clone();
+                            move || selected.with(|s| s.contains(&id))
+                        };
+                        view! {
+                            <label class="use-image">
+                                <input
+                                    type="checkbox"
+                                    data-testid="use-image"
+                                    prop:checked=checked
+                                    on:change=move |ev| {
+                                        let on = event_target_checked(&ev);
+                                        selected.update(|s| {
+                                            s.retain(|x| *x != id);
+                                            if on {
+                                                s.push(id.clone());
+                                            }
+                                        });
+                                    }
+                                />
+                                "Use"
+                            </label>
+                        }
+                    });
                     view! {
                         <li class="image-tile" data-testid="image-tile">
                             <img src=image.url alt=alt.clone() loading="lazy" />
@@ -26,6 +58,7 @@ pub fn ImageGrid(images: Vec<UploadedImage>, delete: ServerAction<DeleteUpload>)
                                     {format!("{} × {} · {}", image.width, image.height, human_size(image.byte_size))}
                                 </span>
                             </div>
+                            {pick}
                             <ActionForm action=delete>
                                 <input type="hidden" name="upload" value=image.id />
                                 <button type="submit" class="link danger" aria-label=format!("Delete {alt}")>"Delete"</button>

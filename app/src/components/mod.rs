@@ -2,6 +2,7 @@
 
 mod fields;
 mod frame;
+pub mod generate;
 mod images;
 mod notice;
 pub mod uploader;

@@ -1,11 +1,13 @@
-//! The Create tab: the user's images (upload, see, delete). The model form arrives with
-//! generation; for now it says what is needed before anything can be generated.
+//! The Create tab: the user's images (upload, choose, delete), the model form, and the jobs,
+//! which update live as they run.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::api::jobs::list_jobs;
 use crate::api::keys::key_status;
 use crate::api::uploads::{DeleteUpload, list_uploads};
+use crate::components::generate::{GenerateForm, JobList};
 use crate::components::uploader::{Queue, Uploader};
 use crate::components::{AppFrame, ImageGrid};
 
@@ -15,6 +17,20 @@ pub fn CreatePage() -> impl IntoView {
     let queue = Queue::new();
     let delete = ServerAction::<DeleteUpload>::new();
     let images = Resource::new(move || (queue.completed.get(), delete.version().get()), |_| list_uploads(None));
+    let selected = RwSignal::new(Vec::<String>::new());
+    let jobs = RwSignal::new(Vec::new());
+    let reload = RwSignal::new(0u32);
+    let listed = Resource::new(move || reload.get(), |_| list_jobs(None));
+
+    #[cfg(feature = "hydrate")]
+    {
+        crate::browser::live::open(
+            move |job| crate::components::generate::upsert(jobs, job),
+            move || reload.update(|n| *n += 1),
+        );
+        on_cleanup(crate::browser::live::close);
+    }
+
     view! {
         <AppFrame>
             <h1>"Create"</h1>
@@ -24,7 +40,7 @@ pub fn CreatePage() -> impl IntoView {
                 <Transition fallback=|| view! { <p class="muted">"Loading your images…"</p> }>
                     {move || Suspend::new(async move {
                         match images.await {
-                            Ok(list) => view! { <ImageGrid images=list delete /> }.into_any(),
+                            Ok(list) => view! { <ImageGrid images=list delete selected /> }.into_any(),
                             Err(e) => view! { <p class="banner error">{e.message}</p> }.into_any(),
                         }
                     })}
@@ -32,7 +48,7 @@ pub fn CreatePage() -> impl IntoView {
             </section>
             <section class="card" aria-labelledby="generate-heading">
                 <h2 id="generate-heading">"Generate"</h2>
-                <Transition fallback=|| view! { <button type="button" class="primary" disabled=true>"Generate"</button> }>
+                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         let has_key = matches!(status.await, Ok(Some(_)));
                         view! {
@@ -45,7 +61,21 @@ pub fn CreatePage() -> impl IntoView {
                                         </p>
                                     }
                                 })}
-                            <button type="button" class="primary" disabled=!has_key>"Generate"</button>
+                            <GenerateForm has_key selected jobs />
+                        }
+                    })}
+                </Transition>
+            </section>
+            <section class="card" aria-labelledby="jobs-heading">
+                <h2 id="jobs-heading">"Jobs"</h2>
+                <Transition fallback=|| view! { <p class="muted">"Loading your jobs…"</p> }>
+                    {move || Suspend::new(async move {
+                        match listed.await {
+                            Ok(list) => {
+                                jobs.set(list);
+                                view! { <JobList jobs /> }.into_any()
+                            }
+                            Err(e) => view! { <p class="banner error">{e.message}</p> }.into_any(),
                         }
                     })}
                 </Transition>

@@ -174,7 +174,7 @@ pub struct JobConfig {
     pub lease: Duration,
     /// How often an idle worker looks for due jobs.
     pub tick: Duration,
-    /// Jobs one process works on at once.
+    /// Jobs one process works on at once; 0 makes a web-only replica that runs no jobs.
     pub concurrency: usize,
     /// A job still unfinished this long after it was created fails as timed out.
     pub timeout: Duration,
@@ -349,7 +349,7 @@ impl Config {
             webhook_grace: secs("DARKROOM_WEBHOOK_GRACE_SECS", 60)?,
             lease: secs("DARKROOM_JOB_LEASE_SECS", 60)?.max(Duration::from_secs(1)),
             tick: millis("DARKROOM_WORKER_TICK_MS", 500)?.max(Duration::from_millis(10)),
-            concurrency: parse_u64("DARKROOM_WORKERS", get("DARKROOM_WORKERS"), 4)?.clamp(1, 64) as usize,
+            concurrency: parse_u64("DARKROOM_WORKERS", get("DARKROOM_WORKERS"), 4)?.min(64) as usize,
             timeout: secs("DARKROOM_JOB_TIMEOUT_SECS", 3600)?,
             max_output_bytes: parse_u64("DARKROOM_OUTPUT_MAX_BYTES", get("DARKROOM_OUTPUT_MAX_BYTES"), 4 << 30)?,
             result_ttl: Duration::from_secs(

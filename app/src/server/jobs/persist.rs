@@ -90,14 +90,18 @@ enum Problem {
     Fail(Failure),
 }
 
-pub async fn persist(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
+/// `resumed`: the job was found in this state rather than just brought here, so an earlier run
+/// may have left unfinished multipart uploads behind.
+pub async fn persist(services: &Services, job: &JobRow, lease: &str, resumed: bool) -> Result<(), sqlx::Error> {
     let payload: Value = job.result_json.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
     let files = outputs::extract(&payload);
     if files.is_empty() {
         let failure = Failure::new("job.no_output", "The model finished but returned no files.");
         return give_up(services, job, lease, &failure).await;
     }
-    abort_unfinished_uploads(services, job).await;
+    if resumed {
+        abort_unfinished_uploads(services, job).await;
+    }
 
     let mut stored = Vec::with_capacity(files.len());
     for (n, file) in files.iter().enumerate() {

@@ -102,7 +102,7 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
         match job.state {
             JobState::Queued => submit(services, &job, lease).await,
             JobState::Submitted | JobState::Running => poll(services, &job, lease).await,
-            JobState::Persisting => persist::persist(services, &job, lease).await,
+            JobState::Persisting => persist::persist(services, &job, lease, true).await,
             _ => Ok(()),
         }
     };
@@ -322,7 +322,7 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
             };
             if let Completion::Persisting(row) = complete::complete(services, request_id, outcome).await? {
                 // We still hold the lease: save the results now rather than on the next tick.
-                persist::persist(services, &row, lease).await?;
+                persist::persist(services, &row, lease, false).await?;
             }
             Ok(())
         }

@@ -1,0 +1,359 @@
+//! The model form (rendered from the catalog) and the live list of the user's jobs.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use serde_json::{Map, Value};
+
+use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobView, RetryJob};
+use crate::catalog::{self, Field, Kind, MODELS};
+
+/// Puts `job` in the list (replacing its older self), newest first.
+pub fn upsert(jobs: RwSignal<Vec<JobView>>, job: JobView) {
+    jobs.update(|list| match list.iter_mut().find(|j| j.id == job.id) {
+        Some(existing) => *existing = job,
+        None => list.insert(0, job),
+    });
+}
+
+#[component]
+pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
+    let model_id = RwSignal::new(catalog::HAIRSTYLE_TRY_ON.to_owned());
+    let values = RwSignal::new(BTreeMap::<String, String>::new());
+    let create = ServerAction::<CreateJob>::new();
+    let model = move || catalog::find(&model_id.get()).unwrap_or(&MODELS[0]);
+
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = create.value().get() {
+            upsert(jobs, job);
+        }
+    });
+    let error = move || create.value().get().and_then(Result::err);
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let params: Map<String, Value> =
+            values.get_untracked().into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let images = if model().image_field().is_some() { selected.get_untracked() } else { Vec::new() };
+        create.dispatch(CreateJob { model: model_id.get_untracked(), params, images });
+    };
+
+    view! {
+        <form class="generate" on:submit=submit data-testid="generate-form">
+            <label class="field">
+                <span>"Model"</span>
+                <select
+                    name="model"
+                    data-testid="model"
+                    on:change=move |ev| {
+                        model_id.set(event_target_value(&ev));
+                        values.set(BTreeMap::new());
+                    }
+                >
+                    {MODELS
+                        .iter()
+                        .map(|m| {
+                            view! {
+                                <option value=m.endpoint selected=m.endpoint == catalog::HAIRSTYLE_TRY_ON>
+                                    {m.name}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <p class="muted small">{move || model().summary}</p>
+            {move || {
+                let m = model();
+                (!m.presets.is_empty())
+                    .then(|| {
+                        view! {
+                            <div class="presets" role="group" aria-label="Hairstyles" data-testid="presets">
+                                {m
+                                    .presets
+                                    .iter()
+                                    .map(|preset| {
+                                        let chosen = move || {
+                                            values.with(|v| v.get("prompt").map(String::as_str) == Some(preset.prompt))
+                                        };
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="chip"
+                                                class:active=chosen
+                                                aria-pressed=move || chosen().to_string()
+                                                data-testid="preset"
+                                                on:click=move |_| {
+                                                    values.update(|v| {
+                                                        v.insert("prompt".into(), preset.prompt.into());
+                                                    })
+                                                }
+                                            >
+                                                {preset.label}
+                                            </button>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </div>
+                        }
+                    })
+            }}
+            {move || {
+                let m = model();
+                m.fields.iter().map(|field| view! { <ModelField field values selected /> }).collect_view()
+            }}
+            {move || {
+                error()
+                    .map(|e| view! { <p class="banner error" role="alert" data-testid="generate-error">{e.message}</p> })
+            }}
+            <button type="submit" class="primary" data-testid="generate" disabled=move || !has_key || create.pending().get()>
+                {move || if create.pending().get() { "Starting…" } else { "Generate" }}
+            </button>
+        </form>
+    }
+    .into_any()
+}
+
+#[component]
+fn ModelField(
+    field: &'static Field,
+    values: RwSignal<BTreeMap<String, String>>,
+    selected: RwSignal<Vec<String>>,
+) -> impl IntoView {
+    let name = field.name;
+    let value = move || values.with(|v| v.get(name).cloned().unwrap_or_default());
+    let set = move |ev: leptos::ev::Event| {
+        let new = event_target_value(&ev);
+        values.update(|v| {
+            v.insert(name.to_owned(), new);
+        });
+    };
+    let label = if field.required { format!("{} *", field.label) } else { field.label.to_owned() };
+    match &field.kind {
+        Kind::Images { max, .. } => {
+            let max = *max;
+            view! {
+                <p class="field" data-testid="chosen-images">
+                    <span>{label}</span>
+                    <span class="muted small">
+                        {move || match selected.with(Vec::len) {
+                            0 => format!("Tick “Use” on up to {max} of your images above."),
+                            1 => "1 image chosen.".to_owned(),
+                            n => format!("{n} images chosen."),
+                        }}
+                    </span>
+                </p>
+            }
+            .into_any()
+        }
+        Kind::Image => view! {
+            <p class="field" data-testid="chosen-images">
+                <span>{label}</span>
+                <span class="muted small">
+                    {move || match selected.with(Vec::len) {
+                        0 => "Tick “Use” on one of your images above.".to_owned(),
+                        1 => "1 image chosen.".to_owned(),
+                        _ => "Choose only one image.".to_owned(),
+                    }}
+                </span>
+            </p>
+        }
+        .into_any(),
+        Kind::Text { max_chars, multiline: true } => view! {
+            <label class="field">
+                <span>{label}</span>
+                <textarea
+                    name=name
+                    rows="3"
+                    maxlength=max_chars.to_string()
+                    data-testid=name
+                    prop:value=value
+                    on:input=set
+                ></textarea>
+            </label>
+        }
+        .into_any(),
+        Kind::Text { max_chars, multiline: false } => view! {
+            <label class="field">
+                <span>{label}</span>
+                <input type="text" name=name maxlength=max_chars.to_string() data-testid=name prop:value=value on:input=set />
+            </label>
+        }
+        .into_any(),
+        Kind::Choice { options, default } => {
+            let default = *default;
+            view! {
+                <label class="field">
+                    <span>{label}</span>
+                    <select name=name data-testid=name on:change=set>
+                        {options
+                            .iter()
+                            .map(|o| view! { <option value=*o selected=*o == default>{*o}</option> })
+                            .collect_view()}
+                    </select>
+                </label>
+            }
+            .into_any()
+        }
+        Kind::Integer { min, max, default } => view! {
+            <label class="field">
+                <span>{label}</span>
+                <input
+                    type="number"
+                    name=name
+                    min=min.to_string()
+                    max=max.to_string()
+                    step="1"
+                    placeholder=default.map(|d| d.to_string()).unwrap_or_else(|| "random".into())
+                    data-testid=name
+                    prop:value=value
+                    on:input=set
+                />
+            </label>
+        }
+        .into_any(),
+        Kind::Number { min, max, step, default } => view! {
+            <label class="field">
+                <span>{label}</span>
+                <input
+                    type="number"
+                    name=name
+                    min=min.to_string()
+                    max=max.to_string()
+                    step=step.to_string()
+                    placeholder=default.to_string()
+                    data-testid=name
+                    prop:value=value
+                    on:input=set
+                />
+            </label>
+        }
+        .into_any(),
+        Kind::Toggle { default } => {
+            let default = *default;
+            view! {
+                <label class="field toggle">
+                    <input
+                        type="checkbox"
+                        name=name
+                        checked=default
+                        data-testid=name
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            values.update(|v| {
+                                v.insert(name.to_owned(), on.to_string());
+                            });
+                        }
+                    />
+                    <span>{label}</span>
+                </label>
+            }
+            .into_any()
+        }
+    }
+}
+
+#[component]
+pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
+    let cancel = ServerAction::<CancelJob>::new();
+    let retry = ServerAction::<RetryJob>::new();
+    Effect::new(move |_| {
+        for result in [cancel.value().get(), retry.value().get()].into_iter().flatten() {
+            if let Ok(job) = result {
+                upsert(jobs, job);
+            }
+        }
+    });
+    view! {
+        {move || {
+            jobs.with(Vec::is_empty)
+                .then(|| view! { <p class="muted" data-testid="no-jobs">"Nothing generated yet."</p> })
+        }}
+        <ul class="jobs" aria-live="polite" data-testid="jobs">
+            <For
+                each=move || jobs.get()
+                key=|job| (job.id.clone(), job.state.clone(), job.status.clone(), job.progress.clone(), job.assets.len())
+                let:job
+            >
+                <JobCard job cancel retry />
+            </For>
+        </ul>
+    }
+}
+
+#[component]
+fn JobCard(job: JobView, cancel: ServerAction<CancelJob>, retry: ServerAction<RetryJob>) -> impl IntoView {
+    let id = job.id.clone();
+    let retry_id = job.id.clone();
+    let failed = job.state == "failed";
+    view! {
+        <li class="job" data-testid="job" data-state=job.state.clone() data-id=job.id.clone()>
+            <div class="job-head">
+                <span class="job-model">{job.model_name.clone()}</span>
+                <span class="pill" class:error=failed data-testid="job-status">{job.status.clone()}</span>
+            </div>
+            {job.prompt.clone().map(|p| view! { <p class="job-prompt">{p}</p> })}
+            {job.progress.clone().map(|p| view! { <p class="muted small">{p}</p> })}
+            {job.error_message.clone().map(|m| {
+                view! { <p class=if failed { "banner error" } else { "muted small" } data-testid="job-error">{m}</p> }
+            })}
+            {job.description.clone().map(|d| view! { <p class="muted small">{d}</p> })}
+            {(!job.assets.is_empty())
+                .then(|| {
+                    view! {
+                        <ul class="results" data-testid="results">
+                            {job.assets.iter().cloned().map(|a| view! { <ResultTile asset=a /> }).collect_view()}
+                        </ul>
+                    }
+                })}
+            <div class="job-actions">
+                {job.can_cancel
+                    .then(|| {
+                        let id = id.clone();
+                        view! {
+                            <button type="button" class="link" data-testid="cancel-job" on:click=move |_| {
+                                cancel.dispatch(CancelJob { id: id.clone() });
+                            }>"Cancel"</button>
+                        }
+                    })}
+                {job.can_retry
+                    .then(|| {
+                        let id = retry_id.clone();
+                        view! {
+                            <button type="button" class="link" data-testid="retry-job" on:click=move |_| {
+                                retry.dispatch(RetryJob { id: id.clone() });
+                            }>"Retry"</button>
+                        }
+                    })}
+            </div>
+        </li>
+    }
+}
+
+#[component]
+fn ResultTile(asset: AssetView) -> impl IntoView {
+    let label = match (asset.width, asset.height) {
+        (Some(w), Some(h)) => format!("{w} × {h}"),
+        _ => asset.content_type.clone(),
+    };
+    let media = if asset.kind == "video" {
+        view! { <video controls preload="metadata" src=asset.url.clone() data-testid="result-video"></video> }
+            .into_any()
+    } else if asset.kind == "image" {
+        let src = asset.thumb_url.clone().unwrap_or_else(|| asset.url.clone());
+        view! {
+            <a href=asset.url.clone() target="_blank" rel="noopener">
+                <img src=src alt="Generated image" loading="lazy" data-testid="result-image" />
+            </a>
+        }
+        .into_any()
+    } else {
+        view! { <a href=asset.url.clone() download="">"Download"</a> }.into_any()
+    };
+    view! {
+        <li class="result">
+            {media}
+            <span class="muted small">{label}</span>
+        </li>
+    }
+}

@@ -1,0 +1,121 @@
+//! A worker process killed (SIGKILL) while it streams a large output into storage: after a new
+//! process takes over, the job completes with exactly one copy of the output and nothing left
+//! behind. The web side runs in the test (with no worker of its own); the workers are real
+//! `darkroom serve` processes sharing its database and storage.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use app::server::jobs::rows::{self, JobState};
+use darkroom::fake_fal::{Outcome, Scenario};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::helpers::{StorageKind, TestApp, storage_kind};
+
+const VIDEO_BYTES: u64 = 48 * 1024 * 1024;
+
+/// Starts a worker process on the app's database and storage.
+fn worker(app: &TestApp, generation: u32) -> tokio::process::Child {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_darkroom"));
+    command.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (name, value) in &app.vars {
+        command.env(name, value);
+    }
+    command
+        .env("RUST_LOG", "info")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("DARKROOM_WORKERS", "2")
+        .env("DARKROOM_JOB_LEASE_SECS", "2");
+    if storage_kind() == StorageKind::Embedded {
+        // The test's embedded endpoint, used by the worker as an external S3.
+        let endpoint = app.running.embedded_s3.as_ref().expect("the test runs the embedded S3").endpoint();
+        let (id, secret) = endpoint.credentials.unwrap();
+        command
+            .env("S3_ENDPOINT", endpoint.endpoint.unwrap().as_str())
+            .env("S3_REGION", endpoint.region)
+            .env("S3_ACCESS_KEY_ID", id)
+            .env("S3_SECRET_ACCESS_KEY", secret);
+    }
+    let log = std::fs::File::create(app.dir.join(format!("worker-{generation}.log"))).unwrap();
+    command.stdout(Stdio::from(log.try_clone().unwrap())).stderr(Stdio::from(log)).kill_on_drop(true);
+    command.spawn().expect("the darkroom binary runs")
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactly_once() {
+    let app = TestApp::spawn_with(&[("DARKROOM_WORKERS", "0")]).await;
+    let client = app.user("ada@example.com").await;
+    client.call("keys/save", &[("key", "api-restart:secret-value-1234")]).await;
+    // Slow enough that the kill lands mid-download: about 4 s for the whole file.
+    app.fake.script(Scenario {
+        outcome: Outcome::Video { bytes: VIDEO_BYTES, bytes_per_sec: Some(12 * 1024 * 1024) },
+        ..Scenario::default()
+    });
+    let body = json!({ "model": "fal-ai/nano-banana", "params": { "prompt": "waves" }, "images": [] });
+    let request =
+        client.http.post(format!("{}/api/jobs/create", client.base)).header("accept", "application/json").json(&body);
+    let reply = client.send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let id = reply.json::<Value>()["id"].as_str().unwrap().to_owned();
+
+    let mut first = worker(&app, 1);
+    let mut persisting_since = None;
+    for _ in 0..400 {
+        let job = rows::find(app.db(), &id).await.unwrap().unwrap();
+        assert!(!job.state.is_final(), "the job ended before the kill: {job:?}");
+        if job.state == JobState::Persisting {
+            persisting_since = Some(tokio::time::Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(persisting_since.is_some(), "the first worker started persisting");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    first.start_kill().unwrap(); // SIGKILL
+    first.wait().await.unwrap();
+    let job = rows::find(app.db(), &id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Persisting, "killed while persisting");
+
+    let mut second = worker(&app, 2);
+    let mut done = None;
+    for _ in 0..600 {
+        let job = rows::find(app.db(), &id).await.unwrap().unwrap();
+        if job.state.is_final() {
+            done = Some(job);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.start_kill().unwrap();
+    let done = done.expect("the replacement worker finished the job");
+    assert_eq!(done.state, JobState::Succeeded, "{:?}: {:?}", done.error_code, done.error_message);
+
+    let downloads = app.fake.requests().iter().filter(|r| r.path.ends_with(".mp4")).count();
+    assert_eq!(downloads, 2, "the output was fetched again after the kill");
+    let prefix = format!("results/{}/{}/", done.user_id, done.id);
+    let keys = app.result_keys(&prefix).await;
+    assert_eq!(keys, [format!("{prefix}0.mp4")], "exactly one copy, no orphan");
+    let storage = app.storage();
+    let open = storage.client().list_multipart_uploads().bucket(&storage.results_bucket).prefix(&prefix).send().await;
+    if let Ok(open) = open {
+        assert!(open.uploads().is_empty(), "no unfinished multipart upload is left open");
+    }
+
+    let assets = sqlx::query("SELECT object_key, byte_size, sha256, content_type FROM assets WHERE job_id = $1")
+        .bind(&id)
+        .fetch_all(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(assets.len(), 1);
+    assert_eq!(assets[0].get::<i64, _>("byte_size") as u64, VIDEO_BYTES);
+    assert_eq!(assets[0].get::<String, _>("content_type"), "video/mp4");
+    let stored = match storage.get_bytes(&storage.results_bucket, &keys[0], u64::MAX).await.unwrap() {
+        Some(app::server::storage::Fetched::Bytes(bytes)) => bytes,
+        other => panic!("the object is readable: {other:?}"),
+    };
+    assert_eq!(stored.len() as u64, VIDEO_BYTES);
+    assert_eq!(assets[0].get::<String, _>("sha256"), hex::encode(Sha256::digest(&stored)));
+}
