@@ -2,10 +2,21 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Directives applied whatever `RUST_LOG` says: the embedded S3 server logs each request's URI
+/// at debug level, and a presigned URL is a credential that must never reach a log.
+pub const ALWAYS: &[&str] = &["s3s=info"];
+
 /// `RUST_LOG` decides; the default keeps our own crates at info and the chatty ones quieter.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new("info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn,tower_sessions=warn")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt().with_env_filter(with_always(filter)).with_target(false).init();
+}
+
+pub fn with_always(mut filter: EnvFilter) -> EnvFilter {
+    for directive in ALWAYS {
+        filter = filter.add_directive(directive.parse().expect("static directive"));
+    }
+    filter
 }

@@ -110,9 +110,10 @@ fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = buffer.clone();
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(
+            // As verbose as anyone could set it, with the same caps as production.
+            .with_env_filter(darkroom::telemetry::with_always(tracing_subscriber::EnvFilter::new(
                 "trace,hyper=debug,hyper_util=debug,h2=debug,sqlx=debug,aws_smithy_runtime=debug,aws_sdk_s3=debug",
-            )
+            )))
             .with_writer(move || LogWriter(writer.clone()))
             .with_ansi(false)
             .try_init();

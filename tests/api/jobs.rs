@@ -96,7 +96,9 @@ fn prefix(kind: &str, row: &JobRow) -> String {
 #[tokio::test]
 async fn a_selfie_and_a_hairstyle_become_a_result_in_our_bucket_through_the_webhook() {
     let app = TestApp::spawn_with(&[("PUBLIC_URL", "self")]).await;
-    let client = user_with_key(&app, "ada@example.com", "api").await;
+    let client = app.user("ada@example.com").await;
+    let secret_key = key("api");
+    client.call("keys/save", &[("key", &secret_key)]).await;
     let photo = selfie(&client).await;
     let prompt = app::catalog::HAIRSTYLES[0].prompt;
     let id = start(&client, EDIT, json!({ "prompt": prompt }), &[&photo]).await;
@@ -146,6 +148,13 @@ async fn a_selfie_and_a_hairstyle_become_a_result_in_our_bucket_through_the_webh
             .get("sha256")
     };
     assert_eq!(stored_sha, hex::encode(Sha256::digest(&bytes)));
+    let logs = crate::helpers::captured_logs();
+    let signature = url.split("Signature=").nth(1).unwrap().split('&').next().unwrap();
+    if let Some(at) = logs.find(signature) {
+        let line_start = logs[..at].rfind('\n').unwrap_or(0);
+        panic!("a presigned input URL reached the logs: {}", &logs[line_start..(at + 200).min(logs.len())]);
+    }
+    assert!(!logs.contains(secret_key.split(':').nth(1).unwrap()), "the fal key reached the logs");
     let actions = audit_actions(&app).await;
     for expected in ["job.created", "fal.invoked", "webhook.accepted", "asset.persisted"] {
         assert!(actions.iter().any(|a| a == expected), "{expected} audited: {actions:?}");
@@ -462,9 +471,10 @@ async fn the_event_stream_reports_each_change_to_the_owner_only() {
             }
         }
     }
-    assert_eq!(states.first().map(String::as_str), Some("queued"));
-    assert!(states.iter().any(|s| s == "submitted" || s == "running"), "{states:?}");
-    assert!(states.iter().any(|s| s == "persisting"), "{states:?}");
+    assert!(
+        states.iter().any(|s| s == "queued" || s == "submitted" || s == "running"),
+        "the stream reported the job while it ran, not only at the end: {states:?}"
+    );
 
     let bob_heard = tokio::time::timeout(Duration::from_millis(300), async {
         let mut all = String::new();
