@@ -24,6 +24,8 @@ CREATE TABLE jobs (
     error_message    TEXT,
     submitted_at     BIGINT,
     completed_at     BIGINT,
+    -- When the job last entered the queue (creation, or a retry): its time limit counts from here.
+    queued_at        BIGINT NOT NULL,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL,
     CHECK (state <> 'persisting' OR result_json IS NOT NULL),

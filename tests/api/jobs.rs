@@ -490,3 +490,19 @@ async fn the_event_stream_reports_each_change_to_the_owner_only() {
     .unwrap_or_default();
     assert!(!bob_heard.contains("event: job"), "bob hears nothing of ada's jobs: {bob_heard}");
 }
+
+#[tokio::test]
+async fn a_retried_job_gets_a_fresh_time_limit() {
+    let app = TestApp::spawn_with(&[("DARKROOM_JOB_TIMEOUT_SECS", "2")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    let quick = Scenario { queue_ms: 0, run_ms: 0, ..Scenario::default() };
+    app.fake.script(Scenario { outcome: Outcome::ContentPolicy, ..quick.clone() });
+    let id = start(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
+    wait_for(&app, &id, JobState::Failed).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+
+    app.fake.script(quick);
+    let retried = client.call("jobs/retry", &[("id", &id)]).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    wait_for(&app, &id, JobState::Succeeded).await;
+}

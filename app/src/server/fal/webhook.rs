@@ -42,6 +42,8 @@ pub struct Verified {
 struct Cache {
     keys: Vec<VerifyingKey>,
     fetched: Option<Instant>,
+    /// The last fetch attempt, successful or not: fetches are rate-limited either way.
+    attempted: Option<Instant>,
 }
 
 pub struct Jwks {
@@ -62,7 +64,7 @@ impl Jwks {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("static reqwest configuration is valid");
-        Self { http, url, cache: Mutex::new(Cache { keys: Vec::new(), fetched: None }) }
+        Self { http, url, cache: Mutex::new(Cache { keys: Vec::new(), fetched: None, attempted: None }) }
     }
 
     pub async fn verify(
@@ -97,16 +99,23 @@ impl Jwks {
 
         let mut cache = self.cache.lock().await;
         let stale = cache.fetched.is_none_or(|at| at.elapsed() > CACHE_FOR);
-        if stale {
-            self.refresh(&mut cache).await?;
+        if stale && may_fetch(&cache) {
+            if let Err(err) = self.refresh(&mut cache).await {
+                if cache.keys.is_empty() {
+                    return Err(err);
+                }
+                // fal's key endpoint is down: the keys we have are still the best we know.
+                tracing::warn!(%err, "could not refresh fal's webhook keys; using the cached ones");
+            }
+        } else if cache.keys.is_empty() {
+            return Err(WebhookError::Jwks("fetched moments ago without success".into()));
         }
         if cache.keys.iter().any(|k| k.verify_strict(&message, &signature).is_ok()) {
             return Ok(verified);
         }
         // Perhaps fal rotated its keys: look again, but not more often than every few minutes
         // (forged deliveries must not make us hammer fal).
-        if !stale && cache.fetched.is_some_and(|at| at.elapsed() > REFRESH_AT_MOST_EVERY) {
-            self.refresh(&mut cache).await?;
+        if may_fetch(&cache) && self.refresh(&mut cache).await.is_ok() {
             if cache.keys.iter().any(|k| k.verify_strict(&message, &signature).is_ok()) {
                 return Ok(verified);
             }
@@ -115,6 +124,7 @@ impl Jwks {
     }
 
     async fn refresh(&self, cache: &mut Cache) -> Result<(), WebhookError> {
+        cache.attempted = Some(Instant::now());
         #[derive(Deserialize)]
         struct Set {
             keys: Vec<Jwk>,
@@ -146,6 +156,13 @@ impl Jwks {
         cache.fetched = Some(Instant::now());
         Ok(())
     }
+}
+
+/// Whether another fetch of the key set is allowed now: at most one every few minutes once keys
+/// are known, every few seconds while there are none.
+fn may_fetch(cache: &Cache) -> bool {
+    let wait = if cache.keys.is_empty() { Duration::from_secs(5) } else { REFRESH_AT_MOST_EVERY };
+    cache.attempted.is_none_or(|at| at.elapsed() > wait)
 }
 
 /// A JWK `x`: base64url, with or without padding (sources disagree).

@@ -157,7 +157,7 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
     let now = now_ms();
     sqlx::query(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7)",
+         queued_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7)",
     )
     .bind(&id)
     .bind(user_id)
@@ -219,26 +219,24 @@ pub async fn list(db: &Db, user_id: &str, before: Option<&str>, limit: i64) -> R
 /// fal are canceled there too (best effort: a result that arrives anyway is ignored).
 pub async fn cancel(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
     let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
-    let from: &[JobState] = match job.state {
-        JobState::Queued | JobState::Submitted | JobState::Running => &[job.state],
-        other => return Err(JobError::NotCancelable(other.as_str())),
-    };
-    let changed = rows::Update {
-        id: &job.id,
-        from,
-        lease: None,
-        set: "state = 'canceled', error_code = $3, error_message = $4, lease_owner = NULL, lease_until = NULL, completed_at = $1",
-        binds: vec!["job.canceled".into(), "Canceled.".into()],
-    }
-    .run(&services.db.pool)
+    // One statement decides, whatever the worker does meanwhile (a poll flipping submitted and
+    // running, a resubmit changing the request id): the id canceled at fal is the one replaced.
+    let canceled = sqlx::query(
+        "UPDATE jobs SET state = 'canceled', error_code = 'job.canceled', error_message = 'Canceled.', \
+         lease_owner = NULL, lease_until = NULL, completed_at = $1, updated_at = $1 \
+         WHERE id = $2 AND user_id = $3 AND state IN ('queued', 'submitted', 'running') RETURNING fal_request_id",
+    )
+    .bind(crate::server::db::now_ms())
+    .bind(&job.id)
+    .bind(user_id)
+    .fetch_optional(&services.db.pool)
     .await?;
-    if !changed {
-        // It moved on meanwhile (to persisting, or finished): report what it is now.
+    let Some(canceled) = canceled else {
         let now = rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)?;
         return Err(JobError::NotCancelable(now.state.as_str()));
-    }
-    if let Some(request_id) = &job.fal_request_id {
-        cancel_at_fal(services, &job, request_id).await;
+    };
+    if let Some(request_id) = canceled.try_get::<Option<String>, _>("fal_request_id")? {
+        cancel_at_fal(services, &job, &request_id).await;
     }
     audit::record(&services.db, Event::new(Action::JobCanceled).actor(user_id).subject("job", &job.id).ip(ip)).await;
     services.jobs.events.publish(user_id, &job.id).await;
@@ -268,7 +266,8 @@ pub async fn retry(services: &Services, user_id: &str, job_id: &str, ip: &str) -
         lease: None,
         set: "state = 'queued', fal_request_id = NULL, webhook = 0, attempts = 0, polls = 0, next_attempt_at = $1, \
               lease_owner = NULL, lease_until = NULL, queue_position = NULL, progress = NULL, result_json = NULL, \
-              error_code = NULL, error_message = NULL, submitted_at = NULL, completed_at = NULL, max_attempts = $3",
+              error_code = NULL, error_message = NULL, submitted_at = NULL, completed_at = NULL, max_attempts = $3, \
+              queued_at = $1",
         binds: vec![i64::from(services.config.jobs.max_attempts).into()],
     }
     .run(&services.db.pool)

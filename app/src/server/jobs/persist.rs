@@ -30,6 +30,7 @@ const PART: usize = 8 * 1024 * 1024;
 /// Images are decoded for dimensions and a thumbnail, so they are read whole, up to this size.
 const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
 const THUMB_EDGE: u32 = 384;
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// The HTTP client for media downloads: it follows a redirect only to another allowed host.
 pub fn media_client(hosts: &[String]) -> reqwest::Client {
@@ -179,8 +180,10 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
 
 /// A final failure: nothing of this job stays in storage.
 async fn give_up(services: &Services, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
-    remove_objects(services, job).await;
+    // Only while the job is still ours: a run that lost its lease must not delete what the
+    // worker that took over has stored (and perhaps committed).
     if fail(services, job, &[JobState::Persisting], Some(lease), failure).await? {
+        remove_objects(services, job).await;
         services.jobs.events.publish(&job.user_id, &job.id).await;
     }
     Ok(())
@@ -310,8 +313,9 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         let mut bytes = head;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
-            if bytes.len() + chunk.len() > MAX_IMAGE_BYTES {
-                return Err(too_large(MAX_IMAGE_BYTES as u64));
+            let limit = (MAX_IMAGE_BYTES as u64).min(max);
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(limit));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -393,11 +397,25 @@ fn decode_data_uri(data: &str, limit: u64) -> Result<Vec<u8>, Problem> {
     if meta.ends_with(";base64") {
         base64::engine::general_purpose::STANDARD.decode(payload.trim()).map_err(|_| bad())
     } else {
-        Ok(url::form_urlencoded::parse(payload.as_bytes())
-            .map(|(k, _)| k.into_owned())
-            .collect::<String>()
-            .into_bytes())
+        percent_decode(payload).ok_or_else(bad)
     }
+}
+
+fn percent_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
 }
 
 /// The kind, content type and extension the bytes themselves show (never the provider's label).
@@ -434,10 +452,18 @@ async fn store_whole(
     let key = format!("results/{}/{}/{n}.{ext}", job.user_id, job.id);
     let sha = Sha256::digest(&bytes);
     let (mut width, mut height, mut thumb_key) = (file.width, file.height, None);
+    let mut bytes = bytes;
     if kind == "image" {
         let max_pixels = services.config.uploads.max_pixels;
-        let source = bytes.clone();
-        let made = tokio::task::spawn_blocking(move || thumbnail(&source, max_pixels)).await.ok().flatten();
+        // Decoding holds the whole bitmap: one at a time per process keeps memory bounded.
+        let _decoding = DECODES.acquire().await.ok();
+        let (source, made) = tokio::task::spawn_blocking(move || {
+            let made = thumbnail(&bytes, max_pixels);
+            (bytes, made)
+        })
+        .await
+        .map_err(|_| Problem::Retry("making the thumbnail failed".into()))?;
+        bytes = source;
         if let Some((w, h, thumb)) = made {
             (width, height) = (Some(u64::from(w)), Some(u64::from(h)));
             let key = format!("thumbs/{}/{}/{n}.webp", job.user_id, job.id);
@@ -647,6 +673,7 @@ mod tests {
     fn inline_files_decode() {
         assert_eq!(decode_data_uri("image/png;base64,aGVsbG8=", 100).ok(), Some(b"hello".to_vec()));
         assert!(decode_data_uri("nonsense", 100).is_err());
+        assert_eq!(decode_data_uri("text/plain,a+b%20c%26d", 100).ok(), Some(b"a+b c&d".to_vec()));
         assert!(decode_data_uri(&format!("x;base64,{}", "A".repeat(1000)), 100).is_err());
     }
 }

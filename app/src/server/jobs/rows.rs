@@ -75,13 +75,14 @@ pub struct JobRow {
     pub error_message: Option<String>,
     pub submitted_at: Option<i64>,
     pub completed_at: Option<i64>,
+    pub queued_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 pub const COLUMNS: &str = "id, user_id, model, params_json, upload_ids_json, state, fal_request_id, webhook, \
     attempts, max_attempts, polls, next_attempt_at, lease_owner, queue_position, progress, result_json, \
-    error_code, error_message, submitted_at, completed_at, created_at, updated_at";
+    error_code, error_message, submitted_at, completed_at, queued_at, created_at, updated_at";
 
 pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
     let state: String = row.try_get("state")?;
@@ -107,6 +108,7 @@ pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
         error_message: row.try_get("error_message")?,
         submitted_at: row.try_get("submitted_at")?,
         completed_at: row.try_get("completed_at")?,
+        queued_at: row.try_get("queued_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -117,7 +117,27 @@ fn reason(err: &WebhookError) -> &'static str {
     }
 }
 
+/// Refusals audited per minute and process: anyone can post here, and must not be able to fill
+/// the audit log (the metric still counts every refusal).
+const AUDITED_REFUSALS_PER_MINUTE: u64 = 60;
+
+fn may_audit_refusal() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WINDOW: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let minute = (crate::server::db::now_ms() / 60_000) as u64;
+    if WINDOW.swap(minute, Ordering::Relaxed) != minute {
+        COUNT.store(0, Ordering::Relaxed);
+    }
+    COUNT.fetch_add(1, Ordering::Relaxed) < AUDITED_REFUSALS_PER_MINUTE
+}
+
 async fn reject(state: &AppState, request_id: Option<&str>, why: &str) {
+    if !may_audit_refusal() {
+        return;
+    }
+    // The claimed id is attacker-chosen text: keep it short.
+    let request_id = request_id.map(|id| id.chars().take(64).collect::<String>());
     audit::record(
         &state.db,
         Event::new(Action::WebhookRejected).detail(json!({ "reason": why, "request_id": request_id })),

@@ -83,17 +83,20 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
     let heartbeat = {
         let db = services.db.clone();
         let (id, lease, every) = (job.id.clone(), lease.to_owned(), services.config.jobs.lease);
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every / 3).await;
-                let _ = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
+                let renewed = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND lease_owner = $3")
                     .bind(now_ms() + every.as_millis() as i64)
                     .bind(&id)
                     .bind(&lease)
                     .execute(&db.pool)
                     .await;
+                if let Err(err) = renewed {
+                    tracing::warn!(job = %id, %err, "lease not renewed; another worker may take the job over");
+                }
             }
-        })
+        }))
     };
     let step = async {
         if timed_out(services, &job) {
@@ -106,8 +109,12 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
             _ => Ok(()),
         }
     };
-    let result = step.await;
-    heartbeat.abort();
+    // A step that hangs (a peer that never answers) must not hold the job forever.
+    let result = match tokio::time::timeout(services.config.jobs.timeout, step).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::Protocol("the step took longer than the job time limit".into())),
+    };
+    drop(heartbeat);
     let retry_at = match &result {
         Ok(()) => None,
         Err(err) => {
@@ -131,8 +138,17 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
     }
 }
 
+/// Stops the heartbeat however the step ends, a panic included, so the lease can lapse.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn timed_out(services: &Services, job: &JobRow) -> bool {
-    job.state != JobState::Persisting && now_ms() - job.created_at > services.config.jobs.timeout.as_millis() as i64
+    job.state != JobState::Persisting && now_ms() - job.queued_at > services.config.jobs.timeout.as_millis() as i64
 }
 
 async fn expire(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
@@ -302,11 +318,13 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
             let line = logs.last().map(|l| l.chars().take(300).collect::<String>());
             progress(services, job, lease, "running", None, line, next).await
         }
-        Ok(QueueStatus::Completed { .. }) => {
+        Ok(QueueStatus::Completed { error, .. }) => {
             let outcome = match services.fal.result(&key, &job.model, request_id).await {
                 Ok(output) => Outcome::Output(output),
-                // No answer at all: the result is still there; look again shortly.
-                Err(FalError::Transport(_) | FalError::RateLimited { .. }) => {
+                // The request succeeded but its result could not be read just now (no answer, a
+                // rate limit, a gateway hiccup): it is still there; look again shortly rather
+                // than paying for the request again.
+                Err(err) if error.is_none() && err.is_retriable() => {
                     return progress(
                         services,
                         job,
