@@ -24,6 +24,8 @@ pub struct JobView {
     pub description: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// Milliseconds of the last change: of two views of a job, the later one wins.
+    pub version: i64,
     pub assets: Vec<AssetView>,
     pub can_cancel: bool,
     pub can_retry: bool,
@@ -192,6 +194,7 @@ pub mod views {
             error_message: job.error_message,
             description,
             created_at: rfc3339(job.created_at),
+            version: job.updated_at,
             assets,
         }
     }

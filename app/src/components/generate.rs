@@ -9,9 +9,11 @@ use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobView, RetryJob};
 use crate::catalog::{self, Field, Kind, MODELS};
 
 /// Puts `job` in the list (replacing its older self), newest first.
+/// A view older than the one shown (a slow answer overtaken by a live event) is ignored.
 pub fn upsert(jobs: RwSignal<Vec<JobView>>, job: JobView) {
     jobs.update(|list| match list.iter_mut().find(|j| j.id == job.id) {
-        Some(existing) => *existing = job,
+        Some(existing) if existing.version <= job.version => *existing = job,
+        Some(_) => {}
         None => list.insert(0, job),
     });
 }
@@ -257,11 +259,15 @@ fn ModelField(
 pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
     let cancel = ServerAction::<CancelJob>::new();
     let retry = ServerAction::<RetryJob>::new();
+    // One effect per action: re-running one must not re-apply the other's old answer.
     Effect::new(move |_| {
-        for result in [cancel.value().get(), retry.value().get()].into_iter().flatten() {
-            if let Ok(job) = result {
-                upsert(jobs, job);
-            }
+        if let Some(Ok(job)) = cancel.value().get() {
+            upsert(jobs, job);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = retry.value().get() {
+            upsert(jobs, job);
         }
     });
     view! {
