@@ -133,10 +133,23 @@ impl FalClient {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(response: reqwest::Response, platform: bool) -> Result<T, FalError> {
+/// Largest answer read from the queue: outputs come as URLs, so a result is small; an endless
+/// body must not grow memory without bound.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+async fn read_json<T: serde::de::DeserializeOwned>(
+    mut response: reqwest::Response,
+    platform: bool,
+) -> Result<T, FalError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(transport)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(FalError::Decode(format!("the answer is larger than {MAX_ANSWER_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
     if !status.is_success() {
         return Err(FalError::from_response(status.as_u16(), &headers, &body, platform));
     }
