@@ -58,24 +58,33 @@ pub async fn file(
     StatusCode::NOT_FOUND.into_response()
 }
 
-/// `total` bytes of a pretend MP4 (a real `ftyp` box, then filler), generated as it is sent so a
+/// The duration and picture size every fake video declares in its `moov`.
+pub const VIDEO_MS: u32 = 5_000;
+pub const VIDEO_SIZE: (u32, u32) = (1280, 720);
+
+/// `total` bytes of a pretend MP4 (real `ftyp`, `moov` and `mdat` headers, then filler), generated as it is sent so a
 /// gigabyte costs no memory; optionally at `bytes_per_sec`.
 fn video(total: u64, bytes_per_sec: Option<u64>) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
     const CHUNK: u64 = 256 * 1024;
-    let header: &[u8] = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom";
-    futures::stream::unfold(0u64, move |sent| async move {
-        if sent >= total {
-            return None;
+    let boxes = app::server::jobs::mp4::sample_header(VIDEO_MS, VIDEO_SIZE.0, VIDEO_SIZE.1, 0).len() as u64;
+    let header =
+        app::server::jobs::mp4::sample_header(VIDEO_MS, VIDEO_SIZE.0, VIDEO_SIZE.1, total.saturating_sub(boxes));
+    futures::stream::unfold(0u64, move |sent| {
+        let header = header.clone();
+        async move {
+            if sent >= total {
+                return None;
+            }
+            let size = CHUNK.min(total - sent) as usize;
+            let mut chunk = vec![0u8; size];
+            if sent == 0 {
+                let n = header.len().min(size);
+                chunk[..n].copy_from_slice(&header[..n]);
+            }
+            if let Some(rate) = bytes_per_sec {
+                tokio::time::sleep(Duration::from_secs_f64(size as f64 / rate as f64)).await;
+            }
+            Some((Ok(Bytes::from(chunk)), sent + size as u64))
         }
-        let size = CHUNK.min(total - sent) as usize;
-        let mut chunk = vec![0u8; size];
-        if sent == 0 {
-            let n = header.len().min(size);
-            chunk[..n].copy_from_slice(&header[..n]);
-        }
-        if let Some(rate) = bytes_per_sec {
-            tokio::time::sleep(Duration::from_secs_f64(size as f64 / rate as f64)).await;
-        }
-        Some((Ok(Bytes::from(chunk)), sent + size as u64))
     })
 }

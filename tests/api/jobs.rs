@@ -216,7 +216,7 @@ async fn forged_stale_unsigned_and_unknown_deliveries_are_refused_and_change_not
     let forged = start(&client, TEXT, json!({ "prompt": "one" }), &[]).await;
     app.fake.script(Scenario { webhook: WebhookMode::Stale, ..Scenario::default() });
     let stale = start(&client, TEXT, json!({ "prompt": "two" }), &[]).await;
-    for _ in 0..100 {
+    for _ in 0..400 {
         if app.fake.deliveries().len() >= 2 {
             break;
         }

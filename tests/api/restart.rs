@@ -104,14 +104,19 @@ async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactl
         assert!(open.uploads().is_empty(), "no unfinished multipart upload is left open");
     }
 
-    let assets = sqlx::query("SELECT object_key, byte_size, sha256, content_type FROM assets WHERE job_id = $1")
-        .bind(&id)
-        .fetch_all(&app.db().pool)
-        .await
-        .unwrap();
+    let assets = sqlx::query(
+        "SELECT object_key, byte_size, sha256, content_type, duration_ms, width, height FROM assets WHERE job_id = $1",
+    )
+    .bind(&id)
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
     assert_eq!(assets.len(), 1);
     assert_eq!(assets[0].get::<i64, _>("byte_size") as u64, VIDEO_BYTES);
     assert_eq!(assets[0].get::<String, _>("content_type"), "video/mp4");
+    let (ms, w, h): (Option<i64>, Option<i64>, Option<i64>) =
+        (assets[0].get("duration_ms"), assets[0].get("width"), assets[0].get("height"));
+    assert_eq!((ms, w, h), (Some(5_000), Some(1280), Some(720)), "read from the video's own moov box");
     let stored = match storage.get_bytes(&storage.results_bucket, &keys[0], u64::MAX).await.unwrap() {
         Some(app::server::storage::Fetched::Bytes(bytes)) => bytes,
         other => panic!("the object is readable: {other:?}"),

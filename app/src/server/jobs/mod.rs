@@ -6,6 +6,7 @@ mod complete;
 pub mod events;
 mod failure;
 pub mod live;
+pub mod mp4;
 pub mod outputs;
 mod persist;
 pub mod rows;

@@ -324,12 +324,19 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
     }
 
     let mut writer = Writer::new(services, key.clone(), content_type);
+    let mut probe = (kind == "video").then(super::mp4::Probe::default);
     let streamed = async {
         writer.push(&head).await?;
+        if let Some(probe) = probe.as_mut() {
+            probe.feed(&head);
+        }
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
             if writer.total + chunk.len() as u64 > max {
                 return Err(too_large(max));
+            }
+            if let Some(probe) = probe.as_mut() {
+                probe.feed(&chunk);
             }
             writer.push(&chunk).await?;
         }
@@ -341,6 +348,8 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         return Err(problem);
     }
     let (bytes, sha256) = writer.finish().await?;
+    // What the bytes say wins over the provider's hints.
+    let seen = probe.and_then(|p| p.info());
     Ok(Stored {
         position: n,
         key,
@@ -348,9 +357,9 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         content_type,
         bytes,
         sha256,
-        width: file.width,
-        height: file.height,
-        duration_ms: file.duration_secs.map(|s| (s * 1000.0) as i64),
+        width: seen.and_then(|i| i.width).or(file.width),
+        height: seen.and_then(|i| i.height).or(file.height),
+        duration_ms: seen.and_then(|i| i.duration_ms).or(file.duration_secs.map(|s| (s * 1000.0) as i64)),
         thumb_key: None,
         nsfw: file.nsfw,
     })
