@@ -82,6 +82,10 @@ const NUM_IMAGES: Field = Field {
     kind: Kind::Integer { min: 1, max: 4, default: Some(1) },
     required: false,
 };
+/// The required text input every model has.
+const fn prompt(label: &'static str, max_chars: usize) -> Field {
+    Field { name: "prompt", label, kind: Kind::Text { max_chars, multiline: true }, required: true }
+}
 const NANO_RATIOS: &[&str] = &["1:1", "21:9", "16:9", "3:2", "4:3", "5:4", "4:5", "3:4", "2:3", "9:16"];
 const NANO_FORMATS: &[&str] = &["png", "jpeg", "webp"];
 
@@ -94,12 +98,7 @@ pub static MODELS: &[Model] = &[
         summary: "Edits your photos from an instruction: try a hairstyle on a selfie, or change anything else.",
         output: Output::Image,
         fields: &[
-            Field {
-                name: "prompt",
-                label: "Instruction",
-                kind: Kind::Text { max_chars: 5000, multiline: true },
-                required: true,
-            },
+            prompt("Instruction", 5000),
             Field { name: "image_urls", label: "Photos", kind: Kind::Images { min: 1, max: 4 }, required: true },
             NUM_IMAGES,
             Field {
@@ -127,12 +126,7 @@ pub static MODELS: &[Model] = &[
         summary: "Creates images from a description.",
         output: Output::Image,
         fields: &[
-            Field {
-                name: "prompt",
-                label: "Prompt",
-                kind: Kind::Text { max_chars: 5000, multiline: true },
-                required: true,
-            },
+            prompt("Prompt", 5000),
             NUM_IMAGES,
             Field {
                 name: "aspect_ratio",
@@ -156,12 +150,7 @@ pub static MODELS: &[Model] = &[
         summary: "Creates images from a description, with control over size, steps and guidance.",
         output: Output::Image,
         fields: &[
-            Field {
-                name: "prompt",
-                label: "Prompt",
-                kind: Kind::Text { max_chars: 5000, multiline: true },
-                required: true,
-            },
+            prompt("Prompt", 5000),
             Field {
                 name: "image_size",
                 label: "Size",
@@ -213,12 +202,7 @@ pub static MODELS: &[Model] = &[
         summary: "Animates one of your photos into a short video.",
         output: Output::Video,
         fields: &[
-            Field {
-                name: "prompt",
-                label: "Motion",
-                kind: Kind::Text { max_chars: 2500, multiline: true },
-                required: true,
-            },
+            prompt("Motion", 2500),
             Field { name: "image_url", label: "Photo", kind: Kind::Image, required: true },
             Field {
                 name: "duration",

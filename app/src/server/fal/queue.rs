@@ -75,16 +75,9 @@ impl FalClient {
     }
 
     pub async fn status(&self, key: &FalKey, endpoint_id: &str, request_id: &str) -> Result<QueueStatus, FalError> {
-        let mut url =
-            join(&self.config().queue_url, &format!("{}/requests/{request_id}/status", app_path(endpoint_id)));
+        let mut url = self.request_url(endpoint_id, request_id, "/status");
         url.query_pairs_mut().append_pair("logs", "1");
-        let response = self
-            .http()
-            .get(url)
-            .header(reqwest::header::AUTHORIZATION, authorization(key))
-            .send()
-            .await
-            .map_err(transport)?;
+        let response = self.send(reqwest::Method::GET, url, key).await?;
         let body: Value = read_json(response, false).await?;
         let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
         match body.get("status").and_then(Value::as_str) {
@@ -99,26 +92,14 @@ impl FalClient {
 
     /// The model's output JSON, or the error a failed request ended with.
     pub async fn result(&self, key: &FalKey, endpoint_id: &str, request_id: &str) -> Result<Value, FalError> {
-        let url = join(&self.config().queue_url, &format!("{}/requests/{request_id}", app_path(endpoint_id)));
-        let response = self
-            .http()
-            .get(url)
-            .header(reqwest::header::AUTHORIZATION, authorization(key))
-            .send()
-            .await
-            .map_err(transport)?;
+        let url = self.request_url(endpoint_id, request_id, "");
+        let response = self.send(reqwest::Method::GET, url, key).await?;
         read_json(response, false).await
     }
 
     pub async fn cancel(&self, key: &FalKey, endpoint_id: &str, request_id: &str) -> Result<CancelOutcome, FalError> {
-        let url = join(&self.config().queue_url, &format!("{}/requests/{request_id}/cancel", app_path(endpoint_id)));
-        let response = self
-            .http()
-            .put(url)
-            .header(reqwest::header::AUTHORIZATION, authorization(key))
-            .send()
-            .await
-            .map_err(transport)?;
+        let url = self.request_url(endpoint_id, request_id, "/cancel");
+        let response = self.send(reqwest::Method::PUT, url, key).await?;
         match response.status().as_u16() {
             200..=299 => Ok(CancelOutcome::Requested),
             400 => Ok(CancelOutcome::AlreadyCompleted),
@@ -130,6 +111,22 @@ impl FalClient {
                 Err(FalError::from_response(status, &headers, &body, false))
             }
         }
+    }
+}
+
+impl FalClient {
+    /// `{queue}/{owner/alias}/requests/{id}{suffix}`.
+    fn request_url(&self, endpoint_id: &str, request_id: &str, suffix: &str) -> Url {
+        join(&self.config().queue_url, &format!("{}/requests/{request_id}{suffix}", app_path(endpoint_id)))
+    }
+
+    async fn send(&self, method: reqwest::Method, url: Url, key: &FalKey) -> Result<reqwest::Response, FalError> {
+        self.http()
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, authorization(key))
+            .send()
+            .await
+            .map_err(transport)
     }
 }
 
