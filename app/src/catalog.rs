@@ -87,7 +87,12 @@ const fn prompt(label: &'static str, max_chars: usize) -> Field {
     Field { name: "prompt", label, kind: Kind::Text { max_chars, multiline: true }, required: true }
 }
 const NANO_RATIOS: &[&str] = &["1:1", "21:9", "16:9", "3:2", "4:3", "5:4", "4:5", "3:4", "2:3", "9:16"];
-const NANO_FORMATS: &[&str] = &["png", "jpeg", "webp"];
+const NANO_FORMAT: Field = Field {
+    name: "output_format",
+    label: "Format",
+    kind: Kind::Choice { options: &["png", "jpeg", "webp"], default: "png" },
+    required: false,
+};
 
 pub const HAIRSTYLE_TRY_ON: &str = "fal-ai/nano-banana/edit";
 
@@ -110,12 +115,7 @@ pub static MODELS: &[Model] = &[
                 },
                 required: false,
             },
-            Field {
-                name: "output_format",
-                label: "Format",
-                kind: Kind::Choice { options: NANO_FORMATS, default: "png" },
-                required: false,
-            },
+            NANO_FORMAT,
             SEED,
         ],
         presets: HAIRSTYLES,
@@ -134,12 +134,7 @@ pub static MODELS: &[Model] = &[
                 kind: Kind::Choice { options: NANO_RATIOS, default: "1:1" },
                 required: false,
             },
-            Field {
-                name: "output_format",
-                label: "Format",
-                kind: Kind::Choice { options: NANO_FORMATS, default: "png" },
-                required: false,
-            },
+            NANO_FORMAT,
             SEED,
         ],
         presets: &[],

@@ -197,40 +197,15 @@ fn ModelField(
             }
             .into_any()
         }
-        Kind::Integer { min, max, default } => view! {
-            <label class="field">
-                <span>{label}</span>
-                <input
-                    type="number"
-                    name=name
-                    min=min.to_string()
-                    max=max.to_string()
-                    step="1"
-                    placeholder=default.map(|d| d.to_string()).unwrap_or_else(|| "random".into())
-                    data-testid=name
-                    prop:value=value
-                    on:input=set
-                />
-            </label>
+        Kind::Integer { min, max, default } => {
+            let placeholder = default.map(|d| d.to_string()).unwrap_or_else(|| "random".into());
+            let limits = (min.to_string(), max.to_string(), "1".to_owned(), placeholder);
+            number_input(label, name, limits, value, set)
         }
-        .into_any(),
-        Kind::Number { min, max, step, default } => view! {
-            <label class="field">
-                <span>{label}</span>
-                <input
-                    type="number"
-                    name=name
-                    min=min.to_string()
-                    max=max.to_string()
-                    step=step.to_string()
-                    placeholder=default.to_string()
-                    data-testid=name
-                    prop:value=value
-                    on:input=set
-                />
-            </label>
+        Kind::Number { min, max, step, default } => {
+            let limits = (min.to_string(), max.to_string(), step.to_string(), default.to_string());
+            number_input(label, name, limits, value, set)
         }
-        .into_any(),
         Kind::Toggle { default } => {
             let default = *default;
             view! {
@@ -253,6 +228,33 @@ fn ModelField(
             .into_any()
         }
     }
+}
+
+/// A number field: `limits` are (min, max, step, placeholder) as the browser wants them.
+fn number_input(
+    label: String,
+    name: &'static str,
+    (min, max, step, placeholder): (String, String, String, String),
+    value: impl Fn() -> String + Send + Sync + 'static,
+    set: impl Fn(leptos::ev::Event) + 'static,
+) -> AnyView {
+    view! {
+        <label class="field">
+            <span>{label}</span>
+            <input
+                type="number"
+                name=name
+                min=min
+                max=max
+                step=step
+                placeholder=placeholder
+                data-testid=name
+                prop:value=value
+                on:input=set
+            />
+        </label>
+    }
+    .into_any()
 }
 
 #[component]

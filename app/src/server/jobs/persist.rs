@@ -218,8 +218,13 @@ async fn later(services: &Services, job: &JobRow, lease: &str, reason: &str) -> 
     Ok(())
 }
 
+/// `{area}/{user}/{job}/{name}`: where a job's files live, in the results bucket.
+fn object_key(job: &JobRow, area: &str, name: &str) -> String {
+    format!("{area}/{}/{}/{name}", job.user_id, job.id)
+}
+
 fn prefixes(job: &JobRow) -> [String; 2] {
-    [format!("results/{}/{}/", job.user_id, job.id), format!("thumbs/{}/{}/", job.user_id, job.id)]
+    [object_key(job, "results", ""), object_key(job, "thumbs", "")]
 }
 
 async fn remove_objects(services: &Services, job: &JobRow) {
@@ -307,7 +312,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         }
     }
     let (kind, content_type, ext) = sniff(&head);
-    let key = format!("results/{}/{}/{n}.{ext}", job.user_id, job.id);
+    let key = object_key(job, "results", &format!("{n}.{ext}"));
 
     if kind == "image" {
         let mut bytes = head;
@@ -458,7 +463,7 @@ async fn store_whole(
     bytes: Vec<u8>,
 ) -> Result<Stored, Problem> {
     let (kind, content_type, ext) = sniff(&bytes);
-    let key = format!("results/{}/{}/{n}.{ext}", job.user_id, job.id);
+    let key = object_key(job, "results", &format!("{n}.{ext}"));
     let sha = Sha256::digest(&bytes);
     let (mut width, mut height, mut thumb_key) = (file.width, file.height, None);
     let mut bytes = bytes;
@@ -475,7 +480,7 @@ async fn store_whole(
         bytes = source;
         if let Some((w, h, thumb)) = made {
             (width, height) = (Some(u64::from(w)), Some(u64::from(h)));
-            let key = format!("thumbs/{}/{}/{n}.webp", job.user_id, job.id);
+            let key = object_key(job, "thumbs", &format!("{n}.webp"));
             put(services, &key, thumb, "image/webp").await?;
             thumb_key = Some(key);
         }

@@ -24,31 +24,22 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
         let slots = Arc::new(tokio::sync::Semaphore::new(state.config.jobs.concurrency));
         loop {
             let free = slots.available_permits();
-            let mut claimed_all = false;
             if free > 0 {
                 match claim(&state, free as i64).await {
                     Ok(jobs) => {
-                        claimed_all = jobs.len() == free;
                         for (job, lease) in jobs {
                             let Ok(slot) = slots.clone().acquire_owned().await else { return };
                             let state = state.clone();
                             tokio::spawn(async move {
                                 work(&state, job, &lease).await;
                                 drop(slot);
+                                // A slot is free: look for more due jobs at once.
                                 state.jobs.wake.notify_one();
                             });
                         }
                     }
                     Err(err) => tracing::warn!(%err, "claiming jobs failed; trying again shortly"),
                 }
-            }
-            if claimed_all {
-                // Every slot was filled: more may be due; look again when one frees up.
-                tokio::select! {
-                    _ = state.jobs.wake.notified() => {}
-                    _ = tokio::time::sleep(state.config.jobs.tick) => {}
-                }
-                continue;
             }
             tokio::select! {
                 _ = state.jobs.wake.notified() => {}
