@@ -122,29 +122,30 @@ async fn webhook_signatures_are_checked_against_the_jwks() {
         h.insert("x-fal-webhook-signature", signature.parse().unwrap());
         h
     };
+    // Every check is judged at the same instant `t`: a clock tick mid-test must not move the window.
     let t = now();
     let good = headers("r1", t, &app.fake.sign("r1", t, body));
-    let verified = jwks.verify(&good, body, now()).await.unwrap();
+    let verified = jwks.verify(&good, body, t).await.unwrap();
     assert_eq!((verified.request_id.as_str(), verified.user_id.as_str()), ("r1", FAKE_USER_ID));
 
     let tampered = br#"{"request_id":"r1","status":"OK","payload":{"x":1}}"#;
-    assert_eq!(jwks.verify(&good, tampered, now()).await, Err(WebhookError::BadSignature));
+    assert_eq!(jwks.verify(&good, tampered, t).await, Err(WebhookError::BadSignature));
     let other_request = headers("r2", t, &app.fake.sign("r1", t, body));
-    assert_eq!(jwks.verify(&other_request, body, now()).await, Err(WebhookError::BadSignature));
+    assert_eq!(jwks.verify(&other_request, body, t).await, Err(WebhookError::BadSignature));
     let stale = t - 301;
     assert_eq!(
-        jwks.verify(&headers("r1", stale, &app.fake.sign("r1", stale, body)), body, now()).await,
+        jwks.verify(&headers("r1", stale, &app.fake.sign("r1", stale, body)), body, t).await,
         Err(WebhookError::Stale)
     );
     let future = t + 301;
     assert_eq!(
-        jwks.verify(&headers("r1", future, &app.fake.sign("r1", future, body)), body, now()).await,
+        jwks.verify(&headers("r1", future, &app.fake.sign("r1", future, body)), body, t).await,
         Err(WebhookError::Stale)
     );
-    assert_eq!(jwks.verify(&headers("r1", t, "abcd"), body, now()).await, Err(WebhookError::MalformedSignature));
+    assert_eq!(jwks.verify(&headers("r1", t, "abcd"), body, t).await, Err(WebhookError::MalformedSignature));
     let mut missing = good.clone();
     missing.remove("x-fal-webhook-user-id");
-    assert_eq!(jwks.verify(&missing, body, now()).await, Err(WebhookError::MissingHeader("x-fal-webhook-user-id")));
+    assert_eq!(jwks.verify(&missing, body, t).await, Err(WebhookError::MissingHeader("x-fal-webhook-user-id")));
     let jwks_fetches = app.fake.requests().iter().filter(|r| r.path.ends_with("jwks.json")).count();
     assert_eq!(jwks_fetches, 1, "the key set is cached, and forgeries do not trigger refetches");
 }
