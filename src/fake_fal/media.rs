@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -49,9 +50,11 @@ pub async fn file(
                 super::Outcome::Video { bytes_per_sec, .. } => bytes_per_sec,
                 _ => None,
             });
+        let sent = Arc::new(AtomicU64::new(0));
+        state.video_downloads.lock().expect("download lock").push(sent.clone());
         return (
             [(header::CONTENT_TYPE, "video/mp4"), (header::CONTENT_LENGTH, &total.to_string())],
-            Body::from_stream(video(total, throttle)),
+            Body::from_stream(video(total, throttle, sent)),
         )
             .into_response();
     }
@@ -63,14 +66,19 @@ pub const VIDEO_MS: u32 = 5_000;
 pub const VIDEO_SIZE: (u32, u32) = (1280, 720);
 
 /// `total` bytes of a pretend MP4 (real `ftyp`, `moov` and `mdat` headers, then filler), generated as it is sent so a
-/// gigabyte costs no memory; optionally at `bytes_per_sec`.
-fn video(total: u64, bytes_per_sec: Option<u64>) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
+/// gigabyte costs no memory; optionally at `bytes_per_sec`. `sent` counts what has gone out.
+fn video(
+    total: u64,
+    bytes_per_sec: Option<u64>,
+    sent_so_far: Arc<AtomicU64>,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> {
     const CHUNK: u64 = 256 * 1024;
     let boxes = app::server::jobs::mp4::sample_header(VIDEO_MS, VIDEO_SIZE.0, VIDEO_SIZE.1, 0).len() as u64;
     let header =
         app::server::jobs::mp4::sample_header(VIDEO_MS, VIDEO_SIZE.0, VIDEO_SIZE.1, total.saturating_sub(boxes));
     futures::stream::unfold(0u64, move |sent| {
         let header = header.clone();
+        let sent_so_far = sent_so_far.clone();
         async move {
             if sent >= total {
                 return None;
@@ -84,6 +92,7 @@ fn video(total: u64, bytes_per_sec: Option<u64>) -> impl futures::Stream<Item = 
             if let Some(rate) = bytes_per_sec {
                 tokio::time::sleep(Duration::from_secs_f64(size as f64 / rate as f64)).await;
             }
+            sent_so_far.fetch_add(size as u64, Ordering::SeqCst);
             Some((Ok(Bytes::from(chunk)), sent + size as u64))
         }
     })

@@ -1,4 +1,4 @@
-//! A fake fal.ai for tests, faithful to `../shared/fal-protocol.md`: same paths, same bodies,
+//! A fake fal.ai for tests, faithful to fal's documented HTTP protocol: same paths, same bodies,
 //! same error families. It listens on loopback and serves every fal host under one base URL:
 //! `/v1/…` (Platform API), `/queue/…` (queue API), `/rest/.well-known/jwks.json` (the keys its
 //! webhooks are signed with) and `/files/…` (the CDN its results live on).
@@ -121,6 +121,8 @@ pub(crate) struct FakeState {
     scripts: Mutex<VecDeque<Scenario>>,
     requests: Mutex<HashMap<String, FalRequest>>,
     deliveries: Mutex<Vec<Delivery>>,
+    /// Bytes sent so far by each video download, in the order they started.
+    video_downloads: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
     signing_key: ed25519_dalek::SigningKey,
     base: OnceLock<String>,
 }
@@ -148,6 +150,7 @@ impl FakeFal {
             scripts: Mutex::default(),
             requests: Mutex::default(),
             deliveries: Mutex::default(),
+            video_downloads: Mutex::default(),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
             base: OnceLock::new(),
         });
@@ -207,6 +210,21 @@ impl FakeFal {
     /// Every webhook delivery made so far.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.deliveries.lock().expect("delivery lock").clone()
+    }
+
+    /// Moves a request's own clock forward by `by`, as if that much time had passed for it (its
+    /// queue and run phases are timed from its start), so tests need not sleep through them.
+    pub fn advance(&self, request_id: &str, by: std::time::Duration) {
+        if let Some(request) = self.state.requests.lock().expect("request lock").get_mut(request_id) {
+            request.started = request.started.checked_sub(by).unwrap_or(request.started);
+        }
+    }
+
+    /// How many bytes each video download has been sent so far, in the order they started (a
+    /// download cut off midway stays below the file's size).
+    pub fn video_downloads(&self) -> Vec<u64> {
+        let downloads = self.state.video_downloads.lock().expect("download lock");
+        downloads.iter().map(|sent| sent.load(std::sync::atomic::Ordering::SeqCst)).collect()
     }
 
     /// Posts a finished request's webhook again (a replay, as fal's retries look).

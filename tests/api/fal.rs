@@ -7,7 +7,7 @@ use app::server::fal::{CancelOutcome, FalError, FalKey, QueueStatus};
 use darkroom::fake_fal::{FAKE_USER_ID, Outcome, Scenario};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, eventually};
 
 fn key(prefix: &str) -> FalKey {
     FalKey::parse(&format!("{prefix}-id:secret-value")).unwrap()
@@ -19,6 +19,7 @@ async fn submit_poll_and_fetch_a_result_through_the_queue() {
     let fal = &app.running.state.fal;
     let webhook: url::Url = "https://darkroom.example/hooks/fal".parse().unwrap();
     let input = json!({ "prompt": "a bob cut", "image_urls": [] });
+    app.fake.script(Scenario { queue_ms: 60_000, run_ms: 60_000, ..Scenario::default() });
     let submitted = fal.submit(&key("api"), "fal-ai/nano-banana/edit", &input, Some(&webhook), 3600).await.unwrap();
     assert!(!submitted.request_id.is_empty());
 
@@ -34,7 +35,7 @@ async fn submit_poll_and_fetch_a_result_through_the_queue() {
     let status_call = app.fake.requests().into_iter().rfind(|r| r.path.ends_with("/status")).unwrap();
     assert_eq!(status_call.path, format!("/queue/fal-ai/nano-banana/requests/{}/status", submitted.request_id));
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.fake.advance(&submitted.request_id, Duration::from_secs(120));
     let done = fal.status(&key("api"), "fal-ai/nano-banana/edit", &submitted.request_id).await.unwrap();
     assert_eq!(done, QueueStatus::Completed { error: None, error_type: None });
     let output = fal.result(&key("api"), "fal-ai/nano-banana/edit", &submitted.request_id).await.unwrap();
@@ -60,7 +61,6 @@ async fn failures_come_back_typed() {
 
     app.fake.script(Scenario { queue_ms: 0, run_ms: 0, outcome: Outcome::ContentPolicy, ..Scenario::default() });
     let submitted = fal.submit(&key("api"), "fal-ai/nano-banana", &input, None, 60).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let status = fal.status(&key("api"), "fal-ai/nano-banana", &submitted.request_id).await.unwrap();
     assert!(matches!(status, QueueStatus::Completed { error: Some(_), .. }));
     let policy = fal.result(&key("api"), "fal-ai/nano-banana", &submitted.request_id).await.unwrap_err();
@@ -91,8 +91,10 @@ async fn the_fake_fetches_presigned_inputs_only_while_they_are_valid() {
     let fal = &app.running.state.fal;
     let input = json!({ "prompt": "x", "image_urls": [fresh, short] });
     fal.submit(&key("api"), "fal-ai/nano-banana/edit", &input, None, 60).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let fetches = app.fake.submitted().pop().unwrap().input_fetches;
+    let fetches = eventually("the fake fetched both inputs", || async {
+        Some(app.fake.submitted().pop().unwrap().input_fetches).filter(|f| f.len() == 2)
+    })
+    .await;
     let statuses: Vec<u16> = fetches.iter().map(|(_, s)| *s).collect();
     assert_eq!(statuses.len(), 2);
     assert_eq!(statuses[0], 200, "a valid presigned GET works for the provider");

@@ -19,6 +19,28 @@ use sqlx::Connection;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// How long a test waits for something that should happen soon. Generous on purpose: a loaded
+/// 2-core machine can be many times slower than an idle one, and a passing test returns as soon
+/// as the condition holds.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Polls `check` until it gives a value, and fails the test naming `what` if that takes longer
+/// than [`PATIENCE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "gave up waiting: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

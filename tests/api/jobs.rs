@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Client, TestApp};
+use crate::helpers::{Client, TestApp, eventually};
 use crate::testdata;
 use crate::uploads::upload;
 
@@ -53,19 +53,16 @@ async fn job(app: &TestApp, id: &str) -> JobRow {
     rows::find(app.db(), id).await.unwrap().expect("the job exists")
 }
 
-/// Waits (at most 20 s) until the job is in `state`, failing early if it ends elsewhere.
+/// Waits until the job is in `state`, failing early if it ends elsewhere.
 async fn wait_for(app: &TestApp, id: &str, state: JobState) -> JobRow {
-    for _ in 0..400 {
+    eventually(&format!("job {id} reaching {state:?}"), || async {
         let row = job(app, id).await;
-        if row.state == state {
-            return row;
-        }
-        if row.state.is_final() {
+        if row.state != state && row.state.is_final() {
             panic!("job ended {:?} ({:?}: {:?}) instead of {state:?}", row.state, row.error_code, row.error_message);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("job {id} never reached {state:?}: {:?}", job(app, id).await);
+        (row.state == state).then_some(row)
+    })
+    .await
 }
 
 async fn asset_count(app: &TestApp, job_id: &str) -> i64 {
@@ -137,6 +134,9 @@ async fn a_selfie_and_a_hairstyle_become_a_result_in_our_bucket_through_the_webh
     assert!(bytes.starts_with(b"\x89PNG"), "the stored result is the image");
     let thumb = reqwest::get(asset["thumb_url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
     assert_eq!(&thumb[8..12], b"WEBP");
+    let thumb_picture = image::load_from_memory(&thumb).unwrap();
+    assert_eq!((thumb_picture.width(), thumb_picture.height()), (64, 64), "a 64×64 result is not upscaled");
+    assert!(thumb.len() < 16 * 1024, "a thumbnail smaller than its original: {} bytes", thumb.len());
 
     let stored_sha: String = {
         use sqlx::Row;
@@ -195,7 +195,7 @@ async fn a_webhook_delivered_three_times_stores_one_set_of_assets() {
     app.fake.script(Scenario { webhook: WebhookMode::Duplicate(3), ..Scenario::default() });
     let id = start(&client, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
     let done = wait_for(&app, &id, JobState::Succeeded).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("all three deliveries made", || async { (app.fake.deliveries().len() == 3).then_some(()) }).await;
     let request = done.fal_request_id.clone().unwrap();
     app.fake.redeliver(&request).await;
 
@@ -216,12 +216,7 @@ async fn forged_stale_unsigned_and_unknown_deliveries_are_refused_and_change_not
     let forged = start(&client, TEXT, json!({ "prompt": "one" }), &[]).await;
     app.fake.script(Scenario { webhook: WebhookMode::Stale, ..Scenario::default() });
     let stale = start(&client, TEXT, json!({ "prompt": "two" }), &[]).await;
-    for _ in 0..400 {
-        if app.fake.deliveries().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("both deliveries made", || async { (app.fake.deliveries().len() >= 2).then_some(()) }).await;
     let statuses: Vec<u16> = app.fake.deliveries().iter().map(|d| d.status).collect();
     assert_eq!(statuses, [401, 401], "a forged signature and a stale timestamp are refused");
 
@@ -493,13 +488,20 @@ async fn the_event_stream_reports_each_change_to_the_owner_only() {
 
 #[tokio::test]
 async fn a_retried_job_gets_a_fresh_time_limit() {
-    let app = TestApp::spawn_with(&[("DARKROOM_JOB_TIMEOUT_SECS", "2")]).await;
+    let app = TestApp::spawn_with(&[("DARKROOM_JOB_TIMEOUT_SECS", "600")]).await;
     let client = user_with_key(&app, "ada@example.com", "api").await;
     let quick = Scenario { queue_ms: 0, run_ms: 0, ..Scenario::default() };
     app.fake.script(Scenario { outcome: Outcome::ContentPolicy, ..quick.clone() });
     let id = start(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
     wait_for(&app, &id, JobState::Failed).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The job was created two hours ago, far beyond its 10-minute limit.
+    let two_hours_ms = 2 * 3600 * 1000_i64;
+    sqlx::query("UPDATE jobs SET created_at = created_at - $1, queued_at = queued_at - $1 WHERE id = $2")
+        .bind(two_hours_ms)
+        .bind(&id)
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
 
     app.fake.script(quick);
     let retried = client.call("jobs/retry", &[("id", &id)]).await;

@@ -156,19 +156,25 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
 
     let id = new_id();
     let now = now_ms();
-    sqlx::query(
+    // The answer describes the job as it was created: by the time a later read ran, the worker
+    // may already have moved it on, and the live stream reports that change anyway.
+    let sql = format!(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-         queued_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7)",
-    )
-    .bind(&id)
-    .bind(user_id)
-    .bind(model.endpoint)
-    .bind(Value::Object(valid.params).to_string())
-    .bind(json!(valid.images).to_string())
-    .bind(i64::from(services.config.jobs.max_attempts))
-    .bind(now)
-    .execute(&services.db.pool)
-    .await?;
+         queued_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7) \
+         RETURNING {}",
+        rows::COLUMNS
+    );
+    let created = sqlx::query(&sql)
+        .bind(&id)
+        .bind(user_id)
+        .bind(model.endpoint)
+        .bind(Value::Object(valid.params).to_string())
+        .bind(json!(valid.images).to_string())
+        .bind(i64::from(services.config.jobs.max_attempts))
+        .bind(now)
+        .fetch_one(&services.db.pool)
+        .await?;
+    let created = rows::from_row(&created)?;
     audit::record(
         &services.db,
         Event::new(Action::JobCreated)
@@ -180,7 +186,7 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
     .await;
     services.jobs.events.publish(user_id, &id).await;
     services.jobs.wake.notify_one();
-    rows::find(&services.db, &id).await?.ok_or(JobError::NotFound)
+    Ok(created)
 }
 
 pub(crate) async fn upload_ready(db: &Db, upload_id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
