@@ -30,6 +30,9 @@ const PART: usize = 8 * 1024 * 1024;
 /// Images are decoded for dimensions and a thumbnail, so they are read whole, up to this size.
 const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
 const THUMB_EDGE: u32 = 384;
+/// Lossy WebP quality of thumbnails: a 384 px tile in a few tens of KB, with no visible loss at
+/// grid size.
+const THUMB_QUALITY: f32 = 75.0;
 static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// The HTTP client for media downloads: it follows a redirect only to another allowed host.
@@ -511,8 +514,9 @@ async fn put(services: &Services, key: &str, bytes: Vec<u8>, content_type: &str)
         .map_err(|e| Problem::Retry(format!("storage refused the file ({e})")))
 }
 
-/// Width, height and a WebP thumbnail (longest edge 384 px), or `None` when the image cannot be
-/// decoded here (the original is still kept).
+/// Width, height and a lossy WebP thumbnail (longest edge at most 384 px; a smaller image keeps
+/// its size, never upscaled), or `None` when the image cannot be decoded here (the original is
+/// still kept).
 fn thumbnail(bytes: &[u8], max_pixels: u64) -> Option<(u32, u32, Vec<u8>)> {
     let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
     let (w, h) = reader.into_dimensions().ok()?;
@@ -520,12 +524,20 @@ fn thumbnail(bytes: &[u8], max_pixels: u64) -> Option<(u32, u32, Vec<u8>)> {
         return None;
     }
     let decoded = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?.decode().ok()?;
-    let small = decoded.thumbnail(THUMB_EDGE, THUMB_EDGE).to_rgba8();
-    let mut out = Vec::new();
-    image::codecs::webp::WebPEncoder::new_lossless(&mut out)
-        .encode(small.as_raw(), small.width(), small.height(), image::ExtendedColorType::Rgba8)
-        .ok()?;
-    Some((w, h, out))
+    let small = if w > THUMB_EDGE || h > THUMB_EDGE { decoded.thumbnail(THUMB_EDGE, THUMB_EDGE) } else { decoded };
+    Some((w, h, encode_thumbnail(&small)?))
+}
+
+fn encode_thumbnail(picture: &image::DynamicImage) -> Option<Vec<u8>> {
+    let (width, height) = (picture.width(), picture.height());
+    let encoded = if picture.color().has_alpha() {
+        let rgba = picture.to_rgba8();
+        webp::Encoder::from_rgba(rgba.as_raw(), width, height).encode_simple(false, THUMB_QUALITY).ok()?.to_vec()
+    } else {
+        let rgb = picture.to_rgb8();
+        webp::Encoder::from_rgb(rgb.as_raw(), width, height).encode_simple(false, THUMB_QUALITY).ok()?.to_vec()
+    };
+    Some(encoded)
 }
 
 fn refused<E: std::error::Error>(what: &str, err: E) -> Problem {
@@ -681,6 +693,34 @@ mod tests {
         assert!(check_size(10, Some(10), Some(10)).is_ok());
         assert!(matches!(check_size(9, Some(10), None), Err(Problem::Retry(_))));
         assert!(matches!(check_size(10, None, Some(11)), Err(Problem::Retry(_))));
+    }
+
+    #[test]
+    fn thumbnails_are_lossy_webp_and_never_upscaled() {
+        let png = |w: u32, h: u32| {
+            let picture = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]));
+            let mut out = Vec::new();
+            image::DynamicImage::ImageRgb8(picture)
+                .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+                .unwrap();
+            out
+        };
+        let webp_size = |thumb: &[u8]| {
+            let decoded = image::load_from_memory_with_format(thumb, image::ImageFormat::WebP).unwrap();
+            (decoded.width(), decoded.height())
+        };
+        let lossy = |thumb: &[u8]| thumb.windows(4).any(|w| w == b"VP8 ");
+
+        let (w, h, thumb) = thumbnail(&png(64, 64), u64::MAX).unwrap();
+        assert_eq!((w, h), (64, 64));
+        assert_eq!(webp_size(&thumb), (64, 64), "a small image is not upscaled");
+        assert!(lossy(&thumb), "lossy VP8, not lossless VP8L");
+
+        let big = png(1600, 1200);
+        let (_, _, thumb) = thumbnail(&big, u64::MAX).unwrap();
+        assert_eq!(webp_size(&thumb), (384, 288));
+        assert!(lossy(&thumb));
+        assert!(thumb.len() < 40 * 1024, "a typical thumbnail is a few tens of KB, not {} bytes", thumb.len());
     }
 
     #[test]
