@@ -1,6 +1,10 @@
 // Playwright drives Debian's Chromium (no browser download) against the real server binary,
 // which talks to the fake fal server and its own embedded S3 endpoint, all on loopback.
 // The binary and the site (wasm, css) must be built first: `make test` does that.
+//
+// A second server plays Darkroom reached over plain http on a home network: Chromium resolves
+// the name `darkroom.test` to loopback, but the origin is neither https nor localhost, so the
+// page is not a secure context (no WebCrypto), exactly as at http://192.168.1.10:3000.
 const { defineConfig } = require('@playwright/test');
 const fs = require('fs');
 const os = require('os');
@@ -12,6 +16,9 @@ const bin = process.env.DARKROOM_BIN || path.join(targetDir, 'debug', 'darkroom'
 const port = Number(process.env.E2E_PORT || 3100);
 const baseURL = `http://127.0.0.1:${port}`;
 const fakeFal = `http://127.0.0.1:${port + 2}`;
+const lanPort = port + 10;
+const lanURL = `http://darkroom.test:${lanPort}`;
+process.env.DARKROOM_E2E_LAN_URL = lanURL;
 // Made once in the main process; workers inherit the variable instead of making their own.
 process.env.DARKROOM_E2E_DATA ||= fs.mkdtempSync(path.join(os.tmpdir(), 'darkroom-e2e-'));
 const dataDir = process.env.DARKROOM_E2E_DATA;
@@ -45,6 +52,7 @@ module.exports = defineConfig({
             '--disable-background-networking',
             '--disable-component-update',
             '--disable-sync',
+            '--host-resolver-rules=MAP darkroom.test 127.0.0.1',
           ],
         },
       },
@@ -57,26 +65,33 @@ module.exports = defineConfig({
       reuseExistingServer: false,
       timeout: 30_000,
     },
-    {
-      command: `"${bin}" serve`,
-      cwd: repo,
-      url: `${baseURL}/healthz`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: 'pipe',
-      env: {
-        RUST_LOG: 'info',
-        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-        LEPTOS_SITE_ROOT: path.join(repo, 'target', 'site'),
-        LEPTOS_OUTPUT_NAME: 'darkroom',
-        DARKROOM_DATA_DIR: dataDir,
-        S3_EMBEDDED_ADDR: `127.0.0.1:${port + 1}`,
-        FAL_QUEUE_URL: `${fakeFal}/queue`,
-        FAL_API_URL: `${fakeFal}/v1`,
-        FAL_REST_URL: `${fakeFal}/rest`,
-        FAL_JWKS_URL: `${fakeFal}/rest/.well-known/jwks.json`,
-        FAL_MEDIA_HOSTS: '127.0.0.1',
-      },
-    },
+    darkroom(port, dataDir),
+    darkroom(lanPort, path.join(dataDir, 'lan'), { PUBLIC_URL: lanURL }),
   ],
 });
+
+/** A Darkroom server on loopback `listen` (its embedded S3 on the next port), keeping its data in `data`. */
+function darkroom(listen, data, extra = {}) {
+  return {
+    command: `"${bin}" serve`,
+    cwd: repo,
+    url: `http://127.0.0.1:${listen}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    env: {
+      RUST_LOG: 'info',
+      LEPTOS_SITE_ADDR: `127.0.0.1:${listen}`,
+      LEPTOS_SITE_ROOT: path.join(repo, 'target', 'site'),
+      LEPTOS_OUTPUT_NAME: 'darkroom',
+      DARKROOM_DATA_DIR: data,
+      S3_EMBEDDED_ADDR: `127.0.0.1:${listen + 1}`,
+      FAL_QUEUE_URL: `${fakeFal}/queue`,
+      FAL_API_URL: `${fakeFal}/v1`,
+      FAL_REST_URL: `${fakeFal}/rest`,
+      FAL_JWKS_URL: `${fakeFal}/rest/.well-known/jwks.json`,
+      FAL_MEDIA_HOSTS: '127.0.0.1',
+      ...extra,
+    },
+  };
+}

@@ -30,8 +30,9 @@ async function hydrated(page) {
   await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
 }
 
-async function signup(page, email, password = PASSWORD) {
-  await page.goto('/signup');
+/** Signs up through the form; `base` is the server's URL when it is not the default one. */
+async function signup(page, email, password = PASSWORD, base = '') {
+  await page.goto(`${base}/signup`);
   await hydrated(page);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);

@@ -1,5 +1,9 @@
-//! One file's upload in the browser: SHA-256 with WebCrypto, a ticket from the server, an XHR
-//! PUT straight to storage (XHR because fetch cannot report upload progress), then confirm.
+//! One file's upload in the browser: its SHA-256, a ticket from the server, an XHR PUT straight
+//! to storage (XHR because fetch cannot report upload progress), then confirm.
+//!
+//! The checksum is computed here in WebAssembly, not with WebCrypto: browsers offer
+//! `crypto.subtle` only in secure contexts (https or localhost), and the first place most people
+//! run Darkroom is plain http on their home network.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -165,13 +169,33 @@ fn content_type(file: &File) -> String {
     .to_owned()
 }
 
+/// How much of the file is read into memory at once while hashing.
+const HASH_CHUNK: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// The file's SHA-256, read a slice at a time so a large photo is never held twice, and the
+/// page stays responsive between slices.
 async fn sha256_hex(file: &File) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
     let failed = |_| "This browser could not read the file.".to_owned();
-    let buffer = JsFuture::from(file.array_buffer()).await.map_err(failed)?;
-    let subtle = web_sys::window().ok_or("no window")?.crypto().map_err(failed)?.subtle();
-    let promise = subtle.digest_with_str_and_buffer_source("SHA-256", buffer.unchecked_ref()).map_err(failed)?;
-    let digest = JsFuture::from(promise).await.map_err(failed)?;
-    Ok(Uint8Array::new(&digest).to_vec().iter().map(|b| format!("{b:02x}")).collect())
+    let size = file.size();
+    let mut hasher = Sha256::new();
+    let mut chunk = Vec::new();
+    let mut start = 0.0;
+    while start < size {
+        let end = (start + HASH_CHUNK).min(size);
+        let slice = file.slice_with_f64_and_f64(start, end).map_err(failed)?;
+        let buffer = JsFuture::from(slice.array_buffer()).await.map_err(failed)?;
+        let view = Uint8Array::new(&buffer);
+        chunk.resize(view.length() as usize, 0);
+        view.copy_to(&mut chunk);
+        if chunk.is_empty() {
+            // The file shrank after it was picked: what we would hash is not what was chosen.
+            return Err("This browser could not read the file.".into());
+        }
+        hasher.update(&chunk);
+        start += chunk.len() as f64;
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// PUTs the file with exactly the signed headers; resolves with the status (0 for a network
