@@ -3,6 +3,8 @@
 // Leptos views are deeply nested types; without `erase_components` they need headroom.
 #![recursion_limit = "256"]
 
+#[cfg(test)]
+mod alloc_meter;
 pub mod api;
 #[cfg(feature = "hydrate")]
 mod browser;

@@ -15,4 +15,6 @@ pub mod request;
 pub mod secret_file;
 pub mod state;
 pub mod storage;
+#[cfg(test)]
+mod untrusted_bytes;
 pub mod uploads;

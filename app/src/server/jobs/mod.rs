@@ -3,6 +3,7 @@
 //! and a persist step that copies every output into our results bucket exactly once.
 
 mod complete;
+pub mod data_uri;
 pub mod events;
 mod failure;
 pub mod live;

@@ -74,7 +74,8 @@ impl Probe {
                     }
                     let body = size - need as u64;
                     self.state = if &kind == b"moov" && body <= MAX_MOOV {
-                        self.moov = Vec::with_capacity(body as usize);
+                        // Grown as bytes arrive, never from the size the stream claims.
+                        self.moov = Vec::new();
                         if body == 0 { State::Done } else { State::Moov(body) }
                     } else if body == 0 {
                         State::Header(Vec::with_capacity(16))
@@ -99,22 +100,24 @@ fn be64(b: &[u8]) -> u64 {
     u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-/// The child boxes of a box body: (type, body).
-fn children(mut data: &[u8]) -> Vec<([u8; 4], &[u8])> {
-    let mut out = Vec::new();
-    while data.len() >= 8 {
+/// The child boxes of a box body, one at a time: (type, body).
+fn children(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    std::iter::from_fn(move || {
+        if data.len() < 8 {
+            return None;
+        }
         let (size, header) = match be32(&data[0..4]) {
-            1 if data.len() >= 16 => (be64(&data[8..16]) as usize, 16),
+            1 if data.len() >= 16 => (usize::try_from(be64(&data[8..16])).unwrap_or(usize::MAX), 16),
             0 => (data.len(), 8),
             n => (n as usize, 8),
         };
         if size < header || size > data.len() {
-            break;
+            return None;
         }
-        out.push(([data[4], data[5], data[6], data[7]], &data[header..size]));
+        let found = ([data[4], data[5], data[6], data[7]], &data[header..size]);
         data = &data[size..];
-    }
-    out
+        Some(found)
+    })
 }
 
 fn read_moov(moov: &[u8]) -> VideoInfo {
@@ -123,7 +126,7 @@ fn read_moov(moov: &[u8]) -> VideoInfo {
         match &kind {
             b"mvhd" => info.duration_ms = mvhd_duration(body),
             b"trak" if info.width.is_none() => {
-                if let Some((_, tkhd)) = children(body).into_iter().find(|(k, _)| k == b"tkhd")
+                if let Some((_, tkhd)) = children(body).find(|(k, _)| k == b"tkhd")
                     && let Some((w, h)) = tkhd_size(tkhd)
                 {
                     (info.width, info.height) = (Some(w), Some(h));

@@ -267,7 +267,13 @@ async fn abort_unfinished_uploads(services: &Services, job: &JobRow) {
 async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -> Result<Stored, Problem> {
     let max = services.config.jobs.max_output_bytes;
     if let Some(data) = file.url.strip_prefix("data:") {
-        let bytes = decode_data_uri(data, max.min(MAX_IMAGE_BYTES as u64))?;
+        let bytes = super::data_uri::decode(data, max.min(MAX_IMAGE_BYTES as u64)).map_err(|err| match err {
+            super::data_uri::DataUriError::TooLarge(limit) => too_large(limit),
+            super::data_uri::DataUriError::Malformed => Problem::Fail(Failure::new(
+                "job.bad_output",
+                "The provider returned an unreadable inline file.",
+            )),
+        })?;
         return store_whole(services, job, n, file, bytes).await;
     }
     let url = Url::parse(&file.url).map_err(|_| {
@@ -403,36 +409,6 @@ fn check_size(actual: u64, announced: Option<u64>, declared: Option<u64>) -> Res
         return Err(Problem::Retry(format!("got {actual} bytes where the provider announced {expected}")));
     }
     Ok(())
-}
-
-fn decode_data_uri(data: &str, limit: u64) -> Result<Vec<u8>, Problem> {
-    let bad = || Problem::Fail(Failure::new("job.bad_output", "The provider returned an unreadable inline file."));
-    let (meta, payload) = data.split_once(',').ok_or_else(bad)?;
-    if payload.len() as u64 > limit.saturating_mul(4) / 3 + 4 {
-        return Err(too_large(limit));
-    }
-    if meta.ends_with(";base64") {
-        base64::engine::general_purpose::STANDARD.decode(payload.trim()).map_err(|_| bad())
-    } else {
-        percent_decode(payload).ok_or_else(bad)
-    }
-}
-
-fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// The kind, content type and extension the bytes themselves show (never the provider's label).
@@ -721,13 +697,5 @@ mod tests {
         assert_eq!(webp_size(&thumb), (384, 288));
         assert!(lossy(&thumb));
         assert!(thumb.len() < 40 * 1024, "a typical thumbnail is a few tens of KB, not {} bytes", thumb.len());
-    }
-
-    #[test]
-    fn inline_files_decode() {
-        assert_eq!(decode_data_uri("image/png;base64,aGVsbG8=", 100).ok(), Some(b"hello".to_vec()));
-        assert!(decode_data_uri("nonsense", 100).is_err());
-        assert_eq!(decode_data_uri("text/plain,a+b%20c%26d", 100).ok(), Some(b"a+b c&d".to_vec()));
-        assert!(decode_data_uri(&format!("x;base64,{}", "A".repeat(1000)), 100).is_err());
     }
 }

@@ -3,7 +3,7 @@
 //! copy where no presigned URL can reach.
 
 mod confirm;
-mod heif;
+pub(crate) mod heif;
 pub mod library;
 pub mod policy;
 mod rows;

@@ -76,7 +76,7 @@ fn looks_like_text(bytes: &[u8]) -> bool {
 /// binary data, so it must be followed by a delimiter.
 const MARKERS: &[&[u8]] = &[b"<html", b"<script", b"<!doctype", b"<body", b"<iframe", b"<?php", b"javascript:"];
 
-fn markup(bytes: &[u8]) -> Option<String> {
+pub(super) fn markup(bytes: &[u8]) -> Option<String> {
     (0..bytes.len()).filter(|&i| matches!(bytes[i], b'<' | b'j' | b'J')).find_map(|i| {
         let rest = &bytes[i..];
         let starts = |m: &[u8]| rest.len() >= m.len() && rest[..m.len()].eq_ignore_ascii_case(m);
@@ -219,10 +219,12 @@ fn webp_end(bytes: &[u8]) -> Result<usize, UploadError> {
         return Err(UploadError::Undecodable("missing WebP header".into()));
     }
     let declared = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
-    if declared + 8 > bytes.len() {
+    // An odd-sized RIFF body is followed by one padding byte, which must be there too.
+    let end = declared + 8 + (declared & 1);
+    if end > bytes.len() {
         return Err(UploadError::Undecodable("the WebP data is truncated".into()));
     }
-    Ok(declared + 8 + (declared & 1))
+    Ok(end)
 }
 
 #[cfg(test)]
@@ -285,6 +287,15 @@ mod tests {
         assert!(matches!(sanitize(&big, ImageType::Png, 9_999), Err(UploadError::TooManyPixels { .. })));
         let bomb = testdata::png_claiming(60_000, 60_000);
         assert!(matches!(sanitize(&bomb, ImageType::Png, MAX), Err(UploadError::TooManyPixels { .. })));
+    }
+
+    #[test]
+    fn a_webp_missing_its_padding_byte_is_refused_not_a_panic() {
+        let mut webp = testdata::webp(9, 5);
+        let odd = webp.len() - 8 - 1;
+        webp.truncate(odd + 8);
+        webp[4..8].copy_from_slice(&(odd as u32).to_le_bytes());
+        assert!(matches!(sanitize(&webp, ImageType::Webp, MAX), Err(UploadError::Undecodable(_))));
     }
 
     #[test]

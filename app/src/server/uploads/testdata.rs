@@ -146,77 +146,224 @@ fn full(kind: &[u8; 4], version: u8, flags: u32, payload: &[u8]) -> Vec<u8> {
 /// A HEIF (`brand` heic) or AVIF (`brand` avif) file: a primary image item of `width × height`,
 /// an Exif item with a GPS IFD, and an XMP item, all three stored in `mdat`.
 pub fn heif(brand: &[u8; 4], width: u32, height: u32) -> Vec<u8> {
-    let mut image_data = HEVC_MARK.to_vec();
-    image_data.extend(std::iter::repeat_n(0xAB, 200));
     let mut exif = 6u32.to_be_bytes().to_vec();
     exif.extend_from_slice(b"Exif\0\0");
     exif.extend_from_slice(&tiff_block(1, true));
     let mut xmp = b"<x:xmpmeta xmlns:x=\"adobe:ns:meta/\"><exif:GPSLatitude>".to_vec();
     xmp.extend_from_slice(GPS_MARK);
     xmp.extend_from_slice(b"</exif:GPSLatitude></x:xmpmeta>");
+    HeifBuilder::new(brand, width, height)
+        .item(HeifItem::typed(b"Exif", &exif))
+        .item(HeifItem::mime(b"application/rdf+xml", &xmp))
+        .build()
+}
 
-    let mut ftyp = brand.to_vec();
-    ftyp.extend_from_slice(&0u32.to_be_bytes());
-    ftyp.extend_from_slice(b"mif1");
-    ftyp.extend_from_slice(brand);
-    let ftyp = bmff(b"ftyp", &ftyp);
+/// An item besides the picture, as some camera or tool might write it.
+pub struct HeifItem {
+    version: u8,
+    kind: [u8; 4],
+    content_type: Vec<u8>,
+    data: Vec<u8>,
+}
 
-    let meta = |offsets: [u32; 3]| {
-        let mut hdlr = 0u32.to_be_bytes().to_vec();
-        hdlr.extend_from_slice(b"pict");
-        hdlr.extend_from_slice(&[0; 12]);
-        hdlr.push(0);
-        let pitm = 1u16.to_be_bytes();
-        let mut iloc = 0x4400u16.to_be_bytes().to_vec();
-        iloc.extend_from_slice(&3u16.to_be_bytes());
-        for (id, (offset, len)) in
-            [(1u16, (offsets[0], image_data.len())), (2, (offsets[1], exif.len())), (3, (offsets[2], xmp.len()))]
-        {
-            iloc.extend_from_slice(&id.to_be_bytes());
-            iloc.extend_from_slice(&0u16.to_be_bytes());
-            iloc.extend_from_slice(&1u16.to_be_bytes());
-            iloc.extend_from_slice(&offset.to_be_bytes());
-            iloc.extend_from_slice(&(len as u32).to_be_bytes());
+impl HeifItem {
+    /// An item of a given type (`infe` version 2).
+    pub fn typed(kind: &[u8; 4], data: &[u8]) -> Self {
+        Self { version: 2, kind: *kind, content_type: Vec::new(), data: data.to_vec() }
+    }
+
+    /// A `mime` item (`infe` version 2), how XMP is usually stored.
+    pub fn mime(content_type: &[u8], data: &[u8]) -> Self {
+        Self { version: 2, kind: *b"mime", content_type: content_type.to_vec(), data: data.to_vec() }
+    }
+
+    /// An item described by `infe` version 0, which has a content type but no item type.
+    pub fn v0_mime(content_type: &[u8], data: &[u8]) -> Self {
+        Self { version: 0, kind: [0; 4], content_type: content_type.to_vec(), data: data.to_vec() }
+    }
+
+    /// The same with `infe` version 1.
+    pub fn v1_mime(content_type: &[u8], data: &[u8]) -> Self {
+        Self { version: 1, kind: [0; 4], content_type: content_type.to_vec(), data: data.to_vec() }
+    }
+
+    fn infe(&self, id: u16, name: &[u8]) -> Vec<u8> {
+        let mut e = id.to_be_bytes().to_vec();
+        e.extend_from_slice(&0u16.to_be_bytes());
+        if self.version >= 2 {
+            e.extend_from_slice(&self.kind);
         }
-        let coded: &[u8; 4] = if brand == b"avif" { b"av01" } else { b"hvc1" };
-        let mut infe_entries = Vec::new();
-        for (id, kind, extra) in
-            [(1u16, coded, &b""[..]), (2, b"Exif", &b""[..]), (3, b"mime", &b"application/rdf+xml\0"[..])]
-        {
-            let mut e = id.to_be_bytes().to_vec();
-            e.extend_from_slice(&0u16.to_be_bytes());
-            e.extend_from_slice(kind);
+        e.extend_from_slice(name);
+        e.push(0);
+        if self.version < 2 || &self.kind == b"mime" {
+            e.extend_from_slice(&self.content_type);
             e.push(0);
-            e.extend_from_slice(extra);
-            infe_entries.extend(full(b"infe", 2, 0, &e));
         }
-        let mut iinf = 3u16.to_be_bytes().to_vec();
-        iinf.extend(infe_entries);
-        let mut ispe = width.to_be_bytes().to_vec();
-        ispe.extend_from_slice(&height.to_be_bytes());
-        let ipco = bmff(b"ipco", &full(b"ispe", 0, 0, &ispe));
-        let mut ipma = 1u32.to_be_bytes().to_vec();
-        ipma.extend_from_slice(&1u16.to_be_bytes());
-        ipma.push(1);
-        ipma.push(0x81);
-        let mut iprp = ipco;
-        iprp.extend(full(b"ipma", 0, 0, &ipma));
-        let mut body = Vec::new();
-        body.extend(full(b"hdlr", 0, 0, &hdlr));
-        body.extend(full(b"pitm", 0, 0, &pitm));
-        body.extend(full(b"iloc", 0, 0, &iloc));
-        body.extend(full(b"iinf", 0, 0, &iinf));
-        body.extend(bmff(b"iprp", &iprp));
-        full(b"meta", 0, 0, &body)
-    };
-    let data_start = (ftyp.len() + meta([0; 3]).len() + 8) as u32;
-    let offsets =
-        [data_start, data_start + image_data.len() as u32, data_start + (image_data.len() + exif.len()) as u32];
-    let mut mdat = image_data.clone();
-    mdat.extend_from_slice(&exif);
-    mdat.extend_from_slice(&xmp);
-    let mut out = ftyp;
-    out.extend(meta(offsets));
-    out.extend(bmff(b"mdat", &mdat));
+        full(b"infe", self.version, 0, &e)
+    }
+}
+
+/// Builds HEIF/AVIF files with whatever extra boxes, items and properties a test needs around
+/// one primary picture item.
+pub struct HeifBuilder {
+    brand: [u8; 4],
+    width: u32,
+    height: u32,
+    image_name: Vec<u8>,
+    items: Vec<HeifItem>,
+    properties: Vec<([u8; 4], Vec<u8>)>,
+    top: Vec<([u8; 4], Vec<u8>)>,
+    gap: Vec<u8>,
+    tail: Option<([u8; 4], Vec<u8>)>,
+}
+
+impl HeifBuilder {
+    pub fn new(brand: &[u8; 4], width: u32, height: u32) -> Self {
+        Self {
+            brand: *brand,
+            width,
+            height,
+            image_name: Vec::new(),
+            items: Vec::new(),
+            properties: Vec::new(),
+            top: Vec::new(),
+            gap: Vec::new(),
+            tail: None,
+        }
+    }
+
+    pub fn item(mut self, item: HeifItem) -> Self {
+        self.items.push(item);
+        self
+    }
+
+    /// The picture item's name in its `infe`.
+    pub fn item_name(mut self, name: &[u8]) -> Self {
+        self.image_name = name.to_vec();
+        self
+    }
+
+    /// One more item property in `ipco` (not associated with any item).
+    pub fn property(mut self, kind: &[u8; 4], payload: &[u8]) -> Self {
+        self.properties.push((*kind, payload.to_vec()));
+        self
+    }
+
+    /// A top-level box between `meta` and `mdat`.
+    pub fn top_box(mut self, kind: &[u8; 4], payload: &[u8]) -> Self {
+        self.top.push((*kind, payload.to_vec()));
+        self
+    }
+
+    /// Bytes inside `mdat` that belong to no item.
+    pub fn mdat_gap(mut self, bytes: &[u8]) -> Self {
+        self.gap = bytes.to_vec();
+        self
+    }
+
+    /// A last box with size 0 ("to the end of the file").
+    pub fn last_box_to_end_of_file(mut self, kind: &[u8; 4], payload: &[u8]) -> Self {
+        self.tail = Some((*kind, payload.to_vec()));
+        self
+    }
+
+    pub fn build(self) -> Vec<u8> {
+        let mut image_data = HEVC_MARK.to_vec();
+        image_data.extend(std::iter::repeat_n(0xAB, 200));
+        let coded: [u8; 4] = if &self.brand == b"avif" { *b"av01" } else { *b"hvc1" };
+        let picture = HeifItem { version: 2, kind: coded, content_type: Vec::new(), data: image_data };
+        let all: Vec<&HeifItem> = std::iter::once(&picture).chain(&self.items).collect();
+
+        let mut ftyp = self.brand.to_vec();
+        ftyp.extend_from_slice(&0u32.to_be_bytes());
+        ftyp.extend_from_slice(b"mif1");
+        ftyp.extend_from_slice(&self.brand);
+        let ftyp = bmff(b"ftyp", &ftyp);
+
+        let meta = |data_start: u32| {
+            let mut hdlr = 0u32.to_be_bytes().to_vec();
+            hdlr.extend_from_slice(b"pict");
+            hdlr.extend_from_slice(&[0; 12]);
+            hdlr.push(0);
+            let mut iloc = 0x4400u16.to_be_bytes().to_vec();
+            iloc.extend_from_slice(&(all.len() as u16).to_be_bytes());
+            let mut iinf = (all.len() as u16).to_be_bytes().to_vec();
+            let mut offset = data_start;
+            for (n, item) in all.iter().enumerate() {
+                let id = n as u16 + 1;
+                iloc.extend_from_slice(&id.to_be_bytes());
+                iloc.extend_from_slice(&0u16.to_be_bytes());
+                iloc.extend_from_slice(&1u16.to_be_bytes());
+                iloc.extend_from_slice(&offset.to_be_bytes());
+                iloc.extend_from_slice(&(item.data.len() as u32).to_be_bytes());
+                iinf.extend(item.infe(id, if n == 0 { &self.image_name } else { b"" }));
+                offset += item.data.len() as u32;
+                if n == 0 {
+                    offset += self.gap.len() as u32;
+                }
+            }
+            let mut ispe = self.width.to_be_bytes().to_vec();
+            ispe.extend_from_slice(&self.height.to_be_bytes());
+            let mut ipco = full(b"ispe", 0, 0, &ispe);
+            for (kind, payload) in &self.properties {
+                ipco.extend(bmff(kind, payload));
+            }
+            let mut ipma = 1u32.to_be_bytes().to_vec();
+            ipma.extend_from_slice(&1u16.to_be_bytes());
+            ipma.push(1);
+            ipma.push(0x81);
+            let mut iprp = bmff(b"ipco", &ipco);
+            iprp.extend(full(b"ipma", 0, 0, &ipma));
+            let mut body = Vec::new();
+            body.extend(full(b"hdlr", 0, 0, &hdlr));
+            body.extend(full(b"pitm", 0, 0, &1u16.to_be_bytes()));
+            body.extend(full(b"iloc", 0, 0, &iloc));
+            body.extend(full(b"iinf", 0, 0, &iinf));
+            body.extend(bmff(b"iprp", &iprp));
+            full(b"meta", 0, 0, &body)
+        };
+        let top: Vec<u8> = self.top.iter().flat_map(|(kind, payload)| bmff(kind, payload)).collect();
+        let data_start = (ftyp.len() + meta(0).len() + top.len() + 8) as u32;
+        let mut mdat = picture.data.clone();
+        mdat.extend_from_slice(&self.gap);
+        for item in &self.items {
+            mdat.extend_from_slice(&item.data);
+        }
+        let mut out = ftyp;
+        out.extend(meta(data_start));
+        out.extend(top);
+        out.extend(bmff(b"mdat", &mdat));
+        if let Some((kind, payload)) = &self.tail {
+            out.extend_from_slice(&0u32.to_be_bytes());
+            out.extend_from_slice(kind);
+            out.extend_from_slice(payload);
+        }
+        out
+    }
+}
+
+/// A small HEIF whose `iloc` lists `items` items of `extents` zero-byte pieces each (offset,
+/// length, base and index sizes all 0): each piece costs nothing in the file.
+pub fn heif_iloc_bomb(items: u16, extents: u16) -> Vec<u8> {
+    let mut ftyp = b"heic".to_vec();
+    ftyp.extend_from_slice(&0u32.to_be_bytes());
+    ftyp.extend_from_slice(b"mif1heic");
+    let mut hdlr = 0u32.to_be_bytes().to_vec();
+    hdlr.extend_from_slice(b"pict");
+    hdlr.extend_from_slice(&[0; 13]);
+    let mut iloc = 0u16.to_be_bytes().to_vec();
+    iloc.extend_from_slice(&items.to_be_bytes());
+    for id in 1..=items {
+        iloc.extend_from_slice(&id.to_be_bytes());
+        iloc.extend_from_slice(&0u16.to_be_bytes()); // construction method
+        iloc.extend_from_slice(&0u16.to_be_bytes()); // data reference
+        iloc.extend_from_slice(&extents.to_be_bytes());
+    }
+    let mut body = full(b"hdlr", 0, 0, &hdlr);
+    body.extend(full(b"pitm", 0, 0, &1u16.to_be_bytes()));
+    body.extend(full(b"iloc", 1, 0, &iloc));
+    let mut out = bmff(b"ftyp", &ftyp);
+    out.extend(full(b"meta", 0, 0, &body));
+    out.extend(bmff(b"mdat", HEVC_MARK));
     out
 }
