@@ -363,23 +363,26 @@ impl Model {
             Kind::Images { min, max } => (min, max),
             _ => (1, 1),
         };
+        // Counted before anything else is done with them: a request cannot make us look at more
+        // ids than the model takes.
+        if images.len() > max {
+            let what = if max == 1 { "one image".to_owned() } else { format!("at most {max} images") };
+            return Err(invalid(field.name, format!("{} takes {what}.", self.name)));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(images.len());
         let mut unique: Vec<String> = Vec::with_capacity(images.len());
         for id in images {
             let id = id.trim();
             if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
                 return Err(invalid(field.name, "That is not one of your images."));
             }
-            if !unique.iter().any(|u| u == id) {
+            if seen.insert(id) {
                 unique.push(id.to_owned());
             }
         }
         if unique.len() < min {
             let what = if min == 1 { "an image".to_owned() } else { format!("at least {min} images") };
             return Err(invalid(field.name, format!("{} needs {what}.", self.name)));
-        }
-        if unique.len() > max {
-            let what = if max == 1 { "one image".to_owned() } else { format!("at most {max} images") };
-            return Err(invalid(field.name, format!("{} takes {what}.", self.name)));
         }
         Ok(unique)
     }
@@ -501,6 +504,10 @@ mod tests {
         assert_eq!(edit.validate(&p, &["../etc".into()]).unwrap_err().field, "image_urls");
         let five: Vec<String> = (1..=5).map(|n| format!("0190f5a0-0000-7000-8000-00000000000{n}")).collect();
         assert_eq!(edit.validate(&p, &five).unwrap_err().field, "image_urls");
+        // A flood of short ids is refused by its count, before any id is looked at.
+        let flood = vec!["a".to_owned(); 500_000];
+        let refused = edit.validate(&p, &flood).unwrap_err();
+        assert_eq!((refused.field.as_str(), refused.message.contains("at most")), ("image_urls", true), "{}", refused.message);
 
         let video = find("fal-ai/kling-video/v2.1/standard/image-to-video").unwrap();
         let v = video.validate(&params(json!({"prompt": "waves"})), &[ID.into()]).unwrap();
