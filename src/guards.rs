@@ -14,20 +14,33 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use tower_sessions::Session;
 
 /// Puts the caller's IP into the request extensions. `X-Forwarded-For` is believed only when the
-/// operator said a proxy is in front; then its last hop (the one our proxy appended) is used.
+/// operator said how many proxies of theirs are in front (`DARKROOM_TRUST_FORWARDED_FOR`).
 pub async fn client_ip(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    let forwarded = state
-        .config
-        .trust_forwarded_for
-        .then(|| {
-            request.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned())
-        })
-        .flatten()
-        .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
-    let ip = forwarded.or(peer).unwrap_or_else(|| "unknown".into());
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let forwarded = forwarded_client(request.headers(), state.config.trusted_proxies);
+    let ip = forwarded.or(peer).map_or_else(|| "unknown".into(), |ip| ip.to_string());
     request.extensions_mut().insert(ClientIp(ip));
     next.run(request).await
+}
+
+/// The client address our `hops` proxies recorded. Each proxy appends the address it was
+/// reached from, so the right-most `hops` entries (across every header line: a client may send
+/// lines of its own, which come first) are ours, and the left-most of them is the client.
+/// Anything a client wrote further left is ignored. `None` when there are fewer entries than
+/// proxies (the request did not come through them) or the entry is not an address.
+fn forwarded_client(headers: &HeaderMap, hops: u8) -> Option<std::net::IpAddr> {
+    if hops == 0 {
+        return None;
+    }
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|line| line.to_str().ok())
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .collect();
+    let at = entries.len().checked_sub(usize::from(hops))?;
+    entries[at].parse().ok()
 }
 
 /// Refuses state-changing requests that a browser sent from another site (CSRF). Requests with
@@ -67,11 +80,9 @@ fn forbidden_cross_origin() -> Response {
 }
 
 /// Pages that need an account send visitors to the login page; `/admin` answers 403 to anyone
-/// who is not an admin; the login screens send signed-in users onward.
+/// who is not an admin; the login screens send signed-in users onward. Whatever the method: a
+/// HEAD (or anything else) is answered like the GET it stands for.
 pub async fn pages(State(state): State<AppState>, session: Session, request: Request, next: Next) -> Response {
-    if request.method() != Method::GET {
-        return next.run(request).await;
-    }
     let path = request.uri().path().to_owned();
     let needs_account = matches!(path.as_str(), "/" | "/create" | "/gallery" | "/account") || is_admin_path(&path);
     let auth_screen = matches!(path.as_str(), "/login" | "/signup");
@@ -138,4 +149,31 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
         set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append("x-forwarded-for", HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_client_is_the_address_our_proxies_recorded() {
+        let ip = |values: &[&str], hops| forwarded_client(&lines(values), hops).map(|ip| ip.to_string());
+        // A client's own line comes first; our proxy appended the real address last.
+        assert_eq!(ip(&["6.6.6.6", "203.0.113.9"], 1).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(&["6.6.6.6, 7.7.7.7, 203.0.113.9"], 1).as_deref(), Some("203.0.113.9"));
+        // A CDN then a load balancer: the CDN recorded the client, the balancer the CDN.
+        assert_eq!(ip(&["6.6.6.6, 203.0.113.9", "198.51.100.1"], 2).as_deref(), Some("203.0.113.9"));
+        assert_eq!(ip(&["203.0.113.9"], 2), None, "fewer entries than proxies: not through them");
+        assert_eq!(ip(&["not-an-ip"], 1), None);
+        assert_eq!(ip(&["203.0.113.9"], 0), None, "no proxy, no belief");
+        assert_eq!(ip(&["2001:db8::7"], 1).as_deref(), Some("2001:db8::7"));
+    }
 }

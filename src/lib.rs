@@ -6,5 +6,6 @@ pub mod embedded_s3;
 pub mod fake_fal;
 pub mod guards;
 pub mod metrics;
+mod render;
 pub mod server;
 pub mod telemetry;

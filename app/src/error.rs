@@ -46,7 +46,7 @@ impl AppError {
         let code = self.code.as_str();
         match code {
             "internal" => 500,
-            "network" | "upload.storage_unavailable" => 503,
+            "network" | "upload.storage_unavailable" | "auth.busy" => 503,
             "auth.unauthenticated" | "auth.invalid_credentials" => 401,
             "auth.forbidden" | "auth.signup_closed" | "auth.disabled" | "request.cross_origin" => 403,
             "auth.email_taken"
@@ -55,7 +55,7 @@ impl AppError {
             | "upload.closed"
             | "upload.not_uploaded" => 409,
             "upload.expired" => 410,
-            "upload.too_large" => 413,
+            "upload.too_large" | "request.too_large" => 413,
             "upload.unsupported_type" => 415,
             // The user's own fal key or input is at fault, not the gateway.
             "fal.key_rejected" | "fal.account_locked" | "fal.invalid_request" | "keys.missing" | "keys.unreadable" => {
@@ -79,16 +79,29 @@ impl AppError {
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
+    /// Errors the framework raises before a server function runs (a body it cannot read) or
+    /// while the browser calls one. On the server they are the caller's fault, so they get a
+    /// 4xx, never a 500.
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        match value {
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
-                Self::new("bad_request", "The request was incomplete or malformed.")
+        let error = match value {
+            // The body limit cut the upload short (http-body's `LengthLimitError`).
+            ServerFnErrorErr::Deserialization(why) if why.contains("length limit exceeded") => {
+                Self::new("request.too_large", "The request is larger than the server accepts.")
+            }
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) | ServerFnErrorErr::Deserialization(_) => {
+                Self::new(
+                    "request.malformed",
+                    "The request could not be read: a value is missing, repeated, or not of the expected kind.",
+                )
             }
             ServerFnErrorErr::Request(_) => {
                 Self::new("network", "Could not reach the server. Check your connection and try again.")
             }
             _ => Self::internal(),
-        }
+        };
+        #[cfg(feature = "ssr")]
+        crate::server::request::answer_with_status(&error);
+        error
     }
 }
 

@@ -42,7 +42,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
         let state = state()?;
         let user = account::log_in(&state.db, &state.config.auth, &client_ip(), &email, &password).await?;
         session::log_in(&session().await?, &user).await?;
-        leptos_axum::redirect(safe_next(next.as_deref()));
+        leptos_axum::redirect(&safe_next(next.as_deref()));
         Ok(())
     })
     .await

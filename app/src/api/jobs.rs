@@ -66,11 +66,11 @@ pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<S
 #[server(endpoint = "jobs/list")]
 pub async fn list_jobs(before: Option<String>) -> Result<Vec<JobView>, AppError> {
     use crate::server::jobs;
-    use crate::server::request::{require_user, respond, state};
+    use crate::server::request::{cursor, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let rows = jobs::list(&state.db, &user.id, before.as_deref().filter(|b| !b.is_empty()), 20).await?;
+        let rows = jobs::list(&state.db, &user.id, cursor(before)?.as_deref(), 20).await?;
         Ok(views::many(&state, &user.id, rows).await?)
     })
     .await

@@ -100,13 +100,12 @@ pub async fn confirm_upload(upload: String) -> Result<UploadedImage, AppError> {
 /// The caller's images, newest first; `before` is the last id of the previous page.
 #[server(endpoint = "uploads/list")]
 pub async fn list_uploads(before: Option<String>) -> Result<Vec<UploadedImage>, AppError> {
-    use crate::server::request::{require_user, respond, state};
+    use crate::server::request::{cursor, require_user, respond, state};
     use crate::server::uploads::{self, Uploads};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let images =
-            uploads::list(Uploads::from(&*state), &user.id, before.as_deref().filter(|b| !b.is_empty()), 60).await?;
+        let images = uploads::list(Uploads::from(&*state), &user.id, cursor(before)?.as_deref(), 60).await?;
         Ok(images.into_iter().map(UploadedImage::from).collect())
     })
     .await

@@ -44,6 +44,15 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// An id from a client, in canonical form, or `None` when it cannot be one of ours (so a NUL
+/// byte, a 3,000-character string or a path never reaches a query).
+pub fn parse_id(raw: &str) -> Option<String> {
+    if raw.len() > 64 {
+        return None;
+    }
+    uuid::Uuid::parse_str(raw.trim()).ok().map(|id| id.to_string())
+}
+
 /// Formats epoch milliseconds as RFC 3339 UTC for the browser.
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
@@ -56,6 +65,24 @@ const SQLITE_PRAGMAS: &str =
     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;";
 
 impl Db {
+    /// Runs `work` in a transaction that nothing else holding `key` runs beside: a check and
+    /// the write it guards (the first account's role, a user's count of running jobs) cannot
+    /// interleave with another's. PostgreSQL takes a transaction-scoped advisory lock, and each
+    /// later statement sees what the previous holder committed. SQLite runs one writer at a time,
+    /// so there `work` must do its check and write in one statement, which is atomic by itself.
+    pub async fn exclusive<T, F>(&self, key: &str, work: F) -> Result<T, sqlx::Error>
+    where
+        F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
+    {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *tx).await?;
+        }
+        let out = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str) -> Result<(Self, SessionPool), sqlx::Error> {
         sqlx::any::install_default_drivers();

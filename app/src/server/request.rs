@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use leptos::prelude::{expect_context, use_context};
+use leptos::prelude::use_context;
 use tower_sessions::Session;
 
 use super::auth::{self, User};
@@ -56,36 +56,67 @@ pub async fn require_admin() -> Result<User, AppError> {
 pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
     let result = body.await;
     if let Err(err) = &result {
-        let wants_html = use_context::<http::request::Parts>().is_some_and(|parts| {
-            parts
-                .headers
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("text/html"))
-        });
-        if !wants_html {
-            let options = expect_context::<leptos_axum::ResponseOptions>();
-            if let Ok(status) = http::StatusCode::from_u16(err.status()) {
-                options.set_status(status);
-            }
-            if let Some(secs) = err.retry_after_secs {
-                options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
-            }
-        }
+        answer_with_status(err);
     }
     result
 }
 
-/// A same-site path to go to after login; anything else (other hosts, `//evil`, `\`) is dropped.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path)
-            if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && !path.contains("://") =>
-        {
-            path
-        }
-        _ => "/create",
+/// Sets the response's status (and `Retry-After`) from `err`, when there is a request being
+/// answered and it is not a plain HTML form post.
+pub fn answer_with_status(err: &AppError) {
+    let Some(options) = use_context::<leptos_axum::ResponseOptions>() else { return };
+    let wants_html = use_context::<http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    });
+    if wants_html {
+        return;
     }
+    if let Ok(status) = http::StatusCode::from_u16(err.status()) {
+        options.set_status(status);
+    }
+    if let Some(secs) = err.retry_after_secs {
+        options.insert_header(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+}
+
+/// A page cursor from the client: absent, or the id of the last item of the previous page.
+pub fn cursor(before: Option<String>) -> Result<Option<String>, AppError> {
+    match before.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+        None => Ok(None),
+        Some(raw) => super::db::parse_id(raw)
+            .map(Some)
+            .ok_or_else(|| AppError::new("request.invalid_cursor", "That page link is not valid.").on_field("before")),
+    }
+}
+
+/// A same-site path to go to after login, or `/create`. Browsers drop tabs and newlines from
+/// URLs (`/\t/evil.example` becomes `//evil.example`), so any control or whitespace character,
+/// a backslash or a second leading slash disqualifies the value; what remains is a plain path,
+/// with anything outside ASCII percent-encoded so it is always a valid `Location`.
+pub fn safe_next(next: Option<&str>) -> String {
+    const FALLBACK: &str = "/create";
+    let Some(path) = next else { return FALLBACK.into() };
+    let plain = path.len() <= 2048
+        && path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        && !path.contains("://");
+    if !plain {
+        return FALLBACK.into();
+    }
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii() {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -96,11 +127,31 @@ mod tests {
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(safe_next(Some("/account")), "/account");
         assert_eq!(safe_next(Some("/gallery?page=2")), "/gallery?page=2");
-        for evil in
-            ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "", "/x?u=http://e"]
-        {
-            assert_eq!(safe_next(Some(evil)), "/create", "{evil}");
+        for evil in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "",
+            "/x?u=http://e",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/\u{0}x",
+            "/\u{85}/evil.example",
+        ] {
+            assert_eq!(safe_next(Some(evil)), "/create", "{evil:?}");
         }
         assert_eq!(safe_next(None), "/create");
+        assert_eq!(safe_next(Some("/gallery/café")), "/gallery/caf%C3%A9");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_next_is_a_valid_same_site_location(raw in "\\PC{0,40}|/[\\x00-\\x7f]{0,40}|/\\PC{0,40}") {
+            let next = safe_next(Some(&raw));
+            proptest::prop_assert!(next.starts_with('/') && !next.starts_with("//"));
+            proptest::prop_assert!(http::HeaderValue::from_str(&next).is_ok(), "{next:?}");
+        }
     }
 }

@@ -10,8 +10,15 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let value = raw.trim().to_lowercase();
         let invalid = || AuthError::InvalidEmail;
+        // Bounded before any work is done with it.
+        if raw.len() > 320 {
+            return Err(invalid());
+        }
+        if raw.chars().any(is_invisible) {
+            return Err(AuthError::InvisibleCharacters);
+        }
+        let value = raw.trim().to_lowercase();
         if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid());
         }
@@ -42,6 +49,25 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that are not seen but change what is: format controls (zero-width marks, the
+/// bidirectional embeddings, overrides and isolates, the byte-order mark, tag characters) and the
+/// soft hyphen. Ordinary controls are refused separately.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 impl fmt::Display for Email {
@@ -123,6 +149,16 @@ mod tests {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err());
+        assert!(Email::parse(&"a".repeat(3000)).is_err());
+        assert!(Email::parse("ada@exa\0mple.com").is_err());
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_refused() {
+        for spoof in ["admin\u{202E}moc.elpmaxe@evil.com", "ad\u{200B}min@example.com", "ada@example.com\u{2066}", "\u{FEFF}ada@example.com"] {
+            assert!(matches!(Email::parse(spoof), Err(AuthError::InvisibleCharacters)), "{spoof:?}");
+        }
+        assert!(Email::parse("zoë@example.com").is_ok(), "accented letters are fine");
     }
 
     #[test]

@@ -120,7 +120,9 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<JobRow>, sqlx::Error> {
 }
 
 /// The job, only when `user_id` owns it (someone else's job answers like a missing one).
+/// The job `id` if `user_id` owns it; an id that cannot be a job's is simply not found.
 pub async fn find_owned(db: &Db, id: &str, user_id: &str) -> Result<Option<JobRow>, sqlx::Error> {
+    let Some(id) = crate::server::db::parse_id(id) else { return Ok(None) };
     let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1 AND user_id = $2");
     sqlx::query(&sql).bind(id).bind(user_id).fetch_optional(&db.pool).await?.as_ref().map(from_row).transpose()
 }

@@ -1,0 +1,64 @@
+//! Page renders run to their end, even when the browser has gone.
+//!
+//! A server-rendered page streams out while its data loads; the reactive owner that holds the
+//! page's signals is released when that stream finishes. When a client hangs up mid-page (a
+//! closed tab, a HEAD, which never reads a body), hyper drops the stream at once, the owner with
+//! it, while the page's data loads are still running on other tasks: they then touch signals
+//! that no longer exist and panic. Instead, a dropped page body is handed to a task that reads
+//! it to its natural end (within [`LIMIT`]) and discards it, so every render ends the way it
+//! began: in order, inside its owner.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream, Bytes};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use futures::{Stream, StreamExt};
+
+/// How long an abandoned render may still run.
+const LIMIT: Duration = Duration::from_secs(60);
+
+pub async fn finish_abandoned(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let is_page = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if !is_page {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from_stream(Finishing { body: Some(body.into_data_stream()), ended: false }))
+}
+
+struct Finishing {
+    body: Option<BodyDataStream>,
+    ended: bool,
+}
+
+impl Stream for Finishing {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(body) = self.body.as_mut() else { return Poll::Ready(None) };
+        let next = body.poll_next_unpin(cx);
+        if matches!(next, Poll::Ready(None)) {
+            self.ended = true;
+        }
+        next
+    }
+}
+
+impl Drop for Finishing {
+    fn drop(&mut self) {
+        let Some(mut body) = self.body.take().filter(|_| !self.ended) else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(LIMIT, async { while body.next().await.is_some() {} }).await;
+        });
+    }
+}
