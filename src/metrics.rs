@@ -23,7 +23,7 @@ pub async fn route(
     headers: HeaderMap,
 ) -> Response {
     // Behind a reverse proxy on this host every request comes from loopback: then only the token counts.
-    let proxied = state.config.trust_forwarded_for
+    let proxied = state.config.trusted_proxies > 0
         || headers.contains_key("x-forwarded-for")
         || headers.contains_key("forwarded");
     let local = peer.ip().is_loopback() && !proxied;

@@ -119,6 +119,10 @@ async fn a_key_fal_rejects_is_reported_as_such() {
     assert_eq!(check.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(check.code(), "fal.key_rejected");
     assert!(check.json::<Value>()["message"].as_str().unwrap().contains("Invalid API key"));
+    // Billing refuses an unknown key the way it refuses a key without ADMIN scope; the answer
+    // must still say the key is wrong, not that it needs more scope.
+    let credits = client.call("keys/credits", &[]).await;
+    assert_eq!((credits.status, credits.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "fal.key_rejected"));
 }
 
 #[tokio::test]

@@ -127,17 +127,14 @@ pub async fn test_key() -> Result<KeyCheck, AppError> {
 /// The fal credit balance, or the news that this key cannot read it.
 #[server(endpoint = "keys/credits")]
 pub async fn key_credits() -> Result<Credits, AppError> {
-    use crate::server::fal::FalError;
     use crate::server::request::{require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let key = saved_key(&state, &user.id).await?;
-        match state.fal.balance(&key).await {
-            Ok(balance) => Ok(Credits::Balance { amount: balance.amount, currency: balance.currency }),
-            // On the Platform API, 401/403 mean "not allowed to read billing", not "bad key".
-            Err(FalError::NotPermitted { .. }) => Ok(Credits::NeedsAdminKey),
-            Err(other) => Err(other.into()),
+        match state.fal.credits(&key, TEST_ENDPOINT).await? {
+            Some(balance) => Ok(Credits::Balance { amount: balance.amount, currency: balance.currency }),
+            None => Ok(Credits::NeedsAdminKey),
         }
     })
     .await

@@ -36,8 +36,9 @@ pub struct Config {
     pub auth: AuthConfig,
     pub uploads: UploadConfig,
     pub jobs: JobConfig,
-    /// Honour `X-Forwarded-For` from a reverse proxy (only when one is really in front).
-    pub trust_forwarded_for: bool,
+    /// How many reverse proxies of ours stand in front and append to `X-Forwarded-For`
+    /// (0: the header is ignored, as it must be when none is really in front).
+    pub trusted_proxies: u8,
     /// Bearer token for `/metrics` from other hosts (loopback needs none).
     pub metrics_token: Option<Secret>,
 }
@@ -373,11 +374,7 @@ impl Config {
             auth,
             uploads,
             jobs,
-            trust_forwarded_for: parse_bool(
-                "DARKROOM_TRUST_FORWARDED_FOR",
-                get("DARKROOM_TRUST_FORWARDED_FOR"),
-                false,
-            )?,
+            trusted_proxies: parse_proxies(get("DARKROOM_TRUST_FORWARDED_FOR"))?,
             metrics_token: get("DARKROOM_METRICS_TOKEN").map(Secret),
         })
     }
@@ -411,6 +408,19 @@ fn parse_bool(name: &'static str, raw: Option<String>, default: bool) -> Result<
         Some("1" | "true" | "yes" | "on") => Ok(true),
         Some("0" | "false" | "no" | "off") => Ok(false),
         Some(other) => Err(bad(name, format!("must be true or false, not {other:?}"))),
+    }
+}
+
+/// `true` means one proxy, a number that many (a CDN before a load balancer is two).
+fn parse_proxies(raw: Option<String>) -> Result<u8, ConfigError> {
+    const NAME: &str = "DARKROOM_TRUST_FORWARDED_FOR";
+    match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("0" | "false" | "no" | "off") => Ok(0),
+        Some("true" | "yes" | "on") => Ok(1),
+        Some(other) => match other.parse::<u8>() {
+            Ok(hops) if hops <= 10 => Ok(hops),
+            _ => Err(bad(NAME, format!("must be true, false or a number of proxies up to 10, not {other:?}"))),
+        },
     }
 }
 

@@ -19,17 +19,18 @@ pub async fn sign_up(db: &Db, config: &AuthConfig, ip: &str, form: SignupForm<'_
     if !config.allow_signup {
         return Err(AuthError::SignupClosed);
     }
-    // Count every attempt, valid or not: signup is where accounts are mass-created.
-    let account_bucket = format!("signup:account:{}", form.email.trim().to_lowercase());
-    for (bucket, limit) in [(format!("signup:ip:{ip}"), config.signup_ip_limit), (account_bucket, config.signup_limit)]
-    {
-        if let Some(wait) = rate_limit::hit(db, &bucket, limit).await? {
-            audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "signup" }))).await;
-            return Err(AuthError::RateLimited(wait));
-        }
+    let client = rate_limit::client_key(ip);
+    // Count every attempt from an address, valid or not: signup is where accounts are
+    // mass-created. Per address first, so garbage never reaches an account-keyed counter.
+    if let Some(wait) = rate_limit::hit(db, &format!("signup:ip:{client}"), config.signup_ip_limit).await? {
+        audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "signup" }))).await;
+        return Err(AuthError::RateLimited(wait));
     }
-
     let email = Email::parse(form.email)?;
+    if let Some(wait) = rate_limit::hit(db, &format!("signup:account:{email}"), config.signup_limit).await? {
+        audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "signup" }))).await;
+        return Err(AuthError::RateLimited(wait));
+    }
     let password = NewPassword::parse(form.password, form.confirm)?;
     let hash = password::hash(password.expose().to_owned()).await?;
     let role = if config.first_user_admin { NewRole::AdminIfFirst } else { NewRole::Fixed(Role::User) };
@@ -46,39 +47,79 @@ pub async fn sign_up(db: &Db, config: &AuthConfig, ip: &str, form: SignupForm<'_
     Ok(user)
 }
 
+/// Logs in. Three counters guard it, each hit in one atomic statement before any password is
+/// hashed, so concurrent guesses cannot slip past a limit:
+/// - per address, across accounts (`login_ip_limit`): a hard limit;
+/// - per account and address (`login_limit`): a hard limit, so the address guessing at an
+///   account is stopped;
+/// - per account from everywhere: failures here only slow later attempts down
+///   ([`slowdown`]), so nobody can lock the owner out of their own account.
 pub async fn log_in(db: &Db, config: &AuthConfig, ip: &str, email: &str, password: &str) -> Result<User, AuthError> {
-    let normalized = email.trim().to_lowercase();
-    let account_bucket = format!("login:account:{normalized}");
-    let ip_bucket = format!("login:ip:{ip}");
-    for (bucket, limit) in [(&account_bucket, config.login_limit), (&ip_bucket, config.login_ip_limit)] {
-        if let Some(wait) = rate_limit::blocked_for(db, bucket, limit).await? {
-            audit::record(
-                db,
-                Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "login", "email": normalized })),
-            )
-            .await;
+    let client = rate_limit::client_key(ip);
+    let email = Email::parse(email).ok();
+    let shown = email.as_ref().map_or("(not an email address)", Email::as_str).to_owned();
+    let ip_bucket = format!("login:ip:{client}");
+    let pair_bucket = email.as_ref().map(|email| format!("login:account-ip:{email}:{client}"));
+    let limits = std::iter::once((&ip_bucket, config.login_ip_limit))
+        .chain(pair_bucket.as_ref().map(|bucket| (bucket, config.login_limit)));
+    for (bucket, limit) in limits {
+        if let Some(wait) = rate_limit::hit(db, bucket, limit).await? {
+            audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "login", "email": shown })))
+                .await;
             return Err(AuthError::RateLimited(wait));
         }
     }
-
-    // An unparseable email is just another unknown account: same work, same answer.
-    let found = match Email::parse(email) {
-        Ok(email) => users::find_for_login(db, &email).await?,
-        Err(_) => None,
+    let failed = || async {
+        audit::record(db, Event::new(Action::LoginFailed).ip(ip).detail(json!({ "email": shown }))).await;
+        AuthError::InvalidCredentials
     };
-    let (user, hash) = found.map_or((None, None), |(user, hash)| (Some(user), Some(hash)));
-    let verified = password::verify(password.to_owned(), hash).await?;
+    // What is not an email address cannot be an account; saying so reveals nothing.
+    let Some(email) = email else { return Err(failed().await) };
 
+    let account_bucket = format!("login:account:{email}");
+    let failures = rate_limit::hits(db, &account_bucket, config.login_limit).await?;
+    tokio::time::sleep(slowdown(failures, config.login_limit.max)).await;
+    // An unknown account does the same work as a wrong password: same time, same answer.
+    let (user, hash) = users::find_for_login(db, &email).await?.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+    let verified = password::verify(password.to_owned(), hash).await?;
     let Some(user) = user.filter(|_| verified) else {
         rate_limit::hit(db, &account_bucket, config.login_limit).await?;
-        rate_limit::hit(db, &ip_bucket, config.login_ip_limit).await?;
-        audit::record(db, Event::new(Action::LoginFailed).ip(ip).detail(json!({ "email": normalized }))).await;
-        return Err(AuthError::InvalidCredentials);
+        return Err(failed().await);
     };
+    // The right password: the attempt was not a guess after all.
+    rate_limit::refund(db, &ip_bucket).await?;
+    for bucket in pair_bucket.iter().chain([&account_bucket]) {
+        rate_limit::reset(db, bucket).await?;
+    }
+    // Said only to whoever knows the password.
     if user.disabled {
         return Err(AuthError::Disabled);
     }
-    rate_limit::reset(db, &account_bucket).await?;
     audit::record(db, Event::new(Action::LoggedIn).actor(&user.id).subject("user", &user.id).ip(ip)).await;
     Ok(user)
+}
+
+/// How long an attempt on an account waits after `failures` failed ones from anywhere: nothing
+/// below the limit, then doubling from half a second up to ten.
+pub fn slowdown(failures: i64, limit: u32) -> std::time::Duration {
+    let over = failures - i64::from(limit);
+    if over < 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::from_millis((500u64 << over.min(5)).min(10_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slowdown;
+    use std::time::Duration;
+
+    #[test]
+    fn the_slowdown_grows_and_stops_growing() {
+        assert_eq!(slowdown(4, 5), Duration::ZERO);
+        assert_eq!(slowdown(5, 5), Duration::from_millis(500));
+        assert_eq!(slowdown(6, 5), Duration::from_secs(1));
+        assert_eq!(slowdown(9, 5), Duration::from_secs(8));
+        assert_eq!(slowdown(500, 5), Duration::from_secs(10));
+    }
 }

@@ -17,6 +17,10 @@ use crate::error::AppError;
 pub enum AuthError {
     #[error("invalid email address")]
     InvalidEmail,
+    /// Characters that change how the address is displayed without being seen (bidirectional
+    /// overrides, zero-width marks): one address could pose as another in the admin's list.
+    #[error("email with invisible characters")]
+    InvisibleCharacters,
     #[error("weak password: {0}")]
     WeakPassword(String),
     #[error("password confirmation does not match")]
@@ -28,6 +32,8 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("too many attempts; retry in {0:?}")]
     RateLimited(Duration),
+    #[error("too many passwords being checked at once")]
+    Busy,
     #[error("signup is closed")]
     SignupClosed,
     #[error("account disabled")]
@@ -59,6 +65,11 @@ impl From<AuthError> for AppError {
                 AppError::new("auth.invalid_email", "Enter a valid email address, like name@example.com.")
                     .on_field("email")
             }
+            AuthError::InvisibleCharacters => AppError::new(
+                "auth.invalid_email",
+                "Email addresses cannot contain invisible or text-direction characters.",
+            )
+            .on_field("email"),
             AuthError::WeakPassword(why) => AppError::new("auth.weak_password", why).on_field("password"),
             AuthError::PasswordMismatch => {
                 AppError::new("auth.password_mismatch", "The two passwords do not match.").on_field("confirm")
@@ -76,6 +87,11 @@ impl From<AuthError> for AppError {
                     format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }),
                 );
                 e.retry_after_secs = Some(secs);
+                e
+            }
+            AuthError::Busy => {
+                let mut e = AppError::new("auth.busy", "The server is busy checking other logins. Try again in a moment.");
+                e.retry_after_secs = Some(1);
                 e
             }
             AuthError::SignupClosed => AppError::new("auth.signup_closed", "Signing up is closed on this server."),

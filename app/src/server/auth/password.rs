@@ -1,9 +1,11 @@
 //! argon2id password hashing with OWASP's recommended parameters (19 MiB, t=2, p=1).
 //!
-//! Hashing is CPU-bound for tens of milliseconds, so it runs on the blocking pool and never
-//! stalls the async workers.
+//! Hashing is CPU-bound for tens of milliseconds and holds 19 MiB, so it runs on the blocking
+//! pool (never on the async workers), and only as many at once as there are cores: a flood of
+//! logins waits a moment for a turn and is then told to come back, instead of growing memory.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -15,7 +17,26 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// How long a hash waits for a free core before the request is answered "busy".
+const WAIT_FOR_TURN: Duration = Duration::from_secs(3);
+
+fn turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+async fn turn() -> Result<tokio::sync::SemaphorePermit<'static>, AuthError> {
+    match tokio::time::timeout(WAIT_FOR_TURN, turns().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(AuthError::Busy),
+    }
+}
+
 pub async fn hash(password: String) -> Result<String, AuthError> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
@@ -30,6 +51,7 @@ pub async fn hash(password: String) -> Result<String, AuthError> {
 /// Verifies `password` against `stored`. With `stored = None` (unknown account) it still does
 /// the same work against a throwaway hash, so response time does not reveal which emails exist.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, AuthError> {
+    let _turn = turn().await?;
     tokio::task::spawn_blocking(move || {
         let (phc, known) = match stored {
             Some(phc) => (phc, true),

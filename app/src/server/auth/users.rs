@@ -70,14 +70,22 @@ pub async fn create(db: &Db, email: &Email, password_hash: &str, role: NewRole) 
          SELECT $1, $2, $3, CASE WHEN $4 = 1 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' ELSE $5 END, $6 \
          RETURNING {COLUMNS}"
     );
-    let row = sqlx::query(&sql)
-        .bind(new_id())
-        .bind(email.as_str())
-        .bind(password_hash)
-        .bind(admin_if_first)
-        .bind(role.as_str())
-        .bind(now_ms())
-        .fetch_one(&db.pool)
+    let (id, email, hash, now) = (new_id(), email.as_str().to_owned(), password_hash.to_owned(), now_ms());
+    // Two first signups at once must not both see an empty table.
+    let row = db
+        .exclusive("users:first", move |conn| {
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(id)
+                    .bind(email)
+                    .bind(hash)
+                    .bind(admin_if_first)
+                    .bind(role.as_str())
+                    .bind(now)
+                    .fetch_one(&mut *conn)
+                    .await
+            })
+        })
         .await
         .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
     Ok(from_row(&row)?)

@@ -77,6 +77,22 @@ impl FalClient {
         parse_balance(&body).ok_or_else(|| FalError::Decode("billing answer has no credits balance".into()))
     }
 
+    /// The balance, or `None` when this key may not read it (reading billing needs ADMIN
+    /// scope). The billing endpoint refuses an unknown key and a key without the scope alike, so
+    /// a refusal is checked against the pricing endpoint, which any valid key may read: refused
+    /// there too, the key itself is rejected.
+    pub async fn credits(&self, key: &FalKey, probe_endpoint: &str) -> Result<Option<Balance>, FalError> {
+        match self.balance(key).await {
+            Ok(balance) => Ok(Some(balance)),
+            Err(FalError::NotPermitted { .. }) => match self.pricing(key, &[probe_endpoint]).await {
+                Ok(_) => Ok(None),
+                Err(FalError::NotPermitted { message }) => Err(FalError::KeyRejected { message }),
+                Err(other) => Err(other),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, url: Url, key: &FalKey, platform: bool) -> Result<T, FalError> {
         let response = self
             .http

@@ -43,6 +43,7 @@ pub struct JobRuntime {
     pub media: reqwest::Client,
     /// Set when the server shuts down, to end the live streams.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    pub streams: live::OpenStreams,
 }
 
 impl JobRuntime {
@@ -54,6 +55,7 @@ impl JobRuntime {
             wake: Arc::new(tokio::sync::Notify::new()),
             media: persist::media_client(&config.fal.media_hosts),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
+            streams: live::OpenStreams::default(),
         };
         (runtime, relay)
     }
@@ -144,37 +146,47 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
     {
         return Err(JobError::NoKey);
     }
-    let active: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM jobs WHERE user_id = $1 AND state IN ('queued', 'submitted', 'running', 'persisting')",
-    )
-    .bind(user_id)
-    .fetch_one(&services.db.pool)
-    .await?
-    .try_get("n")?;
-    if active >= MAX_ACTIVE_PER_USER {
-        return Err(JobError::TooManyActive(MAX_ACTIVE_PER_USER));
-    }
-
     let id = new_id();
     let now = now_ms();
     // The answer describes the job as it was created: by the time a later read ran, the worker
-    // may already have moved it on, and the live stream reports that change anyway.
+    // may already have moved it on, and the live stream reports that change anyway. The count
+    // of unfinished jobs is checked in the same statement, so concurrent creates cannot pass
+    // the cap together.
     let sql = format!(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-         queued_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7) \
+         queued_at, created_at, updated_at) \
+         SELECT $1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $2 AND state IN ('queued', 'submitted', 'running', 'persisting')) < $8 \
          RETURNING {}",
         rows::COLUMNS
     );
-    let created = sqlx::query(&sql)
-        .bind(&id)
-        .bind(user_id)
-        .bind(model.endpoint)
-        .bind(Value::Object(valid.params).to_string())
-        .bind(json!(valid.images).to_string())
-        .bind(i64::from(services.config.jobs.max_attempts))
-        .bind(now)
-        .fetch_one(&services.db.pool)
+    let binds = (
+        id.clone(),
+        user_id.to_owned(),
+        model.endpoint,
+        Value::Object(valid.params).to_string(),
+        json!(valid.images).to_string(),
+        i64::from(services.config.jobs.max_attempts),
+    );
+    let created = services
+        .db
+        .exclusive(&format!("jobs:{user_id}"), move |conn| {
+            Box::pin(async move {
+                sqlx::query(&sql)
+                    .bind(binds.0)
+                    .bind(binds.1)
+                    .bind(binds.2)
+                    .bind(binds.3)
+                    .bind(binds.4)
+                    .bind(binds.5)
+                    .bind(now)
+                    .bind(MAX_ACTIVE_PER_USER)
+                    .fetch_optional(&mut *conn)
+                    .await
+            })
+        })
         .await?;
+    let Some(created) = created else { return Err(JobError::TooManyActive(MAX_ACTIVE_PER_USER)) };
     let created = rows::from_row(&created)?;
     audit::record(
         &services.db,
