@@ -107,7 +107,7 @@ pub async fn storage_setup(config: &Config, extra_origins: &[String]) -> anyhow:
 async fn services(
     config: &Config,
 ) -> anyhow::Result<(app::server::state::Services, Option<crate::embedded_s3::EmbeddedS3>)> {
-    let (db, _) = Db::connect(&config.database_url).await?;
+    let (db, sessions) = Db::connect(&config.database_url).await?;
     let vault = Vault::load(&config.master_key, &config.previous_master_keys.0)?;
     let (storage, embedded) = match crate::server::open_storage(config, config.site_addr).await {
         Ok(opened) => opened,
@@ -133,6 +133,7 @@ async fn services(
         vault,
         fal: app::server::fal::FalClient::new(&config.fal),
         storage,
+        sessions: app::server::auth::session::store(&sessions),
     };
     Ok((services, embedded))
 }

@@ -14,7 +14,7 @@ use app::server::state::{AppState, Services};
 use app::server::storage::Storage;
 use app::{App, shell};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
@@ -99,7 +99,9 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let (storage, embedded_s3) = open_storage(&config, addr).await?;
     let fal = FalClient::new(&config.fal);
     let (jobs, relay) = JobRuntime::start(&config, &db).await;
-    let state = AppState::new(Services { leptos_options, config, db, vault, fal, storage, jobs });
+    let session_store = app::server::auth::session::store(&sessions);
+    let state =
+        AppState::new(Services { leptos_options, config, db, vault, fal, storage, jobs, sessions: session_store });
     let router = router(state.clone(), sessions).await?;
     let maintenance = maintenance::spawn(state.clone());
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
@@ -148,10 +150,11 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
     let app = Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(crate::metrics::route))
-        .route("/hooks/fal", post(jobs::webhook::receive).layer(DefaultBodyLimit::max(jobs::webhook::MAX_BODY)))
+        .route("/hooks/fal", post(jobs::webhook::receive))
         .route("/events", get(jobs::live::stream))
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(from_fn(crate::render::finish_abandoned))
         .layer(from_fn_with_state(state.clone(), guards::pages));
 
     let app = match sessions {

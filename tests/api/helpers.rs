@@ -384,8 +384,15 @@ impl Reply {
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        Self::from_address(base, None)
+    }
+
+    /// A client whose connections leave from `local` (any 127.x.y.z is this machine too), so the
+    /// server sees another caller address.
+    pub fn from_address(base: &str, local: Option<std::net::IpAddr>) -> Self {
         let jar = Arc::new(Jar::default());
         let http = reqwest::Client::builder()
+            .local_address(local)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             // A hung request fails the test with its URL instead of hanging the suite.

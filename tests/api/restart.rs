@@ -3,7 +3,6 @@
 //! behind. The web side runs in the test (with no worker of its own); the workers are real
 //! `darkroom serve` processes sharing its database and storage.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use app::server::jobs::rows::{self, JobState};
@@ -13,35 +12,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::helpers::{StorageKind, TestApp, storage_kind};
+use crate::helpers::TestApp;
+use crate::process::ServerProcess;
 
 const VIDEO_BYTES: u64 = 48 * 1024 * 1024;
 
-/// Starts a worker process on the app's database and storage.
-fn worker(app: &TestApp, generation: u32) -> tokio::process::Child {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_darkroom"));
-    command.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (name, value) in &app.vars {
-        command.env(name, value);
-    }
-    command
-        .env("RUST_LOG", "info")
-        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-        .env("DARKROOM_WORKERS", "2")
-        .env("DARKROOM_JOB_LEASE_SECS", "2");
-    if storage_kind() == StorageKind::Embedded {
-        // The test's embedded endpoint, used by the worker as an external S3.
-        let endpoint = app.running.embedded_s3.as_ref().expect("the test runs the embedded S3").endpoint();
-        let (id, secret) = endpoint.credentials.unwrap();
-        command
-            .env("S3_ENDPOINT", endpoint.endpoint.unwrap().as_str())
-            .env("S3_REGION", endpoint.region)
-            .env("S3_ACCESS_KEY_ID", id)
-            .env("S3_SECRET_ACCESS_KEY", secret);
-    }
-    let log = std::fs::File::create(app.dir.join(format!("worker-{generation}.log"))).unwrap();
-    command.stdout(Stdio::from(log.try_clone().unwrap())).stderr(Stdio::from(log)).kill_on_drop(true);
-    command.spawn().expect("the darkroom binary runs")
+/// A worker process on the app's database and storage.
+async fn worker(app: &TestApp, generation: u32) -> ServerProcess {
+    app.process(&format!("worker-{generation}"), &[("DARKROOM_WORKERS", "2"), ("DARKROOM_JOB_LEASE_SECS", "2")]).await
 }
 
 #[tokio::test]
@@ -61,7 +39,7 @@ async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactl
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let id = reply.json::<Value>()["id"].as_str().unwrap().to_owned();
 
-    let mut first = worker(&app, 1);
+    let mut first = worker(&app, 1).await;
     // Kill once a quarter of the file has gone out: mid-download whatever the machine's load.
     let started = tokio::time::Instant::now();
     while app.fake.video_downloads().first().is_none_or(|sent| *sent < VIDEO_BYTES / 4) {
@@ -70,14 +48,14 @@ async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactl
         assert!(started.elapsed() < Duration::from_secs(120), "the first worker never got far into the download");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    first.start_kill().unwrap(); // SIGKILL
-    first.wait().await.unwrap();
+    first.child.start_kill().unwrap(); // SIGKILL
+    first.child.wait().await.unwrap();
     let job = rows::find(app.db(), &id).await.unwrap().unwrap();
     assert_eq!(job.state, JobState::Persisting, "killed while persisting");
     let cut_off = app.fake.video_downloads()[0];
     assert!(cut_off < VIDEO_BYTES, "killed mid-download ({cut_off} of {VIDEO_BYTES} bytes sent)");
 
-    let mut second = worker(&app, 2);
+    let mut second = worker(&app, 2).await;
     let started = tokio::time::Instant::now();
     let done = loop {
         let job = rows::find(app.db(), &id).await.unwrap().unwrap();
@@ -87,7 +65,7 @@ async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactl
         assert!(started.elapsed() < Duration::from_secs(120), "the replacement worker never finished: {job:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    second.start_kill().unwrap();
+    second.child.start_kill().unwrap();
     assert_eq!(done.state, JobState::Succeeded, "{:?}: {:?}", done.error_code, done.error_message);
 
     // How often the replacement fetched the file depends on its own leases and retries; what

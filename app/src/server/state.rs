@@ -21,6 +21,9 @@ pub struct Services {
     pub fal: FalClient,
     pub storage: Storage,
     pub jobs: JobRuntime,
+    /// The session store, for long-lived requests (the live stream) that must notice when the
+    /// session they started with has ended.
+    pub sessions: Arc<dyn tower_sessions::SessionStore>,
 }
 
 #[derive(Clone)]

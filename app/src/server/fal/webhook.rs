@@ -52,6 +52,50 @@ pub struct Jwks {
     cache: Mutex<Cache>,
 }
 
+/// What a delivery's headers claim, checked for presence, shape and freshness: everything that
+/// can be judged before the body is read.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    request_id: String,
+    user_id: String,
+    timestamp: String,
+    signature: Signature,
+}
+
+impl Claim {
+    pub fn read(headers: &http::HeaderMap, now_secs: i64) -> Result<Self, WebhookError> {
+        let header = |name: &'static str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .ok_or(WebhookError::MissingHeader(name))
+        };
+        let request_id = header("x-fal-webhook-request-id")?;
+        let user_id = header("x-fal-webhook-user-id")?;
+        let timestamp = header("x-fal-webhook-timestamp")?;
+        let signature = header("x-fal-webhook-signature")?;
+        let sent: i64 = timestamp.parse().map_err(|_| WebhookError::BadTimestamp)?;
+        if (now_secs - sent).abs() > MAX_SKEW_SECS {
+            return Err(WebhookError::Stale);
+        }
+        let signature = hex::decode(signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .ok_or(WebhookError::MalformedSignature)?;
+        Ok(Self {
+            request_id: request_id.to_owned(),
+            user_id: user_id.to_owned(),
+            timestamp: timestamp.to_owned(),
+            signature: Signature::from_bytes(&signature),
+        })
+    }
+
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
 /// The exact bytes fal signs.
 pub fn message(request_id: &str, user_id: &str, timestamp: &str, body: &[u8]) -> Vec<u8> {
     format!("{request_id}\n{user_id}\n{timestamp}\n{}", hex::encode(Sha256::digest(body))).into_bytes()
@@ -67,35 +111,21 @@ impl Jwks {
         Self { http, url, cache: Mutex::new(Cache { keys: Vec::new(), fetched: None, attempted: None }) }
     }
 
+    /// Checks the headers, then the signature over `body`.
     pub async fn verify(
         &self,
         headers: &http::HeaderMap,
         body: &[u8],
         now_secs: i64,
     ) -> Result<Verified, WebhookError> {
-        let header = |name: &'static str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-                .ok_or(WebhookError::MissingHeader(name))
-        };
-        let request_id = header("x-fal-webhook-request-id")?;
-        let user_id = header("x-fal-webhook-user-id")?;
-        let timestamp = header("x-fal-webhook-timestamp")?;
-        let signature = header("x-fal-webhook-signature")?;
+        self.verify_claim(&Claim::read(headers, now_secs)?, body).await
+    }
 
-        let sent: i64 = timestamp.parse().map_err(|_| WebhookError::BadTimestamp)?;
-        if (now_secs - sent).abs() > MAX_SKEW_SECS {
-            return Err(WebhookError::Stale);
-        }
-        let signature = hex::decode(signature)
-            .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b).ok())
-            .ok_or(WebhookError::MalformedSignature)?;
-        let signature = Signature::from_bytes(&signature);
-        let message = message(request_id, user_id, timestamp, body);
-        let verified = Verified { request_id: request_id.to_owned(), user_id: user_id.to_owned() };
+    /// Checks that a key in fal's JWKS signed `body` as `claim` says.
+    pub async fn verify_claim(&self, claim: &Claim, body: &[u8]) -> Result<Verified, WebhookError> {
+        let message = message(&claim.request_id, &claim.user_id, &claim.timestamp, body);
+        let signature = claim.signature;
+        let verified = Verified { request_id: claim.request_id.clone(), user_id: claim.user_id.clone() };
 
         let mut cache = self.cache.lock().await;
         let stale = cache.fetched.is_none_or(|at| at.elapsed() > CACHE_FOR);

@@ -4,7 +4,6 @@
 //! results happens in the worker, not while fal waits.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
@@ -13,31 +12,52 @@ use serde_json::{Value, json};
 use super::complete::{Completion, Outcome, complete};
 use crate::server::audit::{self, Action, Event};
 use crate::server::fal::FalError;
-use crate::server::fal::webhook::WebhookError;
+use crate::server::fal::webhook::{Claim, WebhookError};
 use crate::server::state::AppState;
 
 /// Largest delivery accepted (outputs come as URLs; inline files are not requested).
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Deliveries read and checked at once per process; more are asked to come back (fal retries).
+const AT_ONCE: usize = 16;
+
+fn turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(AT_ONCE);
+    &TURNS
+}
 
 fn answer(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "code": code, "message": message }))).into_response()
 }
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+/// Receives a delivery. Whatever cannot be fal's (signature headers missing, malformed or
+/// stale) is refused before a byte of the body is read; the body is read within its limit and
+/// hashed only for a delivery that could be real, a few at a time.
+pub async fn receive(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claimed_request = headers.get("x-fal-webhook-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let verified = match state.jobs.jwks.verify(&headers, &body, now).await {
+    let claimed_request =
+        request.headers().get("x-fal-webhook-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let claim = match Claim::read(request.headers(), now) {
+        Ok(claim) => claim,
+        Err(err) => return refused(&state, claimed_request.as_deref(), &err).await,
+    };
+    let Ok(_turn) = turns().try_acquire() else {
+        let mut busy = answer(StatusCode::SERVICE_UNAVAILABLE, "webhook.busy", "Try again later.");
+        busy.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        return busy;
+    };
+    let body = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => {
+            return answer(StatusCode::PAYLOAD_TOO_LARGE, "webhook.too_large", "The delivery is larger than accepted.");
+        }
+    };
+    let verified = match state.jobs.jwks.verify_claim(&claim, &body).await {
         Ok(verified) => verified,
         Err(WebhookError::Jwks(err)) => {
             tracing::error!(%err, "fal's JWKS is unavailable; asking fal to deliver again later");
             return answer(StatusCode::SERVICE_UNAVAILABLE, "webhook.keys_unavailable", "Try again later.");
         }
-        Err(err) => {
-            tracing::warn!(%err, "webhook refused");
-            metrics::counter!("webhook_rejected_total", "reason" => reason(&err)).increment(1);
-            reject(&state, claimed_request.as_deref(), reason(&err)).await;
-            return answer(StatusCode::UNAUTHORIZED, "webhook.unauthorized", "Signature check failed.");
-        }
+        Err(err) => return refused(&state, Some(claim.request_id()), &err).await,
     };
 
     let Ok(delivery) = serde_json::from_slice::<Value>(&body) else {
@@ -106,6 +126,13 @@ fn outcome(delivery: &Value) -> Option<Outcome> {
             Some(Outcome::Failed(FalError::from_response(status, &HeaderMap::new(), &body, false)))
         }
     }
+}
+
+async fn refused(state: &AppState, claimed_request: Option<&str>, err: &WebhookError) -> Response {
+    tracing::warn!(%err, "webhook refused");
+    metrics::counter!("webhook_rejected_total", "reason" => reason(err)).increment(1);
+    reject(state, claimed_request, reason(err)).await;
+    answer(StatusCode::UNAUTHORIZED, "webhook.unauthorized", "Signature check failed.")
 }
 
 fn reason(err: &WebhookError) -> &'static str {
