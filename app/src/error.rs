@@ -50,7 +50,6 @@ impl AppError {
             "auth.unauthenticated" | "auth.invalid_credentials" => 401,
             "auth.forbidden" | "auth.signup_closed" | "auth.disabled" | "request.cross_origin" => 403,
             "auth.email_taken"
-            | "upload.already_confirmed"
             | "upload.busy"
             | "upload.closed"
             | "upload.not_uploaded" => 409,

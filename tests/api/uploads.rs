@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{Client, Reply, StorageKind, TestApp, storage_kind};
 use crate::testdata;
 
+#[derive(Clone)]
 pub(crate) struct Issued {
     pub(crate) id: String,
     pub(crate) key: String,
@@ -19,6 +20,11 @@ pub(crate) struct Issued {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+fn sha256_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
 async fn issue(client: &Client, bytes: &[u8], declared: &str) -> Reply {
@@ -121,9 +127,15 @@ async fn a_gps_tagged_selfie_is_stored_clean_upright_and_out_of_reach_of_its_upl
 }
 
 async fn sweep_now(app: &TestApp) -> app::server::uploads::SweepReport {
-    let ctx = app::server::uploads::Uploads::from(&*app.running.state);
-    let options = app::server::uploads::Sweep { orphan_age: Duration::ZERO, stuck_after: Duration::from_secs(600) };
-    app::server::uploads::sweep(ctx, options).await.unwrap()
+    sweep_examining(app, 10_000).await
+}
+
+async fn sweep_examining(app: &TestApp, examine: usize) -> app::server::uploads::SweepReport {
+    let state = &app.running.state;
+    let ctx = app::server::uploads::Uploads::from(&**state);
+    let options =
+        app::server::uploads::Sweep { orphan_age: Duration::ZERO, stuck_after: Duration::from_secs(600), examine };
+    app::server::uploads::sweep(ctx, options, &state.sweep_position).await.unwrap()
 }
 
 #[tokio::test]
@@ -224,10 +236,11 @@ async fn stored_bytes_that_are_not_what_was_declared_are_refused_and_deleted() {
                 .await
                 .unwrap();
         assert_eq!((state.as_str(), reason.as_deref()), ("rejected", Some(code)), "{case}");
+        let again = confirm(&client, &ticket.id).await;
         assert_eq!(
-            confirm(&client, &ticket.id).await.code(),
-            "upload.closed",
-            "{case}: a rejected ticket stays rejected"
+            (again.status, again.code().as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, code),
+            "{case}: a repeated confirm answers the same refusal, and the ticket stays rejected"
         );
     }
     assert_eq!(app.keys("uploads/").await, Vec::<String>::new());
@@ -309,8 +322,10 @@ async fn a_ticket_confirms_once_and_only_for_its_owner() {
 
     let first = confirm(&ada, &ticket.key).await;
     assert_eq!(first.status, StatusCode::OK, "the owner confirms by key: {}", first.body);
+    // Confirming again is safe for a client that lost the first answer: it gets the same image.
     let second = confirm(&ada, &ticket.id).await;
-    assert_eq!((second.status, second.code().as_str()), (StatusCode::CONFLICT, "upload.already_confirmed"));
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert_eq!(second.json::<Value>()["id"], first.json::<Value>()["id"]);
     assert_eq!(bob.call("uploads/list", &[]).await.body, "[]", "bob does not learn it exists");
     assert!(!bob.everything_seen().contains(&ticket.id), "no answer to bob names ada's upload");
 
@@ -321,6 +336,33 @@ async fn a_ticket_confirms_once_and_only_for_its_owner() {
         matches!(unsigned, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST),
         "{unsigned}"
     );
+}
+
+#[tokio::test]
+async fn a_confirm_whose_client_hangs_up_still_finishes_and_a_repeat_answers_its_outcome() {
+    let app = TestApp::spawn().await;
+    let client = app.user("ada@example.com").await;
+    let photo = testdata::png(1600, 1200);
+    let ticket = issued(&issue(&client, &photo, "image/png").await);
+    assert_eq!(put(&ticket, photo, None).await, StatusCode::OK);
+    let hung_up = client
+        .http
+        .post(format!("{}/api/uploads/confirm", client.base))
+        .header("accept", "application/json")
+        .form(&[("upload", ticket.id.as_str())])
+        .timeout(Duration::from_millis(5))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the client gave up before the answer");
+    let again = confirm(&client, &ticket.id).await;
+    assert_eq!(again.status, StatusCode::OK, "the check went on without the client: {}", again.body);
+    assert_eq!(again.json::<Value>()["id"], ticket.id.as_str());
+    let state: String = sqlx::query_scalar("SELECT state FROM uploads WHERE id = $1")
+        .bind(&ticket.id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "ready");
 }
 
 #[tokio::test]
@@ -385,6 +427,119 @@ async fn the_sweeper_expires_unconfirmed_tickets_and_deletes_their_objects() {
         .unwrap();
     assert_eq!(state, "expired");
     assert_eq!(sweep_now(&app).await, Default::default(), "a second pass finds nothing to do");
+}
+
+#[tokio::test]
+async fn one_bad_row_never_stops_the_sweeper_and_deleting_a_missing_object_succeeds() {
+    let app = TestApp::spawn().await;
+    let client = app.user("ada@example.com").await;
+    let storage = app.storage();
+    storage.delete(&storage.uploads_bucket, "uploads/nobody/never-existed").await.expect("deleting nothing succeeds");
+    assert!(storage.delete(&storage.uploads_bucket, "").await.is_err(), "the bad row's delete really fails");
+
+    // A row whose object cannot be deleted (an empty key no request can be made for),
+    // then an expired ticket with an object, then an old rate-limit window.
+    let user_id: String = sqlx::query_scalar("SELECT id FROM users").fetch_one(&app.db().pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO uploads (id, user_id, state, upload_key, declared_type, declared_bytes, declared_sha256, \
+         expires_at, created_at, updated_at) VALUES ($1, $2, 'rejected', '', 'image/png', 1, $3, 0, 0, 0)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&user_id)
+    .bind(SHA_OF_NOTHING)
+    .execute(&app.db().pool)
+    .await
+    .unwrap();
+    let png = testdata::png(4, 4);
+    let ticket = issued(&issue(&client, &png, "image/png").await);
+    assert_eq!(put(&ticket, png, None).await, StatusCode::OK);
+    sqlx::query("UPDATE uploads SET expires_at = 0 WHERE id = $1").bind(&ticket.id).execute(&app.db().pool).await.unwrap();
+    sqlx::query("INSERT INTO rate_limits (bucket, window_start, hits) VALUES ('login:ip:old', 0, 9)")
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+
+    for _ in 0..2 {
+        app::server::maintenance::run_once(&app.running.state).await.expect("a pass completes");
+    }
+    assert_nothing_stored(&app, &ticket).await;
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM uploads WHERE id = $1").bind(&ticket.id).fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(state, "expired", "the ticket after the bad row was handled");
+    let windows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rate_limits WHERE bucket = 'login:ip:old'")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(windows, 0, "the steps after the sweep still ran");
+}
+
+const SHA_OF_NOTHING: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#[tokio::test]
+async fn orphan_reconciliation_goes_on_where_it_stopped() {
+    let app = TestApp::spawn().await;
+    let client = app.user("ada@example.com").await;
+    for n in 0..6 {
+        let (_, reply) = upload(&client, &testdata::png(3 + n, 3), "image/png").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    // Orphans that sort after every needed object ("z" comes after any user id).
+    let storage = app.storage();
+    for n in 0..4 {
+        let key = format!("sources/zzzz/orphan-{n}");
+        storage.put_bytes(&storage.uploads_bucket, &key, b"x".to_vec(), "image/png", &sha256_base64(b"x")).await.unwrap();
+    }
+    // Each pass looks at five objects: the first sees only needed ones; the next goes on.
+    assert_eq!(sweep_examining(&app, 5).await.orphans, 0);
+    let mut removed = 0;
+    for _ in 0..3 {
+        removed += sweep_examining(&app, 5).await.orphans;
+    }
+    assert_eq!(removed, 4, "every orphan was reached");
+    assert!(app.keys("sources/zzzz/").await.is_empty());
+    assert_eq!(app.keys("sources/").await.len(), 6, "needed objects stay");
+}
+
+#[tokio::test]
+async fn refusals_and_deletes_leave_nothing_behind_and_no_error_lines() {
+    let app = TestApp::spawn().await;
+    if crate::helpers::storage_kind() != crate::helpers::StorageKind::Embedded {
+        return; // What is on disk is the embedded endpoint's business.
+    }
+    let client = app.user("ada@example.com").await;
+    let jpeg = testdata::jpeg_with_exif(16, 16, 1, false);
+    let mut polyglot = jpeg.clone();
+    polyglot.extend_from_slice(b"<html><script>alert(1)</script></html>");
+    for bytes in [polyglot.clone(), polyglot] {
+        let (_, reply) = upload(&client, &bytes, "image/jpeg").await;
+        assert_eq!(reply.code(), "upload.polyglot");
+    }
+    let (kept, reply) = upload(&client, &jpeg, "image/jpeg").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let (deleted, reply) = upload(&client, &testdata::png(5, 5), "image/png").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(client.call("uploads/delete", &[("upload", &deleted.id)]).await.status, StatusCode::OK);
+    // Refused PUTs: a tampered signature, and one for another body.
+    let ticket = issued(&issue(&client, &jpeg, "image/jpeg").await);
+    let mut tampered = ticket.clone();
+    tampered.url = tampered.url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    assert_ne!(put(&tampered, jpeg.clone(), None).await, StatusCode::OK);
+    assert_ne!(put(&ticket, jpeg.clone(), Some("image/png")).await, StatusCode::OK);
+
+    let root = app.dir.join("s3");
+    let mut sidecars = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(rest) = name.strip_prefix(".bucket-") {
+            let encoded_key = rest.split(".object-").nth(1).unwrap().split('.').next().unwrap();
+            use base64::Engine;
+            let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded_key).unwrap();
+            sidecars.push(String::from_utf8(key).unwrap());
+        }
+    }
+    let kept_source = kept.key.replacen("uploads/", "sources/", 1);
+    assert!(sidecars.iter().all(|key| *key == kept_source), "only the kept image has attribute files: {sidecars:?}");
+    assert!(!crate::helpers::captured_logs().contains("failed to prepare"), "refusals wrote no error lines");
 }
 
 #[tokio::test]

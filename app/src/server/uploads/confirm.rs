@@ -1,6 +1,11 @@
 //! Confirming an upload: the stored bytes are checked against the ticket, validated as an image
 //! and sanitized; the clean copy goes to a key no presigned URL was issued for, and only then is
 //! the upload `ready`. Whatever fails is deleted from storage and recorded with its reason.
+//!
+//! Once a ticket is claimed, its check runs to the end in a task of its own, holding its decode
+//! slot, whether or not the client waits (a closed tab, a timeout): the ticket never stays
+//! `confirming`, and decodes never outnumber the slots. Confirming again answers the outcome: the
+//! image when it is ready, the reason when it was refused, after waiting for a check under way.
 
 use std::sync::OnceLock;
 
@@ -22,42 +27,59 @@ fn decode_slots() -> &'static Semaphore {
     SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
+/// How long a repeated confirm waits for a check already under way.
+const WAIT_FOR_CHECK: std::time::Duration = std::time::Duration::from_secs(45);
+
 pub async fn confirm(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str) -> Result<UploadRow, UploadError> {
-    let ticket = claim(ctx, user_id, upload_id).await?;
-    match validate(ctx, &ticket).await {
-        Ok(clean) => finish(ctx, &ticket, clean, ip).await,
+    let started = tokio::time::Instant::now();
+    let ticket = loop {
+        let Some(ticket) = rows::find_owned(ctx.db, upload_id, user_id).await? else {
+            return Err(UploadError::NotFound);
+        };
+        match ticket.state {
+            UploadState::Issued if ticket.expires_at <= now_ms() => {
+                expire(ctx, &ticket).await;
+                return Err(UploadError::Expired);
+            }
+            UploadState::Issued => {
+                match rows::transition(ctx.db, &ticket.id, &[UploadState::Issued], UploadState::Confirming, None).await? {
+                    Some(claimed) => break claimed,
+                    // Another confirm claimed it just now: wait for its outcome.
+                    None => continue,
+                }
+            }
+            UploadState::Confirming if started.elapsed() < WAIT_FOR_CHECK => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            UploadState::Confirming => return Err(UploadError::Busy),
+            UploadState::Ready => return Ok(ticket),
+            UploadState::Rejected => return Err(UploadError::refused(ticket.reject_reason.as_deref())),
+            UploadState::Expired => return Err(UploadError::Expired),
+            other => return Err(UploadError::Closed(other.as_str())),
+        }
+    };
+    let (db, storage, config, ip) = (ctx.db.clone(), ctx.storage.clone(), ctx.config.clone(), ip.to_owned());
+    let check = tokio::spawn(async move {
+        let ctx = Uploads { db: &db, storage: &storage, config: &config };
+        check(ctx, &ticket, &ip).await
+    });
+    check.await.map_err(|e| UploadError::Internal(format!("confirm task: {e}")))?
+}
+
+/// Validates a claimed ticket and settles it: ready, back to issued (a passing problem), or
+/// rejected.
+async fn check(ctx: Uploads<'_>, ticket: &UploadRow, ip: &str) -> Result<UploadRow, UploadError> {
+    match validate(ctx, ticket).await {
+        Ok(clean) => finish(ctx, ticket, clean, ip).await,
         Err(err) if err.is_transient() => {
             // Storage hiccup or the PUT has not landed yet: the ticket stays usable until it expires.
             rows::transition(ctx.db, &ticket.id, &[UploadState::Confirming], UploadState::Issued, None).await?;
             Err(err)
         }
         Err(err) => {
-            reject(ctx, &ticket, &err, ip).await;
+            reject(ctx, ticket, &err, ip).await;
             Err(err)
         }
-    }
-}
-
-/// Takes the ticket from `issued` to `confirming`, so it is confirmed at most once, and explains
-/// any refusal.
-async fn claim(ctx: Uploads<'_>, user_id: &str, upload_id: &str) -> Result<UploadRow, UploadError> {
-    let Some(ticket) = rows::find_owned(ctx.db, upload_id, user_id).await? else {
-        return Err(UploadError::NotFound);
-    };
-    match ticket.state {
-        UploadState::Issued if ticket.expires_at <= now_ms() => {
-            expire(ctx, &ticket).await;
-            Err(UploadError::Expired)
-        }
-        UploadState::Issued => {
-            rows::transition(ctx.db, &ticket.id, &[UploadState::Issued], UploadState::Confirming, None)
-                .await?
-                .ok_or(UploadError::Busy)
-        }
-        UploadState::Confirming => Err(UploadError::Busy),
-        UploadState::Ready => Err(UploadError::AlreadyConfirmed),
-        UploadState::Expired => Err(UploadError::Expired),
-        other => Err(UploadError::Closed(other.as_str())),
     }
 }
 

@@ -16,7 +16,7 @@ mod tickets;
 pub use confirm::confirm;
 pub use library::{Image, list, remove};
 pub use rows::UploadState;
-pub use sweep::{Sweep, SweepReport, sweep};
+pub use sweep::{Sweep, SweepPosition, SweepReport, sweep};
 pub use tickets::{IssueRequest, Ticket, issue};
 
 use crate::error::AppError;
@@ -58,12 +58,13 @@ pub enum UploadError {
     InvalidKey,
     #[error("upload ticket expired")]
     Expired,
-    #[error("upload already confirmed")]
-    AlreadyConfirmed,
     #[error("upload is being verified")]
     Busy,
     #[error("upload was {0} and cannot be confirmed")]
     Closed(&'static str),
+    /// Confirmed before and refused then, for the reason with this code.
+    #[error("upload was refused earlier ({0})")]
+    Refused(&'static str),
     #[error("nothing was uploaded for this ticket")]
     NotUploaded,
     #[error("stored {actual} bytes, declared {declared}")]
@@ -100,9 +101,9 @@ impl UploadError {
             Self::NotFound => "upload.not_found",
             Self::InvalidKey => "upload.invalid_key",
             Self::Expired => "upload.expired",
-            Self::AlreadyConfirmed => "upload.already_confirmed",
             Self::Busy => "upload.busy",
             Self::Closed(_) => "upload.closed",
+            Self::Refused(code) => code,
             Self::NotUploaded => "upload.not_uploaded",
             Self::SizeMismatch { .. } => "upload.size_mismatch",
             Self::ChecksumMismatch => "upload.checksum_mismatch",
@@ -113,6 +114,20 @@ impl UploadError {
             Self::Storage(_) => "upload.storage_unavailable",
             Self::Database(_) | Self::Internal(_) => "internal",
         }
+    }
+
+    /// The error a stored rejection reason stands for (the codes `reject` writes).
+    fn refused(reason: Option<&str>) -> Self {
+        const CODES: [&str; 7] = [
+            "upload.too_large",
+            "upload.size_mismatch",
+            "upload.checksum_mismatch",
+            "upload.type_mismatch",
+            "upload.polyglot",
+            "upload.undecodable",
+            "upload.too_many_pixels",
+        ];
+        Self::Refused(CODES.iter().find(|c| Some(**c) == reason).copied().unwrap_or("upload.refused"))
     }
 
     /// Whether the ticket can be tried again later rather than being rejected for good.
@@ -142,9 +157,9 @@ impl UploadError {
             Self::NotFound => "That upload does not exist.".into(),
             Self::InvalidKey => "That is not a valid upload key.".into(),
             Self::Expired => "The upload link expired before the file arrived. Please upload it again.".into(),
-            Self::AlreadyConfirmed => "This upload was already confirmed.".into(),
             Self::Busy => "This upload is being verified. Try again in a moment.".into(),
             Self::Closed(state) => format!("This upload was {state} and can no longer be confirmed."),
+            Self::Refused(_) => "This file was refused when it was checked. Upload the image again.".into(),
             Self::NotUploaded => "The file has not reached storage yet.".into(),
             Self::SizeMismatch { declared, actual } => {
                 format!("The stored file has {actual} bytes, not the {declared} announced.")

@@ -61,12 +61,14 @@ pub struct UploadRow {
     pub sha256: Option<String>,
     pub width: Option<i64>,
     pub height: Option<i64>,
+    /// The error code a rejected upload was refused with.
+    pub reject_reason: Option<String>,
     pub expires_at: i64,
     pub created_at: i64,
 }
 
 pub const COLUMNS: &str = "id, user_id, state, upload_key, object_key, declared_type, declared_bytes, \
-    declared_sha256, filename, content_type, byte_size, sha256, width, height, expires_at, created_at";
+    declared_sha256, filename, content_type, byte_size, sha256, width, height, reject_reason, expires_at, created_at";
 
 pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
     Ok(UploadRow {
@@ -84,6 +86,7 @@ pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
         sha256: row.try_get("sha256")?,
         width: row.try_get("width")?,
         height: row.try_get("height")?,
+        reject_reason: row.try_get("reject_reason")?,
         expires_at: row.try_get("expires_at")?,
         created_at: row.try_get("created_at")?,
     })

@@ -12,7 +12,7 @@ use super::rows::{self, UploadState};
 use super::{UploadError, Uploads};
 use crate::server::db::now_ms;
 
-/// How old things must be before the sweeper touches them.
+/// How old things must be before the sweeper touches them, and how much it looks at per run.
 #[derive(Clone, Copy, Debug)]
 pub struct Sweep {
     /// Objects under `uploads/` or `sources/` without a row that needs them are deleted once
@@ -20,11 +20,36 @@ pub struct Sweep {
     pub orphan_age: Duration,
     /// A confirmation still running after this long was interrupted.
     pub stuck_after: Duration,
+    /// Objects examined per prefix and run; the next run continues after the last one.
+    pub examine: usize,
 }
 
 impl Sweep {
     pub fn for_ticket_ttl(ttl: Duration) -> Self {
-        Self { orphan_age: ttl + Duration::from_secs(15 * 60), stuck_after: Duration::from_secs(10 * 60) }
+        Self {
+            orphan_age: ttl + Duration::from_secs(15 * 60),
+            stuck_after: Duration::from_secs(10 * 60),
+            examine: 4 * BATCH as usize,
+        }
+    }
+}
+
+/// Where orphan reconciliation stopped, per prefix, so the next run goes on from there rather
+/// than looking at the same first objects again. One per process; a new one starts over.
+#[derive(Debug, Default)]
+pub struct SweepPosition(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl SweepPosition {
+    fn get(&self, prefix: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(prefix).cloned()
+    }
+
+    fn set(&self, prefix: &str, after: Option<String>) {
+        let mut positions = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match after {
+            Some(key) => positions.insert(prefix.to_owned(), key),
+            None => positions.remove(prefix),
+        };
     }
 }
 
@@ -34,40 +59,42 @@ pub struct SweepReport {
     pub interrupted: u64,
     pub retried_deletes: u64,
     pub orphans: u64,
+    /// Rows or objects whose step failed this time (logged; tried again next run).
+    pub failed: u64,
 }
 
-/// At most this many rows or objects per step and run; the next run continues.
+/// At most this many rows per step and run; the next run continues.
 const BATCH: i64 = 500;
 
-pub async fn sweep(ctx: Uploads<'_>, options: Sweep) -> Result<SweepReport, UploadError> {
+/// One pass. A row or object whose step fails is logged and left for the next run; it never
+/// stops the others, nor the steps after it.
+pub async fn sweep(ctx: Uploads<'_>, options: Sweep, position: &SweepPosition) -> Result<SweepReport, UploadError> {
     let mut report = SweepReport::default();
     let now = now_ms();
+    let failed = |what: &str, id: &str, err: &dyn std::fmt::Display| {
+        tracing::warn!(upload = %id, %err, "sweep: {what} failed; trying again next run");
+    };
 
     for id in ids(ctx, "state = 'issued' AND expires_at <= $1", now).await? {
-        if let Some(row) =
-            rows::transition(ctx.db, &id, &[UploadState::Issued], UploadState::Expired, Some("upload.expired")).await?
-        {
-            ctx.storage.delete(&ctx.storage.uploads_bucket, &row.upload_key).await?;
-            mark_swept(ctx, &id).await?;
-            report.expired += 1;
+        match expire_ticket(ctx, &id).await {
+            Ok(true) => report.expired += 1,
+            Ok(false) => {}
+            Err(err) => {
+                failed("expiring a ticket", &id, &err);
+                report.failed += 1;
+            }
         }
     }
 
     let stuck_before = now - options.stuck_after.as_millis() as i64;
     for id in ids(ctx, "state = 'confirming' AND updated_at <= $1", stuck_before).await? {
-        let interrupted = rows::transition(
-            ctx.db,
-            &id,
-            &[UploadState::Confirming],
-            UploadState::Rejected,
-            Some("upload.interrupted"),
-        );
-        if let Some(row) = interrupted.await? {
-            ctx.storage.delete(&ctx.storage.uploads_bucket, &row.upload_key).await?;
-            ctx.storage.delete(&ctx.storage.uploads_bucket, &Keys::source(&row.user_id, &row.id)).await?;
-            metrics::counter!("upload_rejected_total", "reason" => "interrupted").increment(1);
-            mark_swept(ctx, &id).await?;
-            report.interrupted += 1;
+        match give_up_confirming(ctx, &id).await {
+            Ok(true) => report.interrupted += 1,
+            Ok(false) => {}
+            Err(err) => {
+                failed("giving up an interrupted confirmation", &id, &err);
+                report.failed += 1;
+            }
         }
     }
 
@@ -75,18 +102,13 @@ pub async fn sweep(ctx: Uploads<'_>, options: Sweep) -> Result<SweepReport, Uplo
     let retry =
         ids(ctx, "state IN ('deleted', 'rejected', 'canceled') AND swept_at IS NULL AND updated_at <= $1", now).await?;
     for id in retry {
-        let row = sqlx::query("SELECT user_id, upload_key, state FROM uploads WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&ctx.db.pool)
-            .await?;
-        let (user_id, upload_key, state): (String, String, String) =
-            (row.try_get("user_id")?, row.try_get("upload_key")?, row.try_get("state")?);
-        ctx.storage.delete(&ctx.storage.uploads_bucket, &upload_key).await?;
-        if state == "deleted" {
-            ctx.storage.delete(&ctx.storage.uploads_bucket, &Keys::source(&user_id, &id)).await?;
+        match delete_leftovers(ctx, &id).await {
+            Ok(()) => report.retried_deletes += 1,
+            Err(err) => {
+                failed("deleting leftovers", &id, &err);
+                report.failed += 1;
+            }
         }
-        mark_swept(ctx, &id).await?;
-        report.retried_deletes += 1;
     }
 
     // Usage counters of past days are no longer consulted.
@@ -96,12 +118,57 @@ pub async fn sweep(ctx: Uploads<'_>, options: Sweep) -> Result<SweepReport, Uplo
         .await?;
 
     let old_before = now - options.orphan_age.as_millis() as i64;
-    report.orphans += reconcile(ctx, "uploads/", old_before, Needed::WhileUploading).await?;
-    report.orphans += reconcile(ctx, "sources/", old_before, Needed::WhileReady).await?;
+    for (prefix, needed) in [("uploads/", Needed::WhileUploading), ("sources/", Needed::WhileReady)] {
+        match reconcile(ctx, prefix, old_before, needed, options.examine, position).await {
+            Ok((deleted, failures)) => {
+                report.orphans += deleted;
+                report.failed += failures;
+            }
+            Err(err) => {
+                tracing::warn!(%prefix, %err, "sweep: listing storage failed; trying again next run");
+                report.failed += 1;
+            }
+        }
+    }
     if report != SweepReport::default() {
         tracing::info!(?report, "upload sweep");
     }
     Ok(report)
+}
+
+async fn expire_ticket(ctx: Uploads<'_>, id: &str) -> Result<bool, UploadError> {
+    let expired =
+        rows::transition(ctx.db, id, &[UploadState::Issued], UploadState::Expired, Some("upload.expired")).await?;
+    let Some(row) = expired else { return Ok(false) };
+    ctx.storage.delete(&ctx.storage.uploads_bucket, &row.upload_key).await?;
+    mark_swept(ctx, id).await?;
+    Ok(true)
+}
+
+async fn give_up_confirming(ctx: Uploads<'_>, id: &str) -> Result<bool, UploadError> {
+    let interrupted =
+        rows::transition(ctx.db, id, &[UploadState::Confirming], UploadState::Rejected, Some("upload.interrupted"));
+    let Some(row) = interrupted.await? else { return Ok(false) };
+    ctx.storage.delete(&ctx.storage.uploads_bucket, &row.upload_key).await?;
+    ctx.storage.delete(&ctx.storage.uploads_bucket, &Keys::source(&row.user_id, &row.id)).await?;
+    metrics::counter!("upload_rejected_total", "reason" => "interrupted").increment(1);
+    mark_swept(ctx, id).await?;
+    Ok(true)
+}
+
+async fn delete_leftovers(ctx: Uploads<'_>, id: &str) -> Result<(), UploadError> {
+    let row = sqlx::query("SELECT user_id, upload_key, state FROM uploads WHERE id = $1")
+        .bind(id)
+        .fetch_one(&ctx.db.pool)
+        .await?;
+    let (user_id, upload_key, state): (String, String, String) =
+        (row.try_get("user_id")?, row.try_get("upload_key")?, row.try_get("state")?);
+    ctx.storage.delete(&ctx.storage.uploads_bucket, &upload_key).await?;
+    if state == "deleted" {
+        ctx.storage.delete(&ctx.storage.uploads_bucket, &Keys::source(&user_id, id)).await?;
+    }
+    mark_swept(ctx, id).await?;
+    Ok(())
 }
 
 async fn ids(ctx: Uploads<'_>, condition: &str, bound: i64) -> Result<Vec<String>, sqlx::Error> {
@@ -118,23 +185,49 @@ enum Needed {
     WhileReady,
 }
 
-async fn reconcile(ctx: Uploads<'_>, prefix: &str, old_before: i64, needed: Needed) -> Result<u64, UploadError> {
-    let mut deleted = 0;
-    let mut seen = 0;
-    let mut page = None;
+/// Deletes old objects under `prefix` that no row needs, examining at most `examine` objects
+/// from where the last run stopped. Returns (deleted, failed).
+async fn reconcile(
+    ctx: Uploads<'_>,
+    prefix: &str,
+    old_before: i64,
+    needed: Needed,
+    examine: usize,
+    position: &SweepPosition,
+) -> Result<(u64, u64), UploadError> {
+    let (mut deleted, mut failed, mut seen) = (0, 0, 0);
+    let mut after = position.get(prefix);
     loop {
-        let (objects, next) = ctx.storage.list(&ctx.storage.uploads_bucket, prefix, page).await?;
+        let (objects, more) = ctx.storage.list(&ctx.storage.uploads_bucket, prefix, after.as_deref()).await?;
         for (key, modified) in objects {
             seen += 1;
-            if modified > old_before || still_needed(ctx, &key, needed).await? {
-                continue;
+            after = Some(key.clone());
+            let orphan = match still_needed(ctx, &key, needed).await {
+                Ok(needed) => modified <= old_before && !needed,
+                Err(err) => {
+                    tracing::warn!(%key, %err, "sweep: could not tell whether an object is needed");
+                    failed += 1;
+                    false
+                }
+            };
+            if orphan {
+                match ctx.storage.delete(&ctx.storage.uploads_bucket, &key).await {
+                    Ok(()) => deleted += 1,
+                    Err(err) => {
+                        tracing::warn!(%key, %err, "sweep: could not delete an orphan; trying again next run");
+                        failed += 1;
+                    }
+                }
             }
-            ctx.storage.delete(&ctx.storage.uploads_bucket, &key).await?;
-            deleted += 1;
+            if seen >= examine {
+                position.set(prefix, after);
+                return Ok((deleted, failed));
+            }
         }
-        match next {
-            Some(token) if seen < BATCH * 4 => page = Some(token),
-            _ => return Ok(deleted),
+        if !more {
+            // The end of the listing: the next run starts over.
+            position.set(prefix, None);
+            return Ok((deleted, failed));
         }
     }
 }
