@@ -134,6 +134,7 @@ async fn services(
         fal: app::server::fal::FalClient::new(&config.fal),
         storage,
         sessions: app::server::auth::session::store(&sessions),
+        sweep_position: Default::default(),
     };
     Ok((services, embedded))
 }

@@ -73,12 +73,26 @@ pub async fn start(
     // No host parser: every request is path-style, which is what our client sends.
     let s3 = builder.build();
 
+    let objects_root = root.to_owned();
     let router = Router::new()
         .fallback(move |request: Request| {
-            let s3 = s3.clone();
+            let (s3, root) = (s3.clone(), objects_root.clone());
             async move {
+                let method = request.method().clone();
+                let deleted = deleted_object(&request);
                 match s3.call(request.map(s3s::Body::http_body_unsync)).await {
-                    Ok(response) => response.into_response(),
+                    Ok(response) => {
+                        let status = response.status();
+                        if let (true, Some((bucket, key))) = (status.is_success(), deleted) {
+                            remove_sidecars(&root, &bucket, &key);
+                        }
+                        if status.is_client_error() {
+                            // Anyone can send a bad signature: never an error line, and never the
+                            // URL (a presigned one is a credential).
+                            tracing::debug!(%method, status = status.as_u16(), "embedded S3 refused a request");
+                        }
+                        response.into_response()
+                    }
                     Err(err) => {
                         tracing::error!(error = ?err, "embedded S3 failed to answer");
                         StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -98,6 +112,32 @@ pub async fn start(
     });
     tracing::info!(%addr, root = %root.display(), "embedded S3 endpoint listening");
     Ok(EmbeddedS3 { addr, secret, task })
+}
+
+/// The (bucket, key) a request deletes: a path-style `DELETE /bucket/key` that is not a
+/// multipart abort.
+fn deleted_object(request: &Request) -> Option<(String, String)> {
+    if request.method() != Method::DELETE || request.uri().query().is_some_and(|q| q.contains("uploadId")) {
+        return None;
+    }
+    let path = request.uri().path().trim_start_matches('/');
+    let (bucket, key) = path.split_once('/')?;
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|s| s.into_owned());
+    Some((decode(bucket)?, decode(key).filter(|k| !k.is_empty())?))
+}
+
+/// s3s-fs keeps two files of attributes beside each object and leaves them behind when the
+/// object is deleted: remove them too, so deletes leave nothing on disk.
+fn remove_sidecars(root: &Path, bucket: &str, key: &str) {
+    let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    for kind in ["internal", "metadata"] {
+        let file = root.join(format!(".bucket-{}.object-{}.{kind}.json", encode(bucket), encode(key)));
+        if let Err(err) = std::fs::remove_file(&file)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%err, "could not remove an attributes file of a deleted object");
+        }
+    }
 }
 
 /// Direct uploads need: the app's origin, PUT/GET/HEAD, the headers a presigned PUT signs, and

@@ -100,8 +100,17 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let fal = FalClient::new(&config.fal);
     let (jobs, relay) = JobRuntime::start(&config, &db).await;
     let session_store = app::server::auth::session::store(&sessions);
-    let state =
-        AppState::new(Services { leptos_options, config, db, vault, fal, storage, jobs, sessions: session_store });
+    let state = AppState::new(Services {
+        leptos_options,
+        config,
+        db,
+        vault,
+        fal,
+        storage,
+        jobs,
+        sessions: session_store,
+        sweep_position: Default::default(),
+    });
     let router = router(state.clone(), sessions).await?;
     let maintenance = maintenance::spawn(state.clone());
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));

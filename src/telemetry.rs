@@ -3,8 +3,10 @@
 use tracing_subscriber::EnvFilter;
 
 /// Directives applied whatever `RUST_LOG` says: the embedded S3 server logs each request's URI
-/// at debug level, and a presigned URL is a credential that must never reach a log.
-pub const ALWAYS: &[&str] = &["s3s=info"];
+/// at debug level, and a presigned URL is a credential that must never reach a log; it also logs
+/// every refused signature as an error, which would let anyone flood the log (the embedded
+/// endpoint notes refusals itself, at debug level).
+pub const ALWAYS: &[&str] = &["s3s=info", "s3s::ops=off"];
 
 /// `RUST_LOG` decides; the default keeps our own crates at info and the chatty ones quieter.
 pub fn init() {

@@ -7,11 +7,14 @@ use super::rate_limit;
 use super::state::Services;
 use super::uploads::{self, Sweep, SweepReport, UploadError, Uploads};
 
+/// One pass of every kind of upkeep; one kind failing does not keep the others from running.
 pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
-    let report =
-        uploads::sweep(Uploads::from(services), Sweep::for_ticket_ttl(services.config.uploads.ticket_ttl)).await?;
-    rate_limit::prune(&services.db, Duration::from_secs(24 * 3600)).await?;
-    Ok(report)
+    let options = Sweep::for_ticket_ttl(services.config.uploads.ticket_ttl);
+    let swept = uploads::sweep(Uploads::from(services), options, &services.sweep_position).await;
+    if let Err(err) = rate_limit::prune(&services.db, Duration::from_secs(24 * 3600)).await {
+        tracing::warn!(%err, "pruning rate-limit windows failed; trying again next run");
+    }
+    swept
 }
 
 /// Runs `run_once` every `sweep_every` until the process ends.

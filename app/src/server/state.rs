@@ -24,6 +24,8 @@ pub struct Services {
     /// The session store, for long-lived requests (the live stream) that must notice when the
     /// session they started with has ended.
     pub sessions: Arc<dyn tower_sessions::SessionStore>,
+    /// Where the upload sweeper's reconciliation of storage goes on from.
+    pub sweep_position: super::uploads::SweepPosition,
 }
 
 #[derive(Clone)]

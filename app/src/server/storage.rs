@@ -139,10 +139,20 @@ impl Storage {
         Ok(request.uri().to_owned())
     }
 
-    /// Deletes `key`; deleting what does not exist succeeds.
+    /// Deletes `key`; deleting what does not exist succeeds (whatever the backend answers).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
-        self.client.delete_object().bucket(bucket).key(key).send().await.map_err(request_error)?;
-        Ok(())
+        match self.client.delete_object().bucket(bucket).key(key).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let code = err.as_service_error().and_then(|e| e.meta().code());
+                let not_found = err.raw_response().is_some_and(|r| r.status().as_u16() == 404);
+                if code == Some("NoSuchKey") || (not_found && code != Some("NoSuchBucket")) {
+                    Ok(())
+                } else {
+                    Err(request_error(err))
+                }
+            }
+        }
     }
 
     /// Reads a whole object of at most `limit` bytes. `Ok(None)` when it does not exist;
@@ -188,20 +198,20 @@ impl Storage {
         Ok(())
     }
 
-    /// One page of the objects under `prefix`: (key, last modified as epoch milliseconds), and
-    /// the token for the next page.
+    /// One page of the objects under `prefix` whose keys sort after `after`: (key, last
+    /// modified as epoch milliseconds), and whether more follow.
     pub async fn list(
         &self,
         bucket: &str,
         prefix: &str,
-        continuation: Option<String>,
-    ) -> Result<(Vec<(String, i64)>, Option<String>), StorageError> {
+        after: Option<&str>,
+    ) -> Result<(Vec<(String, i64)>, bool), StorageError> {
         let page = self
             .client
             .list_objects_v2()
             .bucket(bucket)
             .prefix(prefix)
-            .set_continuation_token(continuation)
+            .set_start_after(after.map(str::to_owned))
             .send()
             .await
             .map_err(request_error)?;
@@ -210,9 +220,7 @@ impl Storage {
             .iter()
             .filter_map(|o| Some((o.key()?.to_owned(), o.last_modified()?.to_millis().ok()?)))
             .collect();
-        let next =
-            page.is_truncated().unwrap_or(false).then(|| page.next_continuation_token().map(str::to_owned)).flatten();
-        Ok((objects, next))
+        Ok((objects, page.is_truncated().unwrap_or(false)))
     }
 }
 
