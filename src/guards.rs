@@ -132,6 +132,9 @@ const FORBIDDEN_PAGE: &str = "<!DOCTYPE html><html lang=\"en\"><head><meta chars
 /// Headers every response carries. Pages set their own nonce-based CSP; anything else gets a
 /// policy that allows nothing.
 pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Browsers honour (and otherwise complain about) COOP only on trustworthy origins: https,
+    // or loopback. A plain-http address on a home network is neither.
+    let coop = state.config.secure_cookies() || request_host_is_loopback(request.headers());
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     let set = |headers: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
@@ -143,12 +146,24 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     // on our own form posts, which the same-origin guard must refuse.)
     set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'self'; frame-ancestors 'none'");
-    set(headers, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    if coop {
+        set(headers, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    }
     set(headers, header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()");
     if state.config.secure_cookies() {
         set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     }
     response
+}
+
+fn request_host_is_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -161,6 +176,17 @@ mod tests {
             headers.append("x-forwarded-for", HeaderValue::from_str(value).unwrap());
         }
         headers
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_str(value).unwrap());
+            request_host_is_loopback(&headers)
+        };
+        assert!(host("127.0.0.1:3000") && host("localhost:3000") && host("[::1]:3000") && host("localhost"));
+        assert!(!host("192.168.1.10:3000") && !host("darkroom.test:3100") && !host("[2001:db8::1]:80"));
     }
 
     #[test]

@@ -131,3 +131,19 @@ async fn health_reports_the_database() {
     let reply = app.client().get("/healthz").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ok"));
 }
+
+#[tokio::test]
+async fn cross_origin_isolation_is_only_asked_where_browsers_honour_it() {
+    let app = TestApp::spawn().await;
+    let page = |host: &'static str| {
+        let request = reqwest::Client::new().get(format!("{}/login", app.base)).header("host", host);
+        async move { request.send().await.unwrap() }
+    };
+    let local = page("127.0.0.1:3000").await;
+    assert_eq!(local.headers().get("cross-origin-opener-policy").map(|v| v.to_str().unwrap()), Some("same-origin"));
+    // Plain http on a home network is not a trustworthy origin: the browser would ignore the
+    // header and log an error on every page.
+    let lan = page("192.168.1.10:3000").await;
+    assert_eq!(lan.status(), StatusCode::OK);
+    assert!(lan.headers().get("cross-origin-opener-policy").is_none());
+}
