@@ -28,6 +28,9 @@ pub async fn file(
     Path((request, name)): Path<(String, String)>,
     Query(params): Query<Params>,
 ) -> Response {
+    if state.media_down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "media host down").into_response();
+    }
     if request == "redirect" {
         return Redirect::to(params.to.as_deref().unwrap_or("/")).into_response();
     }

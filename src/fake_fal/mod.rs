@@ -106,6 +106,10 @@ pub struct FalRequest {
     pub canceled: bool,
     /// Each input URL the fake fetched, with the HTTP status it got (0: no answer).
     pub input_fetches: Vec<(String, u16)>,
+    /// The inputs have been fetched (a model reads them when its run starts, as fal's do).
+    pub inputs_fetched: bool,
+    /// Which input field held the image URLs (`image_urls` or `image_url`).
+    pub input_field: Option<&'static str>,
 }
 
 #[derive(Clone, Debug)]
@@ -123,6 +127,8 @@ pub(crate) struct FakeState {
     deliveries: Mutex<Vec<Delivery>>,
     /// Bytes sent so far by each video download, in the order they started.
     video_downloads: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
+    /// While set, the media host answers every download with 503.
+    media_down: std::sync::atomic::AtomicBool,
     signing_key: ed25519_dalek::SigningKey,
     base: OnceLock<String>,
 }
@@ -151,6 +157,7 @@ impl FakeFal {
             requests: Mutex::default(),
             deliveries: Mutex::default(),
             video_downloads: Mutex::default(),
+            media_down: std::sync::atomic::AtomicBool::new(false),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
             base: OnceLock::new(),
         });
@@ -210,6 +217,11 @@ impl FakeFal {
     /// Every webhook delivery made so far.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.deliveries.lock().expect("delivery lock").clone()
+    }
+
+    /// Takes the media host down (every download answers 503) or brings it back.
+    pub fn set_media_down(&self, down: bool) {
+        self.state.media_down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Moves a request's own clock forward by `by`, as if that much time had passed for it (its

@@ -88,11 +88,14 @@ async fn submit(
         url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "fal_webhook").map(|(_, v)| v.into_owned())
     });
     let id = uuid::Uuid::new_v4().to_string();
-    let image_urls: Vec<String> = input
-        .get("image_urls")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
+    let (input_field, image_urls): (Option<&'static str>, Vec<String>) =
+        match (input.get("image_urls").and_then(Value::as_array), input.get("image_url").and_then(Value::as_str)) {
+            (Some(urls), _) => {
+                (Some("image_urls"), urls.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            }
+            (None, Some(url)) => (Some("image_url"), vec![url.to_owned()]),
+            (None, None) => (None, Vec::new()),
+        };
     let request = FalRequest {
         id: id.clone(),
         endpoint: endpoint.to_owned(),
@@ -103,21 +106,29 @@ async fn submit(
         started: Instant::now(),
         canceled: false,
         input_fetches: Vec::new(),
+        inputs_fetched: image_urls.is_empty(),
+        input_field,
     };
     state.requests.lock().expect("request lock").insert(id.clone(), request);
 
-    // Like a model would, fetch the inputs (and record whether that worked).
+    // Like a model would, fetch the inputs when the run starts (and record whether that worked).
     let fetcher = state.clone();
     let fetch_id = id.clone();
+    let queued_for = Duration::from_millis(scenario.queue_ms);
     tokio::spawn(async move {
+        tokio::time::sleep(queued_for).await;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("static client");
         for url in image_urls {
-            let status = match reqwest::get(&url).await {
+            let status = match client.get(&url).send().await {
                 Ok(r) => r.status().as_u16(),
                 Err(_) => 0,
             };
             if let Some(r) = fetcher.requests.lock().expect("request lock").get_mut(&fetch_id) {
                 r.input_fetches.push((url, status));
             }
+        }
+        if let Some(r) = fetcher.requests.lock().expect("request lock").get_mut(&fetch_id) {
+            r.inputs_fetched = true;
         }
     });
     if let Some(webhook) = webhook {
@@ -157,7 +168,7 @@ pub fn phase(request: &FalRequest) -> Phase {
         Phase::Done
     } else if elapsed < Duration::from_millis(queue_ms) {
         Phase::Queued
-    } else if elapsed < Duration::from_millis(queue_ms + run_ms) {
+    } else if elapsed < Duration::from_millis(queue_ms + run_ms) || !request.inputs_fetched {
         Phase::Running
     } else {
         Phase::Done
@@ -183,7 +194,7 @@ fn status(state: &Arc<FakeState>, id: &str) -> Response {
             if request.canceled {
                 done["error"] = json!("Request was cancelled");
                 done["error_type"] = json!("client_cancelled");
-            } else if let Some((_, error_type, message)) = failure(&request.scenario.outcome) {
+            } else if let Some((_, error_type, message)) = failure(request) {
                 done["error"] = json!(message);
                 done["error_type"] = json!(error_type);
             }
@@ -206,13 +217,25 @@ fn result(state: &Arc<FakeState>, id: &str) -> Response {
 }
 
 /// A failed outcome's (status, error_type, message), or `None` for a success.
-pub fn failure(outcome: &Outcome) -> Option<(u16, &'static str, String)> {
-    match outcome {
+pub fn failure(request: &FalRequest) -> Option<(u16, &'static str, String)> {
+    if unreadable_input(request).is_some() {
+        return Some((422, "file_download_error", "Invalid status code: 422".into()));
+    }
+    match &request.scenario.outcome {
         Outcome::ContentPolicy => Some((422, "content_policy_violation", "Invalid status code: 422".into())),
         Outcome::Invalid { .. } => Some((422, "value_error", "Invalid status code: 422".into())),
         Outcome::Timeout => Some((504, "request_timeout", "Request timed out".into())),
         _ => None,
     }
+}
+
+/// The location (`["body", field, index]`) of the first input the model could not download.
+fn unreadable_input(request: &FalRequest) -> Option<Value> {
+    let at = request.input_fetches.iter().position(|(_, status)| !(200..300).contains(status))?;
+    Some(match request.input_field {
+        Some("image_url") => json!(["body", "image_url"]),
+        field => json!(["body", field.unwrap_or("image_urls"), at]),
+    })
 }
 
 /// The result body (or error body) of a finished request.
@@ -221,6 +244,10 @@ pub fn outcome_body(base: &str, request: &FalRequest) -> (StatusCode, Value) {
     if request.canceled {
         let status = StatusCode::from_u16(499).expect("499 is a valid status");
         return (status, json!({ "detail": "Request cancelled", "error_type": "client_cancelled" }));
+    }
+    if let Some(loc) = unreadable_input(request) {
+        let detail = json!([{ "loc": loc, "msg": "Failed to download the file. Please check if the URL is accessible.", "type": "file_download_error", "url": "https://docs.fal.ai/errors#file_download_error" }]);
+        return (StatusCode::UNPROCESSABLE_ENTITY, json!({ "detail": detail }));
     }
     match &request.scenario.outcome {
         Outcome::Images { count, width, height } => {

@@ -22,6 +22,17 @@ pub(super) async fn deliver_when_done(state: Arc<FakeState>, id: String, url: St
         )
     };
     tokio::time::sleep(wait).await;
+    // A run ends only once its inputs were read.
+    for _ in 0..600 {
+        let done = {
+            let requests = state.requests.lock().expect("request lock");
+            requests.get(&id).is_none_or(|r| matches!(super::queue::phase(r), super::queue::Phase::Done))
+        };
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let body = {
         let requests = state.requests.lock().expect("request lock");
         let Some(request) = requests.get(&id) else { return };

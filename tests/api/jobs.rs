@@ -508,3 +508,34 @@ async fn a_retried_job_gets_a_fresh_time_limit() {
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     wait_for(&app, &id, JobState::Succeeded).await;
 }
+
+#[tokio::test]
+async fn links_in_provider_messages_lose_their_query_everywhere_they_are_kept() {
+    let app = TestApp::spawn().await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    let secret = "X-Amz-Signature=0123456789abcdef";
+    app.fake.script(Scenario {
+        outcome: Outcome::Invalid {
+            field: "image_url".into(),
+            message: format!("could not read https://storage.example/b/k.png?{secret}&X-Amz-Credential=id"),
+        },
+        ..Scenario::default()
+    });
+    let id = start(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
+    let failed = wait_for(&app, &id, JobState::Failed).await;
+    let message = failed.error_message.unwrap();
+    assert!(message.contains("https://storage.example/b/k.png?…"), "{message}");
+    let view = client.call("jobs/get", &[("id", &id)]).await;
+    use sqlx::Row;
+    let audit: Vec<String> = sqlx::query("SELECT detail_json FROM audit_events")
+        .fetch_all(&app.db().pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("detail_json"))
+        .collect();
+    for (place, text) in [("the job", message), ("the answer", view.body), ("the audit log", audit.join("\n"))] {
+        assert!(!text.contains(secret), "{place} keeps a signed link: {text}");
+    }
+    assert!(!crate::helpers::captured_logs().contains(secret), "the logs keep a signed link");
+}

@@ -16,15 +16,26 @@ pub struct ServerProcess {
 
 impl TestApp {
     /// Starts `darkroom serve` with the app's settings plus `extra`, named `name` in its log file,
-    /// and waits until it answers.
+    /// and waits until it answers. With the embedded endpoint, it stores into the test's.
     pub async fn process(&self, name: &str, extra: &[(&str, &str)]) -> ServerProcess {
+        self.start_process(name, extra, true).await
+    }
+
+    /// The same, but with the embedded endpoint the process runs its own (on the
+    /// `S3_EMBEDDED_ADDR` and under the `DARKROOM_DATA_DIR` that `extra` should give), which
+    /// goes down with it.
+    pub async fn process_with_own_storage(&self, name: &str, extra: &[(&str, &str)]) -> ServerProcess {
+        self.start_process(name, extra, false).await
+    }
+
+    async fn start_process(&self, name: &str, extra: &[(&str, &str)], shared_storage: bool) -> ServerProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_darkroom"));
         command.arg("serve").env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
         for (key, value) in &self.vars {
             command.env(key, value);
         }
         command.env("RUST_LOG", "info").env("NO_COLOR", "1").env("LEPTOS_SITE_ADDR", "127.0.0.1:0");
-        if storage_kind() == StorageKind::Embedded {
+        if shared_storage && storage_kind() == StorageKind::Embedded {
             // The test's embedded endpoint, used by the process as an external S3.
             let endpoint = self.running.embedded_s3.as_ref().expect("the test runs the embedded S3").endpoint();
             let (id, secret) = endpoint.credentials.unwrap();
@@ -99,4 +110,9 @@ impl ServerProcess {
         let found = lines.iter().enumerate().filter(|(_, l)| l.contains("panicked"));
         found.map(|(at, _)| lines[at..(at + 3).min(lines.len())].join("\n")).collect()
     }
+}
+
+/// A loopback port nothing listens on right now (for a process that must come back on it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -100,7 +100,8 @@ impl<'a> Event<'a> {
 }
 
 /// Records `event`. A failure to audit is logged loudly but does not undo the user's action.
-pub async fn record(db: &Db, event: Event<'_>) {
+pub async fn record(db: &Db, mut event: Event<'_>) {
+    super::redact::json(&mut event.detail);
     let result = sqlx::query(
         "INSERT INTO audit_events (id, at, actor_id, action, subject_type, subject_id, ip, detail_json) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

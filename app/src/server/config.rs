@@ -162,8 +162,12 @@ pub struct JobConfig {
     pub webhook_url: Option<Url>,
     /// How long fal keeps its copy of our outputs (`X-Fal-Object-Lifecycle-Preference`).
     pub fal_output_ttl: Duration,
-    /// Submissions (and downloads) tried before a job fails for good.
+    /// Submissions (and saves of the results) tried before a job fails for good.
     pub max_attempts: u32,
+    /// How long passing trouble (a provider or media-host outage, our storage down) is retried
+    /// before a job fails: from its queueing for submits, from its result's arrival for saves.
+    /// Never longer than fal keeps the outputs.
+    pub retry_window: Duration,
     /// First retry delay; each further retry doubles it (with jitter).
     pub retry_base: Duration,
     /// First status poll after a submit without a webhook; polls then back off to `poll_max`.
@@ -177,7 +181,7 @@ pub struct JobConfig {
     pub tick: Duration,
     /// Jobs one process works on at once; 0 makes a web-only replica that runs no jobs.
     pub concurrency: usize,
-    /// A job still unfinished this long after it was created fails as timed out.
+    /// A job still running at fal this long after it was submitted fails as timed out.
     pub timeout: Duration,
     /// Largest output file accepted, in bytes.
     pub max_output_bytes: u64,
@@ -342,8 +346,9 @@ impl Config {
                 url
             }),
             fal_output_ttl: secs("DARKROOM_FAL_OUTPUT_TTL_SECS", 24 * 3600)?,
-            max_attempts: parse_u64("DARKROOM_JOB_MAX_ATTEMPTS", get("DARKROOM_JOB_MAX_ATTEMPTS"), 5)?.clamp(1, 100)
+            max_attempts: parse_u64("DARKROOM_JOB_MAX_ATTEMPTS", get("DARKROOM_JOB_MAX_ATTEMPTS"), 50)?.clamp(1, 1000)
                 as u32,
+            retry_window: secs("DARKROOM_JOB_RETRY_WINDOW_SECS", 6 * 3600)?,
             retry_base: millis("DARKROOM_JOB_RETRY_BASE_MS", 2000)?,
             poll_first: millis("DARKROOM_JOB_POLL_FIRST_MS", 1000)?,
             poll_max: millis("DARKROOM_JOB_POLL_MAX_MS", 15_000)?,
@@ -358,6 +363,12 @@ impl Config {
             ),
             input_url_ttl: secs("DARKROOM_INPUT_URL_TTL_SECS", 300)?,
         };
+        if jobs.retry_window > jobs.fal_output_ttl {
+            return Err(bad(
+                "DARKROOM_JOB_RETRY_WINDOW_SECS",
+                "must not exceed DARKROOM_FAL_OUTPUT_TTL_SECS: a result cannot be saved after fal has deleted it",
+            ));
+        }
         if jobs.input_url_ttl.is_zero() || jobs.input_url_ttl > Duration::from_secs(300) {
             return Err(bad("DARKROOM_INPUT_URL_TTL_SECS", "must be between 1 and 300 seconds"));
         }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod rate_limit;
+pub mod redact;
 pub mod request;
 pub mod secret_file;
 pub mod state;

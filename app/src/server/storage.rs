@@ -22,7 +22,7 @@ pub enum StorageError {
 }
 
 fn request_error<E: std::error::Error>(err: E) -> StorageError {
-    StorageError::Request(DisplayErrorContext(err).to_string())
+    StorageError::Request(super::redact::urls(&DisplayErrorContext(err).to_string()))
 }
 
 #[derive(Clone, Debug)]

@@ -69,7 +69,7 @@ impl FalError {
         let header_error_type = headers.get("x-fal-error-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
 
         if let Some(envelope) = parsed.as_ref().and_then(|v| v.get("error")).and_then(platform_envelope) {
-            let message = envelope.message.unwrap_or_else(|| envelope.kind.clone());
+            let message = crate::server::redact::urls(&envelope.message.unwrap_or_else(|| envelope.kind.clone()));
             return match (status, envelope.kind.as_str()) {
                 (401 | 403, _) | (_, "authorization_error") => Self::NotPermitted { message },
                 (429, _) | (_, "rate_limited") => Self::RateLimited { message, retry_after_secs },
@@ -84,9 +84,11 @@ impl FalError {
         let detail = parsed.as_ref().and_then(|v| v.get("detail"));
         let body_error_type =
             parsed.as_ref().and_then(|v| v.get("error_type")).and_then(Value::as_str).map(str::to_owned);
+        // fal's own words when it gave some; never a raw body (an HTML error page from a
+        // gateway, say), which is neither written for the user nor safe to show.
         let message = match detail {
-            Some(Value::String(s)) => s.clone(),
-            _ => String::from_utf8_lossy(body).chars().take(300).collect(),
+            Some(Value::String(s)) => crate::server::redact::urls(&s.chars().take(300).collect::<String>()),
+            _ => format!("an answer without an explanation (HTTP {status})"),
         };
 
         match status {
@@ -144,7 +146,7 @@ fn field_error(item: &Value) -> FieldError {
         })
         .unwrap_or_default();
     let text = |key: &str| item.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-    FieldError { field, message: text("msg"), kind: text("type") }
+    FieldError { field, message: crate::server::redact::urls(&text("msg")), kind: text("type") }
 }
 
 fn summarize(fields: &[FieldError]) -> String {

@@ -123,8 +123,16 @@ pub(super) async fn fail(
     Ok(changed)
 }
 
-/// Sends the job back to the queue after a backoff, or fails it when its attempts are used up.
-/// `Some(true)`: requeued; `Some(false)`: failed; `None`: it had already moved on.
+/// Whether a passing failure may be tried again: within the attempts, and within the retry
+/// window counted from `since` (when the step that keeps failing first began).
+pub(super) fn may_retry(services: &Services, job: &JobRow, attempts: i64, since: i64) -> bool {
+    let window = services.config.jobs.retry_window.as_millis() as i64;
+    attempts < job.max_attempts && now_ms() - since < window
+}
+
+/// Sends the job back to the queue after a backoff, or fails it when its attempts or its retry
+/// window are used up. `Some(true)`: requeued; `Some(false)`: failed; `None`: it had already
+/// moved on.
 pub(super) async fn requeue(
     services: &Services,
     job: &JobRow,
@@ -133,7 +141,7 @@ pub(super) async fn requeue(
     reason: &str,
 ) -> Result<Option<bool>, sqlx::Error> {
     let attempts = job.attempts + 1;
-    if attempts >= job.max_attempts {
+    if !may_retry(services, job, attempts, job.queued_at) {
         let failure = failure::exhausted(reason, attempts);
         return Ok(fail(services, job, from, lease, &failure).await?.then_some(false));
     }

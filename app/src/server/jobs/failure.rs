@@ -9,8 +9,9 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A failure whose message is shown to the user and stored: any link in it loses its query.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self { code, message: crate::server::redact::urls(&message.into()) }
     }
 }
 
@@ -23,6 +24,14 @@ pub enum Verdict {
 }
 
 pub fn classify(err: &FalError) -> Verdict {
+    // Every image input is a URL we presigned from our own storage: fal failing to download one
+    // means our storage was unreachable (down, or restarting), never that the user's input was
+    // wrong. Submitting again presigns it afresh.
+    if let FalError::Invalid { fields, .. } = err
+        && fields.iter().any(|f| f.kind == "file_download_error")
+    {
+        return Verdict::Retry("fal could not download an input image from our storage".into());
+    }
     if err.is_retriable() {
         let reason = match err {
             FalError::RateLimited { .. } => "fal is rate-limiting this key".to_owned(),
@@ -118,6 +127,19 @@ mod tests {
         let Verdict::Fail(f) = classify(&invalid) else { panic!() };
         assert_eq!(f.code, "fal.invalid_input");
         assert!(f.message.contains("image_urls.0: could not load"));
+    }
+
+    #[test]
+    fn an_input_fal_could_not_download_is_retried_not_blamed_on_the_user() {
+        let download = FalError::Invalid {
+            status: 422,
+            fields: vec![FieldError {
+                field: "image_urls.0".into(),
+                message: "Failed to download the file.".into(),
+                kind: "file_download_error".into(),
+            }],
+        };
+        assert!(matches!(classify(&download), Verdict::Retry(r) if r.contains("our storage")));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::complete::{backoff, fail};
+use super::complete::{backoff, fail, may_retry};
 use super::failure::Failure;
 use super::outputs::{self, OutputFile};
 use super::rows::{JobRow, JobState, Update};
@@ -182,7 +182,7 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
 }
 
 /// A final failure: nothing of this job stays in storage.
-async fn give_up(services: &Services, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
+pub(super) async fn give_up(services: &Services, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
     // Only while the job is still ours: a run that lost its lease must not delete what the
     // worker that took over has stored (and perhaps committed).
     if fail(services, job, &[JobState::Persisting], Some(lease), failure).await? {
@@ -195,7 +195,7 @@ async fn give_up(services: &Services, job: &JobRow, lease: &str, failure: &Failu
 /// A passing problem: try again after a backoff, until the attempts run out.
 async fn later(services: &Services, job: &JobRow, lease: &str, reason: &str) -> Result<(), sqlx::Error> {
     let attempts = job.attempts + 1;
-    if attempts >= job.max_attempts {
+    if !may_retry(services, job, attempts, job.completed_at.unwrap_or(job.updated_at)) {
         let failure = Failure::new(
             "job.persist_failed",
             format!("The results could not be saved after {attempts} attempts: {reason}."),
@@ -487,7 +487,10 @@ async fn put(services: &Services, key: &str, bytes: Vec<u8>, content_type: &str)
     storage
         .put_bytes(&storage.results_bucket, key, bytes, content_type, &sha)
         .await
-        .map_err(|e| Problem::Retry(format!("storage refused the file ({e})")))
+        .map_err(|err| {
+            tracing::warn!(%err, "storage refused a result");
+            Problem::Retry("our storage did not accept the file".into())
+        })
 }
 
 /// Width, height and a lossy WebP thumbnail (longest edge at most 384 px; a smaller image keeps
@@ -516,8 +519,11 @@ fn encode_thumbnail(picture: &image::DynamicImage) -> Option<Vec<u8>> {
     Some(encoded)
 }
 
+/// Our storage did not take a write: the user is told that much; the details go to the log.
 fn refused<E: std::error::Error>(what: &str, err: E) -> Problem {
-    Problem::Retry(format!("storage refused {what} ({})", aws_sdk_s3::error::DisplayErrorContext(err)))
+    let detail = crate::server::redact::urls(&aws_sdk_s3::error::DisplayErrorContext(err).to_string());
+    tracing::warn!(%detail, "storage refused {what}");
+    Problem::Retry("our storage did not accept the file".into())
 }
 
 /// Streams a file into storage: one PUT when it fits in a part, multipart above that. Holds at
@@ -616,10 +622,7 @@ impl<'a> Writer<'a> {
             .await;
         if let Err(err) = completed {
             self.abort().await;
-            return Err(Problem::Retry(format!(
-                "storage refused to complete the upload ({})",
-                aws_sdk_s3::error::DisplayErrorContext(err)
-            )));
+            return Err(refused("completing the upload", err));
         }
         Ok((self.total, sha))
     }

@@ -90,8 +90,8 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
         }))
     };
     let step = async {
-        if timed_out(services, &job) {
-            return expire(services, &job, lease).await;
+        if let Some(failure) = past_deadline(services, &job) {
+            return expire(services, &job, lease, &failure).await;
         }
         match job.state {
             JobState::Queued => submit(services, &job, lease).await,
@@ -138,17 +138,44 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn timed_out(services: &Services, job: &JobRow) -> bool {
-    job.state != JobState::Persisting && now_ms() - job.queued_at > services.config.jobs.timeout.as_millis() as i64
+/// Each state has its deadline: a queued job must get to fal within the retry window of its
+/// queueing; a job at fal must finish within the time limit of its submission; a result must be
+/// saved within the retry window of its arrival. Past it, the job fails, whatever went wrong.
+fn past_deadline(services: &Services, job: &JobRow) -> Option<Failure> {
+    let config = &services.config.jobs;
+    let now = now_ms();
+    let past = |since: i64, limit: Duration| now - since > limit.as_millis() as i64;
+    let last_trouble = || job.error_message.as_deref().and_then(|m| m.split_once(": ")).map(|(_, why)| why.to_owned());
+    match job.state {
+        JobState::Queued if past(job.queued_at, config.retry_window) => Some(Failure::new(
+            "job.retries_exhausted",
+            format!("The job could not be started in time: {}.", last_trouble().unwrap_or_else(|| "fal was unavailable".into())),
+        )),
+        JobState::Submitted | JobState::Running if past(job.submitted_at.unwrap_or(job.queued_at), config.timeout) => {
+            let minutes = config.timeout.as_secs().div_ceil(60);
+            Some(Failure::new("job.timeout", format!("The job did not finish within {minutes} minutes.")))
+        }
+        JobState::Persisting if past(job.completed_at.unwrap_or(job.updated_at), config.retry_window) => {
+            Some(Failure::new(
+                "job.persist_failed",
+                format!(
+                    "The results could not be saved in time: {}.",
+                    last_trouble().unwrap_or_else(|| "storage was unavailable".into())
+                ),
+            ))
+        }
+        _ => None,
+    }
 }
 
-async fn expire(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
+async fn expire(services: &Services, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
+    if job.state == JobState::Persisting {
+        return persist::give_up(services, job, lease, failure).await;
+    }
     if let Some(request_id) = &job.fal_request_id {
         super::cancel_at_fal(services, job, request_id).await;
     }
-    let minutes = services.config.jobs.timeout.as_secs().div_ceil(60);
-    let failure = Failure::new("job.timeout", format!("The job did not finish within {minutes} minutes."));
-    if fail(services, job, &[job.state], Some(lease), &failure).await? {
+    if fail(services, job, &[job.state], Some(lease), failure).await? {
         services.jobs.events.publish(&job.user_id, &job.id).await;
     }
     Ok(())
