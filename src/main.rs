@@ -77,11 +77,14 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.site_addr)
                 .await
                 .with_context(|| format!("binding {}", config.site_addr))?;
-            let running = darkroom::server::start(config, listener).await?;
+            let grace = config.shutdown_grace;
+            let mut running = darkroom::server::start(config, listener).await?;
             tokio::select! {
-                result = running.wait() => result,
-                _ = shutdown_signal() => Ok(()),
+                result = running.wait() => return result,
+                _ = shutdown_signal() => {}
             }
+            running.shut_down(grace).await;
+            Ok(())
         }
         Command::Migrate => darkroom::cli::migrate(&config()?).await,
         Command::User(UserCommand::Create { email, admin }) => {

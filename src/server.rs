@@ -57,8 +57,30 @@ pub struct Running {
 
 impl Running {
     /// Waits until the server stops (it never does unless shut down or failing).
-    pub async fn wait(mut self) -> anyhow::Result<()> {
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
         (&mut self.task).await.context("server task")?.context("server")
+    }
+
+    /// Stops in order: no new connections or job claims, live streams end, requests under way
+    /// and job steps get `grace` to finish (saves stop between parts; a submit fal accepted is
+    /// always waited for until its request id is stored), then leases still held are released.
+    pub async fn shut_down(mut self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
+        let _ = self.state.jobs.closing.send(true);
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(worker) = self.worker.take()
+            && tokio::time::timeout_at(deadline, worker).await.is_err()
+        {
+            tracing::warn!("job steps still running at the end of the grace period");
+        }
+        let _ = self.state.jobs.submitting.acquire_many(jobs::SUBMITS_AT_ONCE).await;
+        if tokio::time::timeout_at(deadline, &mut self.task).await.is_err() {
+            tracing::warn!("requests still open at the end of the grace period");
+        }
+        jobs::worker::release_leases(&self.state).await;
+        tracing::info!("stopped");
     }
 
     pub async fn stop(mut self) {

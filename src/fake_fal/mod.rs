@@ -43,6 +43,8 @@ pub struct Recorded {
 pub struct Scenario {
     /// Submits answered 503 before this one is accepted (fal's retriable infrastructure error).
     pub submit_failures: u32,
+    /// How long fal takes to answer the submit it accepted.
+    pub submit_ms: u64,
     pub queue_ms: u64,
     pub run_ms: u64,
     pub outcome: Outcome,
@@ -53,6 +55,7 @@ impl Default for Scenario {
     fn default() -> Self {
         Self {
             submit_failures: 0,
+            submit_ms: 0,
             queue_ms: 150,
             run_ms: 250,
             outcome: Outcome::Images { count: 1, width: 64, height: 64 },

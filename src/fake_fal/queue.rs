@@ -69,20 +69,24 @@ async fn submit(
         )
             .into_response();
     };
-    let mut scripts = state.scripts.lock().expect("script lock");
-    if let Some(next) = scripts.front_mut()
-        && next.submit_failures > 0
-    {
-        next.submit_failures -= 1;
+    let scenario = {
+        let mut scripts = state.scripts.lock().expect("script lock");
+        match scripts.front_mut() {
+            Some(next) if next.submit_failures > 0 => {
+                next.submit_failures -= 1;
+                None
+            }
+            _ => Some(scripts.pop_front().unwrap_or_default()),
+        }
+    };
+    let Some(scenario) = scenario else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [("x-fal-error-type", "runner_scheduling_failure")],
             Json(json!({ "detail": "No runner available", "error_type": "runner_scheduling_failure" })),
         )
             .into_response();
-    }
-    let scenario = scripts.pop_front().unwrap_or_default();
-    drop(scripts);
+    };
 
     let webhook = query.and_then(|q| {
         url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "fal_webhook").map(|(_, v)| v.into_owned())
@@ -134,6 +138,8 @@ async fn submit(
     if let Some(webhook) = webhook {
         tokio::spawn(super::webhooks::deliver_when_done(state.clone(), id.clone(), webhook));
     }
+    // Accepted (it runs whatever happens to this answer), then answered after a while.
+    tokio::time::sleep(Duration::from_millis(scenario.submit_ms)).await;
     let base = state.base_url();
     let app = app_path(endpoint);
     let at = format!("{base}/queue/{app}/requests/{id}");

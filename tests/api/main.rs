@@ -13,6 +13,7 @@ mod outages;
 mod process;
 mod restart;
 mod security;
+mod shutdown;
 mod storage;
 #[path = "../../app/src/server/uploads/testdata.rs"]
 mod testdata;

@@ -41,6 +41,8 @@ pub struct Config {
     pub trusted_proxies: u8,
     /// Bearer token for `/metrics` from other hosts (loopback needs none).
     pub metrics_token: Option<Secret>,
+    /// On SIGTERM, how long requests and job steps get to finish before the process exits.
+    pub shutdown_grace: Duration,
 }
 
 /// A configuration value that must never be printed.
@@ -387,6 +389,11 @@ impl Config {
             jobs,
             trusted_proxies: parse_proxies(get("DARKROOM_TRUST_FORWARDED_FOR"))?,
             metrics_token: get("DARKROOM_METRICS_TOKEN").map(Secret),
+            shutdown_grace: Duration::from_secs(parse_u64(
+                "DARKROOM_SHUTDOWN_GRACE_SECS",
+                get("DARKROOM_SHUTDOWN_GRACE_SECS"),
+                25,
+            )?),
         })
     }
 

@@ -41,9 +41,24 @@ pub struct JobRuntime {
     pub wake: Arc<tokio::sync::Notify>,
     /// Downloads outputs from the allow-listed media hosts only, redirects included.
     pub media: reqwest::Client,
-    /// Set when the server shuts down, to end the live streams.
+    /// Set when the server shuts down: live streams end, the worker claims nothing more, and
+    /// saves stop at their next safe point.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     pub streams: live::OpenStreams,
+    /// Held from the moment a submit is sent to fal until its request id is stored; shutdown
+    /// waits for every holder, so no request fal accepted is ever forgotten.
+    pub submitting: Arc<tokio::sync::Semaphore>,
+    /// The leases this process holds (job id → lease token), released on shutdown.
+    pub leases: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+}
+
+/// More submits than could ever be in flight at once.
+pub const SUBMITS_AT_ONCE: u32 = 1 << 16;
+
+impl JobRuntime {
+    pub fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
 }
 
 impl JobRuntime {
@@ -56,6 +71,8 @@ impl JobRuntime {
             media: persist::media_client(&config.fal.media_hosts),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
             streams: live::OpenStreams::default(),
+            submitting: Arc::new(tokio::sync::Semaphore::new(SUBMITS_AT_ONCE as usize)),
+            leases: Arc::default(),
         };
         (runtime, relay)
     }

@@ -92,6 +92,8 @@ enum Problem {
     /// Worth another try later (network, storage, a cut-off download).
     Retry(String),
     Fail(Failure),
+    /// The server is shutting down: stop here; the next worker starts the save again.
+    Interrupted,
 }
 
 /// `resumed`: the job was found in this state rather than just brought here, so an earlier run
@@ -113,6 +115,8 @@ pub async fn persist(services: &Services, job: &JobRow, lease: &str, resumed: bo
             Ok(one) => stored.push(one),
             Err(Problem::Fail(failure)) => return give_up(services, job, lease, &failure).await,
             Err(Problem::Retry(reason)) => return later(services, job, lease, &reason).await,
+            // Nothing to count or record: the lease is given back and the job stays due.
+            Err(Problem::Interrupted) => return Ok(()),
         }
     }
     commit(services, job, lease, &stored).await
@@ -346,6 +350,9 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         }
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
+            if services.jobs.is_closing() {
+                return Err(Problem::Interrupted);
+            }
             if writer.total + chunk.len() as u64 > max {
                 return Err(too_large(max));
             }

@@ -18,11 +18,14 @@ use crate::server::db::{Backend, new_id, now_ms};
 use crate::server::fal::{FalError, FalKey, QueueStatus};
 use crate::server::state::{AppState, Services};
 
-/// Runs the worker until the task is aborted.
+/// Runs the worker until the server shuts down: it then claims nothing more, and the task ends
+/// once the steps under way have reached their safe points.
 pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let slots = Arc::new(tokio::sync::Semaphore::new(state.config.jobs.concurrency));
-        loop {
+        let concurrency = state.config.jobs.concurrency;
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let mut closing = state.jobs.closing.subscribe();
+        while !*closing.borrow() {
             let free = slots.available_permits();
             if free > 0 {
                 match claim(&state, free as i64).await {
@@ -44,9 +47,28 @@ pub fn spawn(state: AppState) -> tokio::task::JoinHandle<()> {
             tokio::select! {
                 _ = state.jobs.wake.notified() => {}
                 _ = tokio::time::sleep(state.config.jobs.tick) => {}
+                changed = closing.changed() => if changed.is_err() { break },
             }
         }
+        let _ = slots.acquire_many(concurrency as u32).await;
     })
+}
+
+/// Gives back every lease this process still holds (a step cut short by the end of the grace
+/// period), so other replicas take the jobs over at once instead of after the lease lapses.
+pub async fn release_leases(services: &Services) {
+    let held: Vec<(String, String)> =
+        services.jobs.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
+    for (job, lease) in held {
+        let released = sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(&job)
+            .bind(&lease)
+            .execute(&services.db.pool)
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(%job, %err, "lease not released; it lapses by itself");
+        }
+    }
 }
 
 /// Leases up to `limit` due jobs to this worker under a fresh lease token.
@@ -71,6 +93,14 @@ pub async fn claim(services: &Services, limit: i64) -> Result<Vec<(JobRow, Strin
 
 /// Works one claimed job one step (submit, poll, or persist) and gives the lease back.
 pub async fn work(services: &Services, job: JobRow, lease: &str) {
+    let leases = services.jobs.leases.clone();
+    leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.id.clone(), lease.to_owned());
+    let job_id = job.id.clone();
+    work_step(services, job, lease).await;
+    leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&job_id);
+}
+
+async fn work_step(services: &Services, job: JobRow, lease: &str) {
     let heartbeat = {
         let db = services.db.clone();
         let (id, lease, every) = (job.id.clone(), lease.to_owned(), services.config.jobs.lease);
@@ -205,6 +235,13 @@ async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sq
         Ok(key) => key,
         Err(failure) => return finish_failed(services, job, &from, lease, &failure).await,
     };
+    // From here until the request id is stored, a shutdown waits: a request fal accepted must
+    // never be lost (and billed twice by a resubmit). A shutdown already under way leaves the
+    // job queued for the next process instead.
+    if services.jobs.is_closing() {
+        return Ok(());
+    }
+    let Ok(_unbroken) = services.jobs.submitting.acquire().await else { return Ok(()) };
     let config = &services.config.jobs;
     audit::record(
         &services.db,
