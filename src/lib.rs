@@ -6,6 +6,8 @@ pub mod embedded_s3;
 pub mod fake_fal;
 pub mod guards;
 pub mod metrics;
+mod observe;
+mod probes;
 mod render;
 pub mod server;
 pub mod telemetry;

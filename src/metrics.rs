@@ -1,6 +1,10 @@
-//! Prometheus metrics at `/metrics`: counters such as `upload_issued_total`,
-//! `upload_rejected_total{reason}`. Open to direct loopback callers; anyone else needs the bearer
-//! token `DARKROOM_METRICS_TOKEN`.
+//! Prometheus metrics at `/metrics`: HTTP requests by route and status, jobs by state, webhook
+//! lag, the sweeper's work, uploads and fal calls.
+//!
+//! Who may read them: with `DARKROOM_METRICS_TOKEN` set, whoever sends it as a bearer token,
+//! and nobody else. Without one, only a caller on this machine talking to Darkroom directly, and
+//! only when no `PUBLIC_URL` says a proxy stands in front: a proxy on the same host connects
+//! from loopback too, and may add no header that would tell it apart.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -22,18 +26,42 @@ pub async fn route(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    // Behind a reverse proxy on this host every request comes from loopback: then only the token counts.
-    let proxied = state.config.trusted_proxies > 0
-        || headers.contains_key("x-forwarded-for")
-        || headers.contains_key("forwarded");
-    let local = peer.ip().is_loopback() && !proxied;
-    let bearer =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let token_ok = matches!((&state.config.metrics_token, bearer), (Some(expected), Some(given)) if constant_eq(expected.0.as_bytes(), given.as_bytes()));
-    if !local && !token_ok {
+    let allowed = match &state.config.metrics_token {
+        Some(expected) => {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            bearer.is_some_and(|given| constant_eq(expected.0.as_bytes(), given.as_bytes()))
+        }
+        None => {
+            let proxied = state.config.public_url.is_some()
+                || state.config.trusted_proxies > 0
+                || headers.contains_key("x-forwarded-for")
+                || headers.contains_key("forwarded");
+            peer.ip().is_loopback() && !proxied
+        }
+    };
+    if !allowed {
         return StatusCode::NOT_FOUND.into_response();
     }
+    count_jobs(&state).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], recorder().render()).into_response()
+}
+
+/// `jobs{state}`: how many jobs are in each state right now, counted when scraped.
+async fn count_jobs(state: &AppState) {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetch_all(&state.db.pool).await;
+    let Ok(rows) = rows else { return };
+    for name in ["queued", "submitted", "running", "persisting", "succeeded", "failed", "canceled"] {
+        let n = rows
+            .iter()
+            .find(|r| r.try_get::<String, _>("state").is_ok_and(|s| s == name))
+            .and_then(|r| r.try_get::<i64, _>("n").ok())
+            .unwrap_or(0);
+        metrics::gauge!("jobs", "state" => name).set(n as f64);
+    }
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {

@@ -14,7 +14,6 @@ use app::server::state::{AppState, Services};
 use app::server::storage::Storage;
 use app::{App, shell};
 use axum::Router;
-use axum::extract::State;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
@@ -179,7 +178,8 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
     let options = state.leptos_options.clone();
     crate::metrics::recorder();
     let app = Router::new()
-        .route("/healthz", get(health))
+        .route("/healthz", get(crate::probes::health))
+        .route("/readyz", get(crate::probes::ready))
         .route("/metrics", get(crate::metrics::route))
         .route("/hooks/fal", post(jobs::webhook::receive))
         .route("/events", get(jobs::live::stream))
@@ -205,7 +205,8 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
         .layer(from_fn_with_state(state.clone(), guards::same_origin))
         .layer(from_fn_with_state(state.clone(), guards::security_headers))
         .layer(from_fn_with_state(state.clone(), guards::client_ip))
-        .layer(from_fn(access_log))
+        .layer(from_fn(crate::observe::access_log))
+        .layer(from_fn(crate::observe::request_id))
         .with_state(state))
 }
 
@@ -236,30 +237,4 @@ async fn request_timeout(request: axum::extract::Request, next: axum::middleware
         Ok(response) => response,
         Err(_) => http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
-}
-
-/// Liveness and database reachability, for load balancers.
-async fn health(State(state): State<AppState>) -> (http::StatusCode, &'static str) {
-    match sqlx::query("SELECT 1").execute(&state.db.pool).await {
-        Ok(_) => (http::StatusCode::OK, "ok"),
-        Err(err) => {
-            tracing::error!(%err, "health check: database unreachable");
-            (http::StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
-        }
-    }
-}
-
-/// One line per request: method, path (never the query, which may carry signed values), status
-/// and latency; failures at warn so they stand out.
-async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    let (status, ms) = (response.status().as_u16(), started.elapsed().as_millis() as u64);
-    if response.status().is_server_error() {
-        tracing::warn!(%method, %path, status, ms, "request failed");
-    } else {
-        tracing::debug!(%method, %path, status, ms, "request");
-    }
-    response
 }

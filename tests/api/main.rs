@@ -9,6 +9,7 @@ mod hardening;
 mod helpers;
 mod jobs;
 mod keys;
+mod operations;
 mod outages;
 mod process;
 mod restart;

@@ -59,10 +59,11 @@ impl TestApp {
                 panic!("{name} exited ({status}) before listening:\n{}", process.log());
             }
             let log = process.log();
-            let addr = log
-                .lines()
-                .find(|l| l.contains("Darkroom listening"))
-                .and_then(|line| Some(line.split("addr=").nth(1)?.split_whitespace().next()?.to_owned()));
+            // `addr=127.0.0.1:1234` in text logs, `"addr":"127.0.0.1:1234"` in JSON ones.
+            let addr = log.lines().find(|l| l.contains("Darkroom listening")).and_then(|line| {
+                let rest = line.split("addr=").nth(1).or_else(|| line.split("\"addr\":\"").nth(1))?;
+                Some(rest.split(|c: char| c.is_whitespace() || c == '"').next()?.to_owned())
+            });
             if let Some(addr) = addr {
                 process.base = format!("http://{addr}");
                 return process;

@@ -50,13 +50,12 @@ pub struct AssetView {
 #[server(endpoint = "jobs/create", input = Json)]
 pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<String>) -> Result<JobView, AppError> {
     use crate::server::jobs::{self, NewJob};
-    use crate::server::request::{client_ip, require_user, respond, state};
+    use crate::server::request::{client_ip, request_id, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let job =
-            jobs::create(&state, &user.id, &client_ip(), NewJob { model: &model, params: &params, images: &images })
-                .await?;
+        let new = NewJob { model: &model, params: &params, images: &images, request_id: request_id() };
+        let job = jobs::create(&state, &user.id, &client_ip(), new).await?;
         Ok(views::one(&state, job).await?)
     })
     .await

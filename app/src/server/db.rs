@@ -176,6 +176,7 @@ migrations! {
     1 "0001_foundation",
     2 "0002_uploads",
     3 "0003_jobs",
+    4 "0004_request_ids",
 }
 
 impl MigrationSource<'static> for Embedded {

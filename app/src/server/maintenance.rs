@@ -11,6 +11,20 @@ use super::uploads::{self, Sweep, SweepReport, UploadError, Uploads};
 pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
     let options = Sweep::for_ticket_ttl(services.config.uploads.ticket_ttl);
     let swept = uploads::sweep(Uploads::from(services), options, &services.sweep_position).await;
+    if let Ok(report) = &swept {
+        for (what, n) in [
+            ("expired", report.expired),
+            ("interrupted", report.interrupted),
+            ("retried_delete", report.retried_deletes),
+            ("orphan", report.orphans),
+            ("failed", report.failed),
+        ] {
+            metrics::counter!("sweep_items_total", "kind" => what).increment(n);
+        }
+        metrics::counter!("sweep_runs_total").increment(1);
+    } else {
+        metrics::counter!("sweep_runs_total", "outcome" => "failed").increment(1);
+    }
     if let Err(err) = rate_limit::prune(&services.db, Duration::from_secs(24 * 3600)).await {
         tracing::warn!(%err, "pruning rate-limit windows failed; trying again next run");
     }

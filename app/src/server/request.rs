@@ -29,6 +29,14 @@ pub async fn session() -> Result<Session, AppError> {
     })
 }
 
+/// The id the server gave the request being answered (`X-Request-Id`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+pub fn request_id() -> Option<String> {
+    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<RequestId>().map(|id| id.0.clone()))
+}
+
 pub fn client_ip() -> String {
     use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone()))

@@ -139,6 +139,14 @@ impl Storage {
         Ok(request.uri().to_owned())
     }
 
+    /// Whether both buckets answer.
+    pub async fn reachable(&self) -> Result<(), StorageError> {
+        for bucket in [&self.uploads_bucket, &self.results_bucket] {
+            self.client.head_bucket().bucket(bucket).send().await.map_err(request_error)?;
+        }
+        Ok(())
+    }
+
     /// Deletes `key`; deleting what does not exist succeeds (whatever the backend answers).
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StorageError> {
         match self.client.delete_object().bucket(bucket).key(key).send().await {

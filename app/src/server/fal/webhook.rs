@@ -94,6 +94,11 @@ impl Claim {
     pub fn request_id(&self) -> &str {
         &self.request_id
     }
+
+    /// Seconds between fal signing the delivery and `now_secs`.
+    pub fn age_secs(&self, now_secs: i64) -> i64 {
+        now_secs - self.timestamp.parse::<i64>().unwrap_or(now_secs)
+    }
 }
 
 /// The exact bytes fal signs.

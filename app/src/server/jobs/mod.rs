@@ -145,6 +145,8 @@ pub struct NewJob<'a> {
     pub model: &'a str,
     pub params: &'a Map<String, Value>,
     pub images: &'a [String],
+    /// The request creating it, carried into the worker's log lines.
+    pub request_id: Option<String>,
 }
 
 /// Validates a request against the catalog and the caller's uploads, then queues it.
@@ -171,8 +173,8 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
     // the cap together.
     let sql = format!(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-         queued_at, created_at, updated_at) \
-         SELECT $1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7 \
+         queued_at, created_at, updated_at, request_id) \
+         SELECT $1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7, $9 \
          WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $2 AND state IN ('queued', 'submitted', 'running', 'persisting')) < $8 \
          RETURNING {}",
         rows::COLUMNS
@@ -184,6 +186,7 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
         Value::Object(valid.params).to_string(),
         json!(valid.images).to_string(),
         i64::from(services.config.jobs.max_attempts),
+        new.request_id,
     );
     let created = services
         .db
@@ -198,6 +201,7 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
                     .bind(binds.5)
                     .bind(now)
                     .bind(MAX_ACTIVE_PER_USER)
+                    .bind(binds.6)
                     .fetch_optional(&mut *conn)
                     .await
             })

@@ -166,7 +166,7 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
     if !done {
         // Our lease lapsed and another worker owns the job now; it writes the same keys.
         tx.rollback().await?;
-        tracing::warn!(job = %job.id, "lost the lease while persisting; leaving the job to its new owner");
+        tracing::warn!("lost the lease while persisting; leaving the job to its new owner");
         return Ok(());
     }
     tx.commit().await?;
@@ -180,7 +180,7 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
         .await;
     }
     metrics::counter!("job_succeeded_total").increment(1);
-    tracing::info!(job = %job.id, files = stored.len(), "results persisted");
+    tracing::info!(files = stored.len(), "results persisted");
     services.jobs.events.publish(&job.user_id, &job.id).await;
     Ok(())
 }
@@ -206,7 +206,7 @@ async fn later(services: &Services, job: &JobRow, lease: &str, reason: &str) -> 
         );
         return give_up(services, job, lease, &failure).await;
     }
-    tracing::info!(job = %job.id, %reason, "saving results failed; retrying later");
+    tracing::info!(%reason, "saving results failed; retrying later");
     let at = now_ms() + backoff(services.config.jobs.retry_base, attempts).as_millis() as i64;
     Update {
         id: &job.id,
@@ -241,11 +241,11 @@ async fn remove_objects(services: &Services, job: &JobRow) {
             Ok((objects, _)) => {
                 for (key, _) in objects {
                     if let Err(err) = storage.delete(&storage.results_bucket, &key).await {
-                        tracing::warn!(job = %job.id, %err, "could not remove a partial result");
+                        tracing::warn!(%err, "could not remove a partial result");
                     }
                 }
             }
-            Err(err) => tracing::warn!(job = %job.id, %err, "could not list partial results"),
+            Err(err) => tracing::warn!(%err, "could not list partial results"),
         }
     }
     abort_unfinished_uploads(services, job).await;

@@ -78,11 +78,13 @@ pub struct JobRow {
     pub queued_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The request that created the job (for joining log lines).
+    pub request_id: Option<String>,
 }
 
 pub const COLUMNS: &str = "id, user_id, model, params_json, upload_ids_json, state, fal_request_id, webhook, \
     attempts, max_attempts, polls, next_attempt_at, lease_owner, queue_position, progress, result_json, \
-    error_code, error_message, submitted_at, completed_at, queued_at, created_at, updated_at";
+    error_code, error_message, submitted_at, completed_at, queued_at, created_at, updated_at, request_id";
 
 pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
     let state: String = row.try_get("state")?;
@@ -111,6 +113,7 @@ pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
         queued_at: row.try_get("queued_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        request_id: row.try_get("request_id")?,
     })
 }
 

@@ -91,6 +91,7 @@ pub async fn receive(State(state): State<AppState>, request: axum::extract::Requ
         }
         Ok(Completion::Persisting(job) | Completion::Failed(job) | Completion::Requeued(job)) => {
             metrics::counter!("webhook_accepted_total").increment(1);
+            metrics::histogram!("webhook_lag_seconds").record(claim.age_secs(now) as f64);
             audit::record(
                 &state.db,
                 Event::new(Action::WebhookAccepted)

@@ -96,7 +96,9 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
     let leases = services.jobs.leases.clone();
     leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.id.clone(), lease.to_owned());
     let job_id = job.id.clone();
-    work_step(services, job, lease).await;
+    // Every line logged for this step carries the job and the request that created it.
+    let span = tracing::info_span!("job", job_id = %job.id, request_id = job.request_id.as_deref().unwrap_or("-"));
+    tracing::Instrument::instrument(work_step(services, job, lease), span).await;
     leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&job_id);
 }
 
@@ -139,7 +141,7 @@ async fn work_step(services: &Services, job: JobRow, lease: &str) {
     let retry_at = match &result {
         Ok(()) => None,
         Err(err) => {
-            tracing::warn!(job = %job.id, %err, "job step failed; it will be tried again");
+            tracing::warn!(%err, "job step failed; it will be tried again");
             Some(now_ms() + services.config.jobs.retry_base.as_millis() as i64)
         }
     };
@@ -155,7 +157,7 @@ async fn work_step(services: &Services, job: JobRow, lease: &str) {
         .bind(at),
     };
     if let Err(err) = release.execute(&services.db.pool).await {
-        tracing::warn!(job = %job.id, %err, "lease not released; it lapses by itself");
+        tracing::warn!(%err, "lease not released; it lapses by itself");
     }
 }
 
@@ -218,7 +220,7 @@ async fn user_key(services: &Services, job: &JobRow) -> Result<FalKey, Failure> 
             Err(Failure::new("keys.missing", "Your fal key was removed. Save it on the Account tab and retry."))
         }
         Err(err) => {
-            tracing::error!(job = %job.id, %err, "fal key unreadable");
+            tracing::error!(%err, "fal key unreadable");
             Err(Failure::new("keys.unreadable", "Your saved fal key could not be read. Save it again and retry."))
         }
     }
@@ -273,12 +275,12 @@ async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sq
             .run(&services.db.pool)
             .await?;
             if changed {
-                tracing::info!(job = %job.id, request = %submitted.request_id, "submitted to fal");
+                tracing::info!(request = %submitted.request_id, "submitted to fal");
                 services.jobs.events.publish(&job.user_id, &job.id).await;
             } else {
                 // Canceled while we were submitting: do not leave it running (and billing) at fal.
                 if let Err(err) = services.fal.cancel(&key, &job.model, &submitted.request_id).await {
-                    tracing::warn!(job = %job.id, %err, "could not cancel the orphaned request at fal");
+                    tracing::warn!(%err, "could not cancel the orphaned request at fal");
                 }
             }
             Ok(())
@@ -288,7 +290,7 @@ async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sq
             match failure::classify(&err) {
                 Verdict::Fail(failure) => finish_failed(services, job, &from, lease, &failure).await,
                 Verdict::Retry(reason) => {
-                    tracing::info!(job = %job.id, %reason, "submit failed; retrying later");
+                    tracing::info!(%reason, "submit failed; retrying later");
                     requeue(services, job, &from, Some(lease), &reason).await?;
                     services.jobs.events.publish(&job.user_id, &job.id).await;
                     Ok(())
@@ -337,7 +339,7 @@ async fn build_input(services: &Services, job: &JobRow) -> Result<Result<Value, 
         match storage.presign_get(&storage.uploads_bucket, &key, services.config.jobs.input_url_ttl).await {
             Ok(url) => urls.push(Value::String(url)),
             Err(err) => {
-                tracing::error!(job = %job.id, %err, "could not presign an input");
+                tracing::error!(%err, "could not presign an input");
                 return Err(sqlx::Error::Protocol("presigning an input failed".into()));
             }
         }
@@ -405,7 +407,7 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
             Ok(())
         }
         Err(err) if err.is_retriable() => {
-            tracing::info!(job = %job.id, %err, "status check failed; polling again later");
+            tracing::info!(%err, "status check failed; polling again later");
             progress(services, job, lease, job.state.as_str(), job.queue_position, job.progress.clone(), next).await
         }
         Err(err) => {
