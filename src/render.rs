@@ -2,11 +2,12 @@
 //!
 //! A server-rendered page streams out while its data loads; the reactive owner that holds the
 //! page's signals is released when that stream finishes. When a client hangs up mid-page (a
-//! closed tab, a HEAD, which never reads a body), hyper drops the stream at once, the owner with
-//! it, while the page's data loads are still running on other tasks: they then touch signals
-//! that no longer exist and panic. Instead, a dropped page body is handed to a task that reads
-//! it to its natural end (within [`LIMIT`]) and discards it, so every render ends the way it
-//! began: in order, inside its owner.
+//! closed tab, a HEAD, which never reads a body), hyper drops the handler, or the stream, at
+//! once, the owner with it, while the page's data loads are still running on other tasks: they
+//! then touch signals that no longer exist and panic. Instead, a page is rendered in a task of
+//! its own, and a body nobody reads any more is handed to a task that reads it to its natural end
+//! (within [`LIMIT`]) and discards it, so every render ends the way it began: in order, inside its
+//! owner.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,14 +16,29 @@ use std::time::Duration;
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 
 /// How long an abandoned render may still run.
 const LIMIT: Duration = Duration::from_secs(60);
 
 pub async fn finish_abandoned(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    let path = request.uri().path();
+    let page_load = matches!(*request.method(), http::Method::GET | http::Method::HEAD)
+        && !path.starts_with("/api/")
+        && path != "/events";
+    if !page_load {
+        return next.run(request).await;
+    }
+    let render = tokio::spawn(tracing::Instrument::in_current_span(async move { finishing(next.run(request).await) }));
+    render.await.unwrap_or_else(|err| {
+        tracing::error!(%err, "a page render failed");
+        http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    })
+}
+
+/// A page's body that is read to its end whether or not anyone is listening.
+fn finishing(response: Response) -> Response {
     let is_page = response
         .headers()
         .get(http::header::CONTENT_TYPE)

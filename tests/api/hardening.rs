@@ -152,34 +152,24 @@ async fn a_login_flood_gets_only_the_allowed_guesses_and_memory_stays_flat() {
     let owner = Client::new(&server.base);
     assert_eq!(owner.signup("ada@example.com", PASSWORD).await.status, StatusCode::OK);
     let before = server.rss_kib();
-
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
-    let sampler = {
-        let (peak, pid) = (peak.clone(), server.pid());
-        tokio::spawn(async move {
-            loop {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok());
-                peak.fetch_max(rss.unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
     let attacker = Client::new(&server.base);
-    let guesses = (0..200).map(|n| {
-        let attacker = attacker.clone();
-        tokio::spawn(async move { attacker.login("ada@example.com", &format!("guess number {n}")).await })
-    });
-    let mut statuses = Vec::new();
-    for guess in guesses.collect::<Vec<_>>() {
-        statuses.push(guess.await.unwrap().status);
-    }
-    sampler.abort();
+    let flood = async {
+        let guesses = (0..200).map(|n| {
+            let attacker = attacker.clone();
+            tokio::spawn(async move { attacker.login("ada@example.com", &format!("guess number {n}")).await })
+        });
+        let mut statuses = Vec::new();
+        for guess in guesses.collect::<Vec<_>>() {
+            statuses.push(guess.await.unwrap().status);
+        }
+        statuses
+    };
+    let (statuses, peak) = server.peak_rss_during(flood).await;
     let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
     let (wrong, limited) = (count(StatusCode::UNAUTHORIZED), count(StatusCode::TOO_MANY_REQUESTS));
     assert!(wrong <= 5, "{wrong} guesses were checked; the limit is 5");
     assert_eq!(wrong + limited, 200, "every other attempt was refused as rate-limited: {statuses:?}");
-    let grew_mib = peak.load(std::sync::atomic::Ordering::SeqCst).saturating_sub(before) / 1024;
+    let grew_mib = peak.saturating_sub(before) / 1024;
     // Two hashes at a time (19 MiB each) on this machine; 200 at once would be 3.8 GiB.
     assert!(grew_mib < 200, "resident memory grew by {grew_mib} MiB during the flood");
     assert!(server.panics().is_empty());
@@ -388,4 +378,20 @@ async fn an_unsigned_webhook_is_refused_before_its_body_is_read() {
     }
     let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
     assert!(pulled < 8 << 20, "{pulled} bytes of an unsigned 16 MiB delivery were taken in");
+}
+
+#[tokio::test]
+async fn a_heic_bomb_is_refused_without_the_server_growing() {
+    let app = TestApp::spawn().await;
+    let server = app.process("server", &[]).await;
+    let client = Client::new(&server.base);
+    assert_eq!(client.signup("ada@example.com", PASSWORD).await.status, StatusCode::OK);
+    let before = server.rss_kib();
+    // 2,000 items of 65,535 zero-byte pieces each: about 2 GiB for a parser that trusts counts.
+    let bomb = crate::testdata::heif_iloc_bomb(2_000, 65_535);
+    let ((_, reply), peak) = server.peak_rss_during(crate::uploads::upload(&client, &bomb, "image/heic")).await;
+    assert_eq!((reply.status, reply.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "upload.undecodable"));
+    let grew_mib = peak.saturating_sub(before) / 1024;
+    assert!(grew_mib < 64, "resident memory grew by {grew_mib} MiB for a {} byte file", bomb.len());
+    assert!(server.panics().is_empty());
 }

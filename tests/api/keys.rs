@@ -24,7 +24,12 @@ async fn saving_a_key_shows_only_its_last_four_characters() {
     assert_eq!(status["last4"], key[key.len() - 4..]);
     assert!(status["saved_at"].as_str().unwrap().ends_with('Z'));
     let account_page = client.get("/account").await;
-    assert!(account_page.body.contains(&key[key.len() - 4..]));
+    assert!(
+        account_page.body.contains(&key[key.len() - 4..]),
+        "the account page ({}) shows the last four: {}",
+        account_page.status,
+        account_page.body.split("fal-key-heading").nth(1).unwrap_or(&account_page.body).chars().take(1500).collect::<String>()
+    );
 
     assert!(!client.everything_seen().contains(&key), "a response carried the key");
     let secret = key.split_once(':').unwrap().1;

@@ -93,6 +93,30 @@ impl ServerProcess {
             .unwrap_or(0)
     }
 
+    /// Runs `work` while sampling the process's resident memory every few milliseconds; returns
+    /// what `work` gave and the highest sample, in KiB.
+    pub async fn peak_rss_during<T>(&self, work: impl std::future::Future<Output = T>) -> (T, u64) {
+        let pid = self.pid();
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(self.rss_kib()));
+        let sampler = {
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                loop {
+                    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                    let rss = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.split_whitespace().next()?.parse().ok());
+                    peak.fetch_max(rss.unwrap_or(0), std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+        };
+        let out = work.await;
+        sampler.abort();
+        (out, peak.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     /// Sends SIGTERM and waits (at most `patience`) for the exit.
     pub async fn terminate(&mut self, patience: Duration) -> std::process::ExitStatus {
         let pid = self.pid().to_string();

@@ -162,6 +162,26 @@ async fn png_webp_and_heic_are_accepted_and_heic_metadata_blanked() {
 }
 
 #[tokio::test]
+async fn a_heic_keeps_only_its_picture_whatever_else_it_carries() {
+    let app = TestApp::spawn().await;
+    let client = app.user("ada@example.com").await;
+    let markup = b"<html><body><script>fetch('/api/keys/save')</script></body></html>";
+    let heic = testdata::HeifBuilder::new(b"heic", 1024, 768)
+        .item(testdata::HeifItem::v0_mime(b"application/rdf+xml", b"<x:xmpmeta>DARKROOM-GPS-TEST</x:xmpmeta>"))
+        .item(testdata::HeifItem::typed(b"Exif", b"\0\0\0\0Exif\0\0DARKROOM-GPS-TEST"))
+        .top_box(b"free", markup)
+        .top_box(b"uuid", &[&[9; 16][..], markup].concat())
+        .mdat_gap(markup)
+        .build();
+    let (ticket, reply) = upload(&client, &heic, "image/heic").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let stored = app.object(&ticket.key.replacen("uploads/", "sources/", 1)).await.unwrap();
+    assert!(!testdata::contains(&stored, testdata::GPS_MARK), "no location in any item");
+    assert!(!testdata::contains(&stored, b"<script"), "no markup in any box");
+    assert!(testdata::contains(&stored, testdata::HEVC_MARK), "the picture itself is kept");
+}
+
+#[tokio::test]
 async fn bad_declarations_are_refused_before_any_ticket_exists() {
     let app = TestApp::spawn().await;
     let client = app.user("ada@example.com").await;
@@ -342,7 +362,7 @@ async fn a_ticket_confirms_once_and_only_for_its_owner() {
 async fn a_confirm_whose_client_hangs_up_still_finishes_and_a_repeat_answers_its_outcome() {
     let app = TestApp::spawn().await;
     let client = app.user("ada@example.com").await;
-    let photo = testdata::png(1600, 1200);
+    let photo = testdata::png(800, 600);
     let ticket = issued(&issue(&client, &photo, "image/png").await);
     assert_eq!(put(&ticket, photo, None).await, StatusCode::OK);
     let hung_up = client
