@@ -37,5 +37,9 @@ async fn admins_see_every_user_with_signup_date_and_role() {
 
     let page = admin.get("/admin").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("ada@example.com") && page.body.contains("root@example.com"));
+    assert!(
+        page.body.contains("ada@example.com") && page.body.contains("root@example.com"),
+        "the admin page lists both accounts: {}",
+        page.body.split("<main").nth(1).unwrap_or(&page.body).chars().take(2000).collect::<String>()
+    );
 }

@@ -31,6 +31,20 @@ fn decode_slots() -> &'static Semaphore {
 const WAIT_FOR_CHECK: std::time::Duration = std::time::Duration::from_secs(45);
 
 pub async fn confirm(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str) -> Result<UploadRow, UploadError> {
+    // From the claim on, the work belongs to a task of its own: a request dropped between the
+    // claim and the check (a client hanging up) must not leave the ticket claimed by nobody.
+    let (db, storage, config) = (ctx.db.clone(), ctx.storage.clone(), ctx.config.clone());
+    let (user_id, upload_id, ip) = (user_id.to_owned(), upload_id.to_owned(), ip.to_owned());
+    let settle = tokio::spawn(async move {
+        let ctx = Uploads { db: &db, storage: &storage, config: &config };
+        settle(ctx, &user_id, &upload_id, &ip).await
+    });
+    settle.await.map_err(|e| UploadError::Internal(format!("confirm task: {e}")))?
+}
+
+/// Claims the ticket and checks it, or answers the outcome of a check already made (waiting for
+/// one under way).
+async fn settle(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str) -> Result<UploadRow, UploadError> {
     let started = tokio::time::Instant::now();
     let ticket = loop {
         let Some(ticket) = rows::find_owned(ctx.db, upload_id, user_id).await? else {
@@ -58,12 +72,7 @@ pub async fn confirm(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str)
             other => return Err(UploadError::Closed(other.as_str())),
         }
     };
-    let (db, storage, config, ip) = (ctx.db.clone(), ctx.storage.clone(), ctx.config.clone(), ip.to_owned());
-    let check = tokio::spawn(async move {
-        let ctx = Uploads { db: &db, storage: &storage, config: &config };
-        check(ctx, &ticket, &ip).await
-    });
-    check.await.map_err(|e| UploadError::Internal(format!("confirm task: {e}")))?
+    check(ctx, &ticket, ip).await
 }
 
 /// Validates a claimed ticket and settles it: ready, back to issued (a passing problem), or
