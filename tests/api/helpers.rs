@@ -418,6 +418,13 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.unwrap_or_default();
+        if status.is_server_error() {
+            // A 5xx is a defect whoever asked: show the server's own account of this request.
+            let id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let logs = captured_logs();
+            let lines: Vec<&str> = logs.lines().filter(|l| l.contains(id) || l.contains(" ERROR ")).collect();
+            eprintln!("{status} for request {id}; server log lines:\n{}", lines[lines.len().saturating_sub(20)..].join("\n"));
+        }
         let mut seen = self.seen.lock().unwrap();
         seen.push(format!("{headers:?}"));
         seen.push(body.clone());
