@@ -12,7 +12,11 @@ use serde_json::json;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn health(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if database_ok(&state).await { (StatusCode::OK, "ok") } else { (StatusCode::SERVICE_UNAVAILABLE, "database unreachable") }
+    if database_ok(&state).await {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+    }
 }
 
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {

@@ -507,7 +507,12 @@ mod tests {
         // A flood of short ids is refused by its count, before any id is looked at.
         let flood = vec!["a".to_owned(); 500_000];
         let refused = edit.validate(&p, &flood).unwrap_err();
-        assert_eq!((refused.field.as_str(), refused.message.contains("at most")), ("image_urls", true), "{}", refused.message);
+        assert_eq!(
+            (refused.field.as_str(), refused.message.contains("at most")),
+            ("image_urls", true),
+            "{}",
+            refused.message
+        );
 
         let video = find("fal-ai/kling-video/v2.1/standard/image-to-video").unwrap();
         let v = video.validate(&params(json!({"prompt": "waves"})), &[ID.into()]).unwrap();

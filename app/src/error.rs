@@ -49,10 +49,7 @@ impl AppError {
             "network" | "upload.storage_unavailable" | "auth.busy" => 503,
             "auth.unauthenticated" | "auth.invalid_credentials" => 401,
             "auth.forbidden" | "auth.signup_closed" | "auth.disabled" | "request.cross_origin" => 403,
-            "auth.email_taken"
-            | "upload.busy"
-            | "upload.closed"
-            | "upload.not_uploaded" => 409,
+            "auth.email_taken" | "upload.busy" | "upload.closed" | "upload.not_uploaded" => 409,
             "upload.expired" => 410,
             "upload.too_large" | "request.too_large" => 413,
             "upload.unsupported_type" => 415,

@@ -94,9 +94,7 @@ async fn submit(
     let id = uuid::Uuid::new_v4().to_string();
     let (input_field, image_urls): (Option<&'static str>, Vec<String>) =
         match (input.get("image_urls").and_then(Value::as_array), input.get("image_url").and_then(Value::as_str)) {
-            (Some(urls), _) => {
-                (Some("image_urls"), urls.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            }
+            (Some(urls), _) => (Some("image_urls"), urls.iter().filter_map(Value::as_str).map(str::to_owned).collect()),
             (None, Some(url)) => (Some("image_url"), vec![url.to_owned()]),
             (None, None) => (None, Vec::new()),
         };

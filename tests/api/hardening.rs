@@ -44,7 +44,12 @@ async fn malformed_arguments_get_a_4xx_with_a_code_never_a_500() {
         (format!("content_type=image%2Fpng&sha256={SHA}"), "a missing field"),
         (issue("byte_length=1&byte_length=2"), "a repeated field"),
     ] {
-        assert_refused(&raw(&client, "uploads/issue", FORM, body).await, StatusCode::BAD_REQUEST, "request.malformed", what);
+        assert_refused(
+            &raw(&client, "uploads/issue", FORM, body).await,
+            StatusCode::BAD_REQUEST,
+            "request.malformed",
+            what,
+        );
     }
     let json_to_form = json!({ "content_type": "image/png", "byte_length": 10, "sha256": SHA }).to_string();
     let reply = raw(&client, "uploads/issue", JSON, json_to_form).await;
@@ -185,7 +190,11 @@ async fn the_owner_still_gets_in_while_the_guessing_address_is_blocked() {
         assert_eq!(attacker.login("ada@example.com", "not the password").await.status, StatusCode::UNAUTHORIZED);
     }
     assert_eq!(attacker.login("ada@example.com", "not the password").await.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(attacker.login("ada@example.com", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS, "blocked address");
+    assert_eq!(
+        attacker.login("ada@example.com", PASSWORD).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "blocked address"
+    );
 
     let owner = app.client();
     let reply = owner.login("ada@example.com", PASSWORD).await;
@@ -207,7 +216,8 @@ async fn login_redirects_stay_on_the_site_and_odd_values_never_panic() {
         ("/account", "/account"),
     ] {
         let client = app.client();
-        let reply = client.call("auth/login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", next)]).await;
+        let reply =
+            client.call("auth/login", &[("email", "ada@example.com"), ("password", PASSWORD), ("next", next)]).await;
         assert_eq!(reply.status, StatusCode::OK, "{next:?}: {}", reply.body);
         assert_eq!(reply.header("location"), Some(expected), "{next:?}");
     }
@@ -215,8 +225,9 @@ async fn login_redirects_stay_on_the_site_and_odd_values_never_panic() {
 
 #[tokio::test]
 async fn forwarded_addresses_count_what_our_proxy_saw_and_ipv6_per_64() {
-    let app = TestApp::spawn_with(&[("DARKROOM_TRUST_FORWARDED_FOR", "true"), ("DARKROOM_LOGIN_MAX_FAILURES_PER_IP", "3")])
-        .await;
+    let app =
+        TestApp::spawn_with(&[("DARKROOM_TRUST_FORWARDED_FOR", "true"), ("DARKROOM_LOGIN_MAX_FAILURES_PER_IP", "3")])
+            .await;
     let login = |lines: Vec<String>, email: &str| {
         let client = app.client();
         let mut request = client
@@ -234,8 +245,15 @@ async fn forwarded_addresses_count_what_our_proxy_saw_and_ipv6_per_64() {
         let status = login(vec![format!("10.0.0.{n}"), "203.0.113.5".into()], &format!("u{n}@example.com")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(login(vec!["10.9.9.9".into(), "203.0.113.5".into()], "x@example.com").await, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(login(vec!["203.0.113.5, 203.0.113.6".into()], "x@example.com").await, StatusCode::UNAUTHORIZED, "another client");
+    assert_eq!(
+        login(vec!["10.9.9.9".into(), "203.0.113.5".into()], "x@example.com").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login(vec!["203.0.113.5, 203.0.113.6".into()], "x@example.com").await,
+        StatusCode::UNAUTHORIZED,
+        "another client"
+    );
 
     for n in 1..=3 {
         let status = login(vec![format!("2001:db8:1:2::{n}")], &format!("v{n}@example.com")).await;
@@ -250,7 +268,10 @@ async fn forwarded_addresses_count_what_our_proxy_saw_and_ipv6_per_64() {
 async fn a_disabled_account_is_revealed_only_to_its_password() {
     let app = TestApp::spawn().await;
     app.user("ada@example.com").await;
-    sqlx::query("UPDATE users SET disabled_at = 1 WHERE email = 'ada@example.com'").execute(&app.db().pool).await.unwrap();
+    sqlx::query("UPDATE users SET disabled_at = 1 WHERE email = 'ada@example.com'")
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
     let client = app.client();
     let wrong = client.login("ada@example.com", "wrong password").await;
     let unknown = client.login("nobody@example.com", "wrong password").await;
@@ -270,10 +291,8 @@ async fn concurrent_first_signups_make_exactly_one_admin() {
     for signup in signups.collect::<Vec<_>>() {
         assert_eq!(signup.await.unwrap(), StatusCode::OK);
     }
-    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
-        .fetch_one(&app.db().pool)
-        .await
-        .unwrap();
+    let admins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(&app.db().pool).await.unwrap();
     assert_eq!(admins, 1);
 }
 
@@ -289,7 +308,11 @@ async fn concurrent_creates_cannot_pass_the_running_jobs_cap() {
         let client = client.clone();
         tokio::spawn(async move {
             let body = json!({ "model": "fal-ai/nano-banana", "params": { "prompt": format!("n{n}") }, "images": [] });
-            let request = client.http.post(format!("{}/api/jobs/create", client.base)).header("accept", "application/json").json(&body);
+            let request = client
+                .http
+                .post(format!("{}/api/jobs/create", client.base))
+                .header("accept", "application/json")
+                .json(&body);
             client.send(request).await
         })
     });
@@ -329,7 +352,10 @@ async fn the_live_stream_ends_with_its_session_and_each_user_has_a_few() {
 
     let bob = app.user("bob@example.com").await;
     let stream = open(&bob).await;
-    sqlx::query("UPDATE users SET disabled_at = 1 WHERE email = 'bob@example.com'").execute(&app.db().pool).await.unwrap();
+    sqlx::query("UPDATE users SET disabled_at = 1 WHERE email = 'bob@example.com'")
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
     assert!(ended(stream).await, "the stream ended when the account was disabled");
 
     let cleo = app.user("cleo@example.com").await;

@@ -45,7 +45,9 @@ async fn metrics_cover_requests_jobs_webhooks_and_the_sweeper() {
     assert_eq!(app.client().get("/no-such-path").await.status, StatusCode::NOT_FOUND);
     let body = json!({ "model": "fal-ai/nano-banana", "params": { "prompt": "a lighthouse" }, "images": [] });
     let created = client
-        .send(client.http.post(format!("{}/api/jobs/create", app.base)).header("accept", "application/json").json(&body))
+        .send(
+            client.http.post(format!("{}/api/jobs/create", app.base)).header("accept", "application/json").json(&body),
+        )
         .await;
     assert_eq!(created.status, StatusCode::OK);
     let id = created.json::<Value>()["id"].as_str().unwrap().to_owned();
@@ -80,15 +82,23 @@ async fn json_logs_carry_the_request_id_into_the_jobs_it_creates() {
     client.call("keys/save", &[("key", "api-logs:secret-value")]).await;
     let body = json!({ "model": "fal-ai/nano-banana", "params": { "prompt": "a lighthouse" }, "images": [] });
     let created = client
-        .send(client.http.post(format!("{}/api/jobs/create", server.base)).header("accept", "application/json").json(&body))
+        .send(
+            client
+                .http
+                .post(format!("{}/api/jobs/create", server.base))
+                .header("accept", "application/json")
+                .json(&body),
+        )
         .await;
     let request_id = created.header("x-request-id").expect("every answer names its request").to_owned();
     let job_id = created.json::<Value>()["id"].as_str().unwrap().to_owned();
 
     let submitted = eventually("the worker's line about the submit", || async {
-        server.log().lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find(|line| {
-            line["fields"]["message"] == "submitted to fal"
-        })
+        server
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|line| line["fields"]["message"] == "submitted to fal")
     })
     .await;
     assert_eq!(submitted["span"]["job_id"], job_id.as_str(), "{submitted}");

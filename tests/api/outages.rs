@@ -107,12 +107,17 @@ async fn our_storage_restarting_under_fal_never_fails_a_job() {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         let photo = reply.json::<Value>()["id"].as_str().unwrap().to_owned();
         for n in 0..15 {
-            jobs.push(create(&client, "fal-ai/nano-banana/edit", json!({ "prompt": format!("cut {n}") }), &[&photo]).await);
+            jobs.push(
+                create(&client, "fal-ai/nano-banana/edit", json!({ "prompt": format!("cut {n}") }), &[&photo]).await,
+            );
         }
     }
 
     for (round, submitted) in [10, 20, 30].into_iter().enumerate() {
-        eventually(&format!("{submitted} submissions"), || async { (app.fake.submitted().len() >= submitted).then_some(()) }).await;
+        eventually(&format!("{submitted} submissions"), || async {
+            (app.fake.submitted().len() >= submitted).then_some(())
+        })
+        .await;
         server.child.start_kill().unwrap(); // SIGKILL: storage goes down with the server
         server.child.wait().await.unwrap();
         if storage_kind() == StorageKind::Embedded {

@@ -49,9 +49,11 @@ async fn sigterm_waits_for_a_submit_fal_accepted_and_ends_live_streams() {
 
     let status = server.terminate(Duration::from_secs(30)).await;
     assert!(status.success(), "exit status {status}:\n{}", server.log());
-    assert!(tokio::time::timeout(Duration::from_secs(5), async { while let Ok(Some(_)) = stream.chunk().await {} })
-        .await
-        .is_ok());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), async { while let Ok(Some(_)) = stream.chunk().await {} })
+            .await
+            .is_ok()
+    );
     let job = rows::find(app.db(), &id).await.unwrap().unwrap();
     let accepted = app.fake.submitted()[0].id.clone();
     assert_eq!((job.state, job.fal_request_id.as_deref()), (JobState::Submitted, Some(accepted.as_str())));
@@ -67,7 +69,8 @@ async fn sigterm_waits_for_a_submit_fal_accepted_and_ends_live_streams() {
 async fn sigterm_mid_save_stops_at_a_safe_point_and_another_process_finishes() {
     const VIDEO: u64 = 48 * 1024 * 1024;
     let app = TestApp::spawn_with(&[("DARKROOM_WORKERS", "0")]).await;
-    let mut server = app.process("server-1", &[("DARKROOM_WORKERS", "2"), ("DARKROOM_SHUTDOWN_GRACE_SECS", "20")]).await;
+    let mut server =
+        app.process("server-1", &[("DARKROOM_WORKERS", "2"), ("DARKROOM_SHUTDOWN_GRACE_SECS", "20")]).await;
     let client = user(&server.base).await;
     app.fake.script(Scenario {
         outcome: Outcome::Video { bytes: VIDEO, bytes_per_sec: Some(12 * 1024 * 1024) },

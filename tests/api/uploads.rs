@@ -473,7 +473,11 @@ async fn one_bad_row_never_stops_the_sweeper_and_deleting_a_missing_object_succe
     let png = testdata::png(4, 4);
     let ticket = issued(&issue(&client, &png, "image/png").await);
     assert_eq!(put(&ticket, png, None).await, StatusCode::OK);
-    sqlx::query("UPDATE uploads SET expires_at = 0 WHERE id = $1").bind(&ticket.id).execute(&app.db().pool).await.unwrap();
+    sqlx::query("UPDATE uploads SET expires_at = 0 WHERE id = $1")
+        .bind(&ticket.id)
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO rate_limits (bucket, window_start, hits) VALUES ('login:ip:old', 0, 9)")
         .execute(&app.db().pool)
         .await
@@ -483,8 +487,11 @@ async fn one_bad_row_never_stops_the_sweeper_and_deleting_a_missing_object_succe
         app::server::maintenance::run_once(&app.running.state).await.expect("a pass completes");
     }
     assert_nothing_stored(&app, &ticket).await;
-    let state: String =
-        sqlx::query_scalar("SELECT state FROM uploads WHERE id = $1").bind(&ticket.id).fetch_one(&app.db().pool).await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM uploads WHERE id = $1")
+        .bind(&ticket.id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
     assert_eq!(state, "expired", "the ticket after the bad row was handled");
     let windows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rate_limits WHERE bucket = 'login:ip:old'")
         .fetch_one(&app.db().pool)
@@ -507,7 +514,10 @@ async fn orphan_reconciliation_goes_on_where_it_stopped() {
     let storage = app.storage();
     for n in 0..4 {
         let key = format!("sources/zzzz/orphan-{n}");
-        storage.put_bytes(&storage.uploads_bucket, &key, b"x".to_vec(), "image/png", &sha256_base64(b"x")).await.unwrap();
+        storage
+            .put_bytes(&storage.uploads_bucket, &key, b"x".to_vec(), "image/png", &sha256_base64(b"x"))
+            .await
+            .unwrap();
     }
     // Each pass looks at five objects: the first sees only needed ones; the next goes on.
     assert_eq!(sweep_examining(&app, 5).await.orphans, 0);

@@ -10,7 +10,8 @@ pub fn urls(text: &str) -> String {
     while let Some(at) = find_url(rest) {
         out.push_str(&rest[..at]);
         let url = &rest[at..];
-        let end = url.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')).unwrap_or(url.len());
+        let end =
+            url.find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')).unwrap_or(url.len());
         let (link, after) = url.split_at(end);
         match link.split_once('?') {
             Some((before, _)) => {
@@ -50,7 +51,10 @@ mod tests {
             urls("Failed to download https://s3.example/b/k.png?X-Amz-Signature=abc&X-Amz-Credential=id (403)"),
             "Failed to download https://s3.example/b/k.png?… (403)"
         );
-        assert_eq!(urls("see HTTP://a.example/x?t=1, and http://b.example/y"), "see HTTP://a.example/x?… and http://b.example/y");
+        assert_eq!(
+            urls("see HTTP://a.example/x?t=1, and http://b.example/y"),
+            "see HTTP://a.example/x?… and http://b.example/y"
+        );
         assert_eq!(urls("no links here"), "no links here");
         assert_eq!(urls("\"https://a.example/?q\""), "\"https://a.example/?…\"");
         let mut detail = serde_json::json!({ "why": ["https://a.example/p?sig=1"], "n": 3 });

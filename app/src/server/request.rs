@@ -74,11 +74,7 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
 pub fn answer_with_status(err: &AppError) {
     let Some(options) = use_context::<leptos_axum::ResponseOptions>() else { return };
     let wants_html = use_context::<http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(http::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
+        parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
     });
     if wants_html {
         return;

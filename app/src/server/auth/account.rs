@@ -64,8 +64,11 @@ pub async fn log_in(db: &Db, config: &AuthConfig, ip: &str, email: &str, passwor
         .chain(pair_bucket.as_ref().map(|bucket| (bucket, config.login_limit)));
     for (bucket, limit) in limits {
         if let Some(wait) = rate_limit::hit(db, bucket, limit).await? {
-            audit::record(db, Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "login", "email": shown })))
-                .await;
+            audit::record(
+                db,
+                Event::new(Action::RateLimited).ip(ip).detail(json!({ "flow": "login", "email": shown })),
+            )
+            .await;
             return Err(AuthError::RateLimited(wait));
         }
     }

@@ -155,7 +155,12 @@ mod tests {
 
     #[test]
     fn invisible_and_direction_characters_are_refused() {
-        for spoof in ["admin\u{202E}moc.elpmaxe@evil.com", "ad\u{200B}min@example.com", "ada@example.com\u{2066}", "\u{FEFF}ada@example.com"] {
+        for spoof in [
+            "admin\u{202E}moc.elpmaxe@evil.com",
+            "ad\u{200B}min@example.com",
+            "ada@example.com\u{2066}",
+            "\u{FEFF}ada@example.com",
+        ] {
             assert!(matches!(Email::parse(spoof), Err(AuthError::InvisibleCharacters)), "{spoof:?}");
         }
         assert!(Email::parse("zoë@example.com").is_ok(), "accented letters are fine");

@@ -90,7 +90,8 @@ impl From<AuthError> for AppError {
                 e
             }
             AuthError::Busy => {
-                let mut e = AppError::new("auth.busy", "The server is busy checking other logins. Try again in a moment.");
+                let mut e =
+                    AppError::new("auth.busy", "The server is busy checking other logins. Try again in a moment.");
                 e.retry_after_secs = Some(1);
                 e
             }

@@ -75,7 +75,12 @@ struct Follow {
 
 impl Follow {
     async fn signed_in(&self) -> bool {
-        let session = crate::server::auth::session::still_valid(&*self.state.sessions, &self.state.db, &self.session_id, &self.user_id);
+        let session = crate::server::auth::session::still_valid(
+            &*self.state.sessions,
+            &self.state.db,
+            &self.session_id,
+            &self.user_id,
+        );
         session.await
     }
 }
@@ -128,7 +133,9 @@ pub async fn stream(State(state): State<AppState>, session: tower_sessions::Sess
             if !follow.signed_in().await {
                 return None;
             }
-            let Ok(Some(job)) = rows::find_owned(&follow.state.db, &event.job_id, &follow.user_id).await else { continue };
+            let Ok(Some(job)) = rows::find_owned(&follow.state.db, &event.job_id, &follow.user_id).await else {
+                continue;
+            };
             let Ok(view) = views::one(&follow.state, job).await else { continue };
             let data = serde_json::to_string(&view).unwrap_or_default();
             return Some((Ok(SseEvent::default().event("job").data(data)), follow));

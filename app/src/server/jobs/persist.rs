@@ -186,7 +186,12 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
 }
 
 /// A final failure: nothing of this job stays in storage.
-pub(super) async fn give_up(services: &Services, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
+pub(super) async fn give_up(
+    services: &Services,
+    job: &JobRow,
+    lease: &str,
+    failure: &Failure,
+) -> Result<(), sqlx::Error> {
     // Only while the job is still ours: a run that lost its lease must not delete what the
     // worker that took over has stored (and perhaps committed).
     if fail(services, job, &[JobState::Persisting], Some(lease), failure).await? {
@@ -273,10 +278,9 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
     if let Some(data) = file.url.strip_prefix("data:") {
         let bytes = super::data_uri::decode(data, max.min(MAX_IMAGE_BYTES as u64)).map_err(|err| match err {
             super::data_uri::DataUriError::TooLarge(limit) => too_large(limit),
-            super::data_uri::DataUriError::Malformed => Problem::Fail(Failure::new(
-                "job.bad_output",
-                "The provider returned an unreadable inline file.",
-            )),
+            super::data_uri::DataUriError::Malformed => {
+                Problem::Fail(Failure::new("job.bad_output", "The provider returned an unreadable inline file."))
+            }
         })?;
         return store_whole(services, job, n, file, bytes).await;
     }
@@ -491,13 +495,10 @@ async fn store_whole(
 async fn put(services: &Services, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Problem> {
     let sha = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
     let storage = &services.storage;
-    storage
-        .put_bytes(&storage.results_bucket, key, bytes, content_type, &sha)
-        .await
-        .map_err(|err| {
-            tracing::warn!(%err, "storage refused a result");
-            Problem::Retry("our storage did not accept the file".into())
-        })
+    storage.put_bytes(&storage.results_bucket, key, bytes, content_type, &sha).await.map_err(|err| {
+        tracing::warn!(%err, "storage refused a result");
+        Problem::Retry("our storage did not accept the file".into())
+    })
 }
 
 /// Width, height and a lossy WebP thumbnail (longest edge at most 384 px; a smaller image keeps
@@ -684,7 +685,8 @@ mod tests {
     #[test]
     fn thumbnails_are_lossy_webp_and_never_upscaled() {
         let png = |w: u32, h: u32| {
-            let picture = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]));
+            let picture =
+                image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]));
             let mut out = Vec::new();
             image::DynamicImage::ImageRgb8(picture)
                 .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)

@@ -60,11 +60,12 @@ pub async fn release_leases(services: &Services) {
     let held: Vec<(String, String)> =
         services.jobs.leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
     for (job, lease) in held {
-        let released = sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
-            .bind(&job)
-            .bind(&lease)
-            .execute(&services.db.pool)
-            .await;
+        let released =
+            sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+                .bind(&job)
+                .bind(&lease)
+                .execute(&services.db.pool)
+                .await;
         if let Err(err) = released {
             tracing::warn!(%job, %err, "lease not released; it lapses by itself");
         }
@@ -181,7 +182,10 @@ fn past_deadline(services: &Services, job: &JobRow) -> Option<Failure> {
     match job.state {
         JobState::Queued if past(job.queued_at, config.retry_window) => Some(Failure::new(
             "job.retries_exhausted",
-            format!("The job could not be started in time: {}.", last_trouble().unwrap_or_else(|| "fal was unavailable".into())),
+            format!(
+                "The job could not be started in time: {}.",
+                last_trouble().unwrap_or_else(|| "fal was unavailable".into())
+            ),
         )),
         JobState::Submitted | JobState::Running if past(job.submitted_at.unwrap_or(job.queued_at), config.timeout) => {
             let minutes = config.timeout.as_secs().div_ceil(60);

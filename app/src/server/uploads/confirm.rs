@@ -56,7 +56,9 @@ async fn settle(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str) -> R
                 return Err(UploadError::Expired);
             }
             UploadState::Issued => {
-                match rows::transition(ctx.db, &ticket.id, &[UploadState::Issued], UploadState::Confirming, None).await? {
+                match rows::transition(ctx.db, &ticket.id, &[UploadState::Issued], UploadState::Confirming, None)
+                    .await?
+                {
                     Some(claimed) => break claimed,
                     // Another confirm claimed it just now: wait for its outcome.
                     None => continue,

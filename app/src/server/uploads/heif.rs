@@ -346,10 +346,7 @@ fn parse_iinf(bytes: &[u8], out: &mut [u8], found: &Bmff) -> Result<Vec<(u32, [u
 }
 
 /// Item locations, handed one piece at a time to `each` (nothing is collected here).
-fn parse_iloc(
-    r: &mut Reader<'_>,
-    mut each: impl FnMut(Extent) -> Result<(), UploadError>,
-) -> Result<(), UploadError> {
+fn parse_iloc(r: &mut Reader<'_>, mut each: impl FnMut(Extent) -> Result<(), UploadError>) -> Result<(), UploadError> {
     let (version, _) = r.full_box()?;
     if version > 2 {
         return Err(invalid("unknown item location version"));
@@ -582,7 +579,10 @@ mod tests {
     #[test]
     fn broken_containers_are_refused() {
         let file = testdata::heif(b"heic", 640, 480);
-        assert!(matches!(strip_metadata(&file[..file.len() - 10], ImageType::Heif, MAX), Err(UploadError::Undecodable(_))));
+        assert!(matches!(
+            strip_metadata(&file[..file.len() - 10], ImageType::Heif, MAX),
+            Err(UploadError::Undecodable(_))
+        ));
         let mut with_html = file.clone();
         with_html.extend_from_slice(b"<html><script>alert(1)</script>");
         assert!(matches!(strip_metadata(&with_html, ImageType::Heif, MAX), Err(UploadError::Polyglot(_))));
@@ -626,7 +626,8 @@ mod tests {
         let file = testdata::HeifBuilder::new(b"heic", 64, 64).item_name(b"<script>alert(1)</script>").build();
         let clean = strip_metadata(&file, ImageType::Heif, MAX).unwrap();
         assert!(!contains(&clean.bytes, b"<script>"), "item names are blanked");
-        let file = testdata::HeifBuilder::new(b"heic", 64, 64).property(b"colr", b"prof<html><script>x</script>").build();
+        let file =
+            testdata::HeifBuilder::new(b"heic", 64, 64).property(b"colr", b"prof<html><script>x</script>").build();
         assert!(matches!(strip_metadata(&file, ImageType::Heif, MAX), Err(UploadError::Polyglot(_))));
     }
 
