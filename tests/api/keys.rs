@@ -28,7 +28,14 @@ async fn saving_a_key_shows_only_its_last_four_characters() {
         account_page.body.contains(&key[key.len() - 4..]),
         "the account page ({}) shows the last four: {}",
         account_page.status,
-        account_page.body.split("fal-key-heading").nth(1).unwrap_or(&account_page.body).chars().take(1500).collect::<String>()
+        account_page
+            .body
+            .split("fal-key-heading")
+            .nth(1)
+            .unwrap_or(&account_page.body)
+            .chars()
+            .take(1500)
+            .collect::<String>()
     );
 
     assert!(!client.everything_seen().contains(&key), "a response carried the key");
@@ -167,6 +174,33 @@ async fn replace_and_delete_are_audited_and_delete_forgets_the_key() {
     let details: Vec<String> =
         sqlx::query_scalar("SELECT detail_json FROM audit_events").fetch_all(&app.db().pool).await.unwrap();
     assert!(details.iter().all(|d| !d.contains(&first) && !d.contains(&second)), "the audit log holds no key");
+}
+
+#[tokio::test]
+async fn keys_saved_at_once_by_many_users_are_all_kept_and_audited_once_each() {
+    let app = TestApp::spawn().await;
+    let mut clients = Vec::new();
+    for n in 0..6 {
+        clients.push(app.user(&format!("user{n}@example.com")).await);
+    }
+    // Every save writes while the others write: none may be refused for the others' sake.
+    let saves = clients.iter().flat_map(|client| {
+        (0..4).map(move |_| async move {
+            let key = unique_key("api");
+            let reply = client.call("keys/save", &[("key", &key)]).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        })
+    });
+    futures::future::join_all(saves).await;
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT action, COUNT(*) FROM audit_events WHERE action LIKE 'key.%' GROUP BY action ORDER BY action",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, [("key.replaced".to_owned(), 18), ("key.saved".to_owned(), 6)]);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM provider_keys").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(stored, 6);
 }
 
 #[tokio::test]

@@ -37,31 +37,49 @@ pub enum Saved {
 pub async fn save(db: &Db, vault: &Vault, user_id: &str, key: &FalKey) -> Result<(KeyStatus, Saved), KeyError> {
     let sealed = vault.seal(user_id, key.expose().as_bytes());
     let status = KeyStatus { last4: key.last4(), saved_at: now_ms() };
-    let mut tx = db.pool.begin().await?;
-    let existed = sqlx::query("SELECT 1 AS present FROM provider_keys WHERE user_id = $1 AND provider = $2")
+    // Each step is one statement that writes: a transaction that read first and wrote second
+    // would fail at once on SQLite whenever another connection wrote in between (a read
+    // snapshot cannot become a writer), whatever the busy timeout.
+    let replace = || {
+        sqlx::query(
+            "UPDATE provider_keys SET ciphertext = $1, nonce = $2, key_id = $3, last4 = $4, created_at = $5 \
+             WHERE user_id = $6 AND provider = $7",
+        )
+        .bind(sealed.ciphertext.clone())
+        .bind(sealed.nonce.clone())
+        .bind(sealed.key_id.clone())
+        .bind(status.last4.clone())
+        .bind(status.saved_at)
         .bind(user_id)
         .bind(PROVIDER)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-    sqlx::query(
-        "INSERT INTO provider_keys (user_id, provider, ciphertext, nonce, key_id, last4, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (user_id, provider) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, \
-           key_id = excluded.key_id, last4 = excluded.last4, created_at = excluded.created_at",
-    )
-    .bind(user_id)
-    .bind(PROVIDER)
-    .bind(sealed.ciphertext)
-    .bind(sealed.nonce)
-    .bind(sealed.key_id)
-    .bind(&status.last4)
-    .bind(status.saved_at)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    tracing::debug!(user_id, last4 = %status.last4, replaced = existed, "fal key saved");
-    Ok((status, if existed { Saved::Replaced } else { Saved::Created }))
+        .execute(&db.pool)
+    };
+    let saved = if replace().await?.rows_affected() == 1 {
+        Saved::Replaced
+    } else {
+        let inserted = sqlx::query(
+            "INSERT INTO provider_keys (user_id, provider, ciphertext, nonce, key_id, last4, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, provider) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(PROVIDER)
+        .bind(sealed.ciphertext.clone())
+        .bind(sealed.nonce.clone())
+        .bind(sealed.key_id.clone())
+        .bind(&status.last4)
+        .bind(status.saved_at)
+        .execute(&db.pool)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            Saved::Created
+        } else {
+            // A concurrent save created it between our two statements; ours is the later one.
+            replace().await?;
+            Saved::Replaced
+        }
+    };
+    tracing::debug!(user_id, last4 = %status.last4, ?saved, "fal key saved");
+    Ok((status, saved))
 }
 
 pub async fn status(db: &Db, user_id: &str) -> Result<Option<KeyStatus>, KeyError> {
