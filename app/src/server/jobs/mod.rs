@@ -311,15 +311,16 @@ pub async fn retry(services: &Services, user_id: &str, job_id: &str, ip: &str) -
               queued_at = $1",
         binds: vec![i64::from(services.config.jobs.max_attempts).into()],
     }
-    .run(&services.db.pool)
+    .run_returning(&services.db.pool)
     .await?;
-    if !changed {
+    let Some(queued) = changed else {
         return Err(JobError::NotRetriable(job.state.as_str()));
-    }
+    };
     audit::record(&services.db, Event::new(Action::JobRetried).actor(user_id).subject("job", &job.id).ip(ip)).await;
     services.jobs.events.publish(user_id, &job.id).await;
     services.jobs.wake.notify_one();
-    rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)
+    // The job as queued: the worker may already be submitting it, which the live stream reports.
+    Ok(queued)
 }
 
 /// One stored output of a job.

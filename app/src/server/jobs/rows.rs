@@ -198,7 +198,22 @@ impl Update<'_> {
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
         let sql = self.sql();
-        let mut query = sqlx::query(&sql).bind(now_ms()).bind(self.id);
+        Ok(self.bound(&sql).execute(executor).await?.rows_affected() == 1)
+    }
+
+    /// Like [`Update::run`], answering the row as this update left it: a later read could
+    /// already see what a worker did next.
+    pub async fn run_returning<'e, E>(self, executor: E) -> Result<Option<JobRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let sql = format!("{} RETURNING {COLUMNS}", self.sql());
+        let row = self.bound(&sql).fetch_optional(executor).await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    fn bound<'q>(&self, sql: &'q str) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        let mut query = sqlx::query(sql).bind(now_ms()).bind(self.id.to_owned());
         for bind in &self.binds {
             query = match bind {
                 Bind::Text(v) => query.bind(v.clone()),
@@ -211,7 +226,7 @@ impl Update<'_> {
         if let Some(owner) = self.lease {
             query = query.bind(owner.to_owned());
         }
-        Ok(query.execute(executor).await?.rows_affected() == 1)
+        query
     }
 }
 
