@@ -121,6 +121,20 @@ fn postgres_admin_url() -> String {
     std::env::var("DARKROOM_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Log files of server processes the tests started, searched when an answer is a 5xx.
+pub fn process_logs() -> &'static Mutex<Vec<std::path::PathBuf>> {
+    static LOGS: OnceLock<Mutex<Vec<std::path::PathBuf>>> = OnceLock::new();
+    LOGS.get_or_init(Mutex::default)
+}
+
+/// The server's account of one request: its lines in this process's log or a server process's.
+fn lines_about(request_id: &str) -> String {
+    let mut logs = vec![captured_logs()];
+    logs.extend(process_logs().lock().unwrap().iter().filter_map(|path| std::fs::read_to_string(path).ok()));
+    let lines: Vec<&str> = logs.iter().flat_map(|log| log.lines()).filter(|l| l.contains(request_id)).collect();
+    if lines.is_empty() { "(none mention it)".to_owned() } else { lines[lines.len().saturating_sub(40)..].join("\n") }
+}
+
 /// Everything the process logged, for secret-leak assertions.
 pub fn captured_logs() -> String {
     String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
@@ -417,13 +431,12 @@ impl Client {
         let response = request.send().await.unwrap_or_else(|e| panic!("request failed: {e:?}"));
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.text().await.unwrap_or_default();
+        let url = response.url().clone();
+        let body = response.text().await.unwrap_or_else(|e| panic!("reading the answer from {url} failed: {e:?}"));
         if status.is_server_error() {
             // A 5xx is a defect whoever asked: show the server's own account of this request.
             let id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-            let logs = captured_logs();
-            let lines: Vec<&str> = logs.lines().filter(|l| l.contains(id) || l.contains(" ERROR ")).collect();
-            eprintln!("{status} for request {id}; server log lines:\n{}", lines[lines.len().saturating_sub(20)..].join("\n"));
+            eprintln!("{status} from {url}, request {id}; the server logged:\n{}", lines_about(id));
         }
         let mut seen = self.seen.lock().unwrap();
         seen.push(format!("{headers:?}"));

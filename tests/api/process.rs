@@ -51,6 +51,7 @@ impl TestApp {
         let log = self.dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         command.stdout(Stdio::from(file.try_clone().unwrap())).stderr(Stdio::from(file)).kill_on_drop(true);
+        crate::helpers::process_logs().lock().unwrap().push(log.clone());
         let child = command.spawn().expect("the darkroom binary runs");
         let mut process = ServerProcess { child, log, base: String::new() };
         let deadline = tokio::time::Instant::now() + PATIENCE;
