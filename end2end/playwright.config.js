@@ -70,7 +70,7 @@ module.exports = defineConfig({
   ],
 });
 
-/** A Darkroom server on loopback `listen` (its embedded S3 on the next port), keeping its data in `data`. */
+/** A Darkroom server on loopback `listen` (serving its embedded storage too), keeping its data in `data`. */
 function darkroom(listen, data, extra = {}) {
   return {
     command: `"${bin}" serve`,
@@ -85,7 +85,6 @@ function darkroom(listen, data, extra = {}) {
       LEPTOS_SITE_ROOT: path.join(repo, 'target', 'site'),
       LEPTOS_OUTPUT_NAME: 'darkroom',
       DARKROOM_DATA_DIR: data,
-      S3_EMBEDDED_ADDR: `127.0.0.1:${listen + 1}`,
       FAL_QUEUE_URL: `${fakeFal}/queue`,
       FAL_API_URL: `${fakeFal}/v1`,
       FAL_REST_URL: `${fakeFal}/rest`,

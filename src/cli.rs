@@ -102,27 +102,29 @@ pub async fn storage_setup(config: &Config, extra_origins: &[String]) -> anyhow:
     Ok(())
 }
 
-/// Database and storage for a one-off command. With the embedded backend this starts the
-/// endpoint, or reaches the running server's when it already holds the port.
+/// Database and storage for a one-off command. With the embedded backend the command serves the
+/// object store itself, on a private loopback port, beside any running server (both use the same
+/// directory); the returned task keeps it up.
 async fn services(
     config: &Config,
-) -> anyhow::Result<(app::server::state::Services, Option<crate::embedded_s3::EmbeddedS3>)> {
+) -> anyhow::Result<(app::server::state::Services, Option<tokio::task::JoinHandle<()>>)> {
     let (db, sessions) = Db::connect(&config.database_url).await?;
     let vault = Vault::load(&config.master_key, &config.previous_master_keys.0)?;
-    let (storage, embedded) = match crate::server::open_storage(config, config.site_addr).await {
-        Ok(opened) => opened,
-        Err(err) => match crate::embedded_s3::running(config) {
-            Some(endpoint) => {
-                let storage = app::server::storage::Storage::connect(
-                    &endpoint,
-                    config.storage.uploads_bucket.clone(),
-                    config.storage.results_bucket.clone(),
-                )
-                .await;
-                (storage, None)
-            }
-            None => return Err(err),
-        },
+    let (storage, serving) = match &config.storage.backend {
+        app::server::config::StorageBackend::Embedded { root } => {
+            let (uploads, results) = (config.storage.uploads_bucket.clone(), config.storage.results_bucket.clone());
+            let s3 = crate::embedded_s3::EmbeddedS3::open(
+                root,
+                &crate::embedded_s3::credentials_path(&config.data_dir),
+                &[&uploads, &results],
+            )?;
+            let (endpoint, task) = s3.serve_privately().await?;
+            let signing = crate::server::embedded_signing(config);
+            (app::server::storage::Storage::connect(&endpoint, uploads, results, signing).await, Some(task))
+        }
+        app::server::config::StorageBackend::External(_) => {
+            (crate::server::open_storage(config, config.site_addr).await?.0, None)
+        }
     };
     let (jobs, _) = app::server::jobs::JobRuntime::start(config, &db).await;
     let services = app::server::state::Services {
@@ -136,7 +138,7 @@ async fn services(
         sessions: app::server::auth::session::store(&sessions),
         sweep_position: Default::default(),
     };
-    Ok((services, embedded))
+    Ok((services, serving))
 }
 
 fn read_password() -> anyhow::Result<String> {

@@ -32,6 +32,9 @@ enum Command {
     FakeFal {
         #[arg(long, default_value = "127.0.0.1:3999")]
         addr: SocketAddr,
+        /// A CA certificate (PEM) to trust when reaching Darkroom over https.
+        #[arg(long)]
+        trust_ca: Option<std::path::PathBuf>,
     },
 }
 
@@ -94,8 +97,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => darkroom::cli::rotate_keys(&config()?).await,
         Command::Sweep => darkroom::cli::sweep(&config()?).await,
         Command::Storage(StorageCommand::Setup { origins }) => darkroom::cli::storage_setup(&config()?, &origins).await,
-        Command::FakeFal { addr } => {
-            let fake = darkroom::fake_fal::FakeFal::start(addr).await?;
+        Command::FakeFal { addr, trust_ca } => {
+            let ca = trust_ca
+                .map(|path| std::fs::read(&path).with_context(|| format!("reading {}", path.display())))
+                .transpose()?;
+            let fake = darkroom::fake_fal::FakeFal::start_trusting(addr, ca.as_deref()).await?;
             println!("fake fal listening on {}", fake.base_url());
             shutdown_signal().await;
             Ok(())

@@ -11,9 +11,10 @@ use app::server::jobs::{self, JobRuntime};
 use app::server::keys::Vault;
 use app::server::maintenance;
 use app::server::state::{AppState, Services};
-use app::server::storage::Storage;
+use app::server::storage::{Signing, Storage};
 use app::{App, shell};
 use axum::Router;
+use axum::extract::State;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
@@ -132,7 +133,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         sessions: session_store,
         sweep_position: Default::default(),
     });
-    let router = router(state.clone(), sessions).await?;
+    let router = router(state.clone(), sessions, embedded_s3.as_ref()).await?;
     let maintenance = maintenance::spawn(state.clone());
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
 
@@ -149,27 +150,39 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     Ok(Running { addr, state, embedded_s3, maintenance, worker, relay, shutdown: Some(shutdown), task })
 }
 
-/// Connects to the configured storage, starting the embedded endpoint when that is the backend,
-/// and makes sure both buckets exist.
+/// Opens the configured storage. The embedded endpoint is served by this server's own listener
+/// at `site_addr`, which the server's client reaches too (its routes come back with it, to be
+/// mounted); external storage must have both buckets, created when the credentials allow.
 pub async fn open_storage(config: &Config, site_addr: SocketAddr) -> anyhow::Result<(Storage, Option<EmbeddedS3>)> {
-    let (endpoint, embedded_s3) = match &config.storage.backend {
-        StorageBackend::Embedded { addr: s3_addr, root } => {
-            let buckets = [config.storage.uploads_bucket.as_str(), config.storage.results_bucket.as_str()];
-            let origins = embedded_s3::app_origins(config.public_url.as_ref(), site_addr);
-            let s3 =
-                embedded_s3::start(*s3_addr, root, &embedded_s3::credentials_path(&config.data_dir), &buckets, origins)
-                    .await?;
-            (s3.endpoint(), Some(s3))
+    let (uploads, results) = (config.storage.uploads_bucket.clone(), config.storage.results_bucket.clone());
+    match &config.storage.backend {
+        StorageBackend::Embedded { root } => {
+            let s3 = EmbeddedS3::open(root, &embedded_s3::credentials_path(&config.data_dir), &[&uploads, &results])?;
+            let storage = Storage::connect(&s3.endpoint(site_addr), uploads, results, embedded_signing(config)).await;
+            Ok((storage, Some(s3)))
         }
-        StorageBackend::External(external) => (external.clone(), None),
-    };
-    let storage =
-        Storage::connect(&endpoint, config.storage.uploads_bucket.clone(), config.storage.results_bucket.clone()).await;
-    storage.ensure_buckets().await.context("preparing the storage buckets")?;
-    Ok((storage, embedded_s3))
+        StorageBackend::External(external) => {
+            let signing = match &config.storage.public_endpoint {
+                Some(public) => Signing::At(public.clone()),
+                None => Signing::AsConnected,
+            };
+            let storage = Storage::connect(external, uploads, results, signing).await;
+            storage.ensure_buckets().await.context("preparing the storage buckets")?;
+            Ok((storage, None))
+        }
+    }
 }
 
-async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router> {
+/// Links to the embedded endpoint point at `PUBLIC_URL` when there is one, else at whatever
+/// address the browser used.
+pub fn embedded_signing(config: &Config) -> Signing {
+    match config.public_url.as_ref().and_then(|url| url::Url::parse(&url.origin().ascii_serialization()).ok()) {
+        Some(origin) => Signing::At(origin),
+        None => Signing::CallerOrigin,
+    }
+}
+
+async fn router(state: AppState, sessions: SessionPool, embedded_s3: Option<&EmbeddedS3>) -> anyhow::Result<Router> {
     let routes = generate_route_list(App);
     let context = {
         let state = state.clone();
@@ -200,8 +213,13 @@ async fn router(state: AppState, sessions: SessionPool) -> anyhow::Result<Router
             with_sessions(app, store, &state)
         }
     };
+    // Storage needs no session, page guard or render task: its requests are signed by the URL.
+    let app = match embedded_s3 {
+        Some(s3) => app.merge(s3.routes()),
+        None => app,
+    };
     Ok(app
-        .layer(from_fn(request_timeout))
+        .layer(from_fn_with_state(state.clone(), request_timeout))
         .layer(from_fn_with_state(state.clone(), guards::same_origin))
         .layer(from_fn_with_state(state.clone(), guards::security_headers))
         .layer(from_fn_with_state(state.clone(), guards::client_ip))
@@ -227,10 +245,19 @@ where
 }
 
 /// No request may hold a worker forever (a stuck render, a peer that stopped reading), except
-/// the live event stream, which is long-lived by design.
-async fn request_timeout(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+/// the live event stream, which is long-lived by design, and transfers to and from the embedded
+/// storage, which take as long as the file and the connection need.
+async fn request_timeout(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if request.uri().path() == "/events" {
+    let path = request.uri().path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    let storage = &state.storage;
+    let embedded = matches!(state.config.storage.backend, StorageBackend::Embedded { .. });
+    if path == "/events" || (embedded && (first == storage.uploads_bucket || first == storage.results_bucket)) {
         return next.run(request).await;
     }
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {

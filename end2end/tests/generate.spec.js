@@ -69,7 +69,10 @@ test('a selfie and a hairstyle become a result from our own bucket, with live st
   const src = await result.getAttribute('src');
   const fakeFalPort = String(Number(process.env.E2E_PORT || 3100) + 2);
   expect(new URL(src).port).not.toBe(fakeFalPort);
-  expect(new URL(src).origin).not.toBe(new URL(page.url()).origin);
+  // Served by our own storage, on the app's own origin, through a signed link.
+  expect(new URL(src).origin).toBe(new URL(page.url()).origin);
+  expect(new URL(src).pathname.startsWith('/darkroom-results/')).toBe(true);
+  expect(new URL(src).searchParams.get('X-Amz-Signature')).toBeTruthy();
   const full = await job.locator('a').first().getAttribute('href');
   const bytes = await (await page.request.get(full)).body();
   expect(bytes.subarray(1, 4).toString()).toBe('PNG');

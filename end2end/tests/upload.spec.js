@@ -85,7 +85,10 @@ test('a GPS-tagged selfie goes straight to storage, shows progress, and is kept 
   const img = tile.locator('img');
   await expect(img).toHaveJSProperty('naturalWidth', 20);
   const src = await img.getAttribute('src');
-  expect(new URL(src).origin).not.toBe(new URL(page.url()).origin);
+  // The embedded storage is served on the app's own origin, each object behind a signed link.
+  expect(new URL(src).origin).toBe(new URL(page.url()).origin);
+  expect(new URL(src).pathname.startsWith('/darkroom-uploads/sources/')).toBe(true);
+  expect(new URL(src).searchParams.get('X-Amz-Signature')).toBeTruthy();
   const stored = await (await page.request.get(src)).body();
   expect(stored.includes(Buffer.from(GPS_MARK))).toBe(false);
   expect(stored.includes(Buffer.from('Exif\0\0'))).toBe(false);

@@ -134,6 +134,14 @@ pub(crate) struct FakeState {
     media_down: std::sync::atomic::AtomicBool,
     signing_key: ed25519_dalek::SigningKey,
     base: OnceLock<String>,
+    /// How the fake reaches Darkroom (inputs, webhooks): with any extra trusted CA.
+    http: reqwest::Client,
+}
+
+impl FakeState {
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
 }
 
 impl FakeState {
@@ -150,7 +158,22 @@ pub struct FakeFal {
 
 impl FakeFal {
     pub async fn start(addr: SocketAddr) -> anyhow::Result<Self> {
-        anyhow::ensure!(addr.ip().is_loopback(), "the fake fal server listens on loopback only");
+        Self::start_trusting(addr, None).await
+    }
+
+    /// Starts on `addr` (loopback, or a private network a test built), trusting `ca` (PEM) as
+    /// well as the usual roots when it fetches inputs and posts webhooks over https.
+    pub async fn start_trusting(addr: SocketAddr, ca: Option<&[u8]>) -> anyhow::Result<Self> {
+        let private = match addr.ip() {
+            std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+            std::net::IpAddr::V6(v6) => v6.is_loopback(),
+        };
+        anyhow::ensure!(private, "the fake fal server listens on loopback or a private test network only");
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15));
+        if let Some(pem) = ca {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem).context("the trusted CA")?);
+        }
+        let http = http.build().context("the fake's HTTP client")?;
         let mut seed = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         let state = Arc::new(FakeState {
@@ -163,12 +186,14 @@ impl FakeFal {
             media_down: std::sync::atomic::AtomicBool::new(false),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
             base: OnceLock::new(),
+            http,
         });
         let router = Router::new()
             .route("/healthz", axum::routing::get(|| async { "ok" }))
             .route("/rest/.well-known/jwks.json", axum::routing::get(jwks))
             .route("/queue/{*path}", axum::routing::any(queue::route))
             .route("/files/{request}/{name}", axum::routing::get(media::file))
+            .route("/_fake/requests", axum::routing::get(inspect))
             .nest("/v1", platform::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), record))
             .with_state(state.clone());
@@ -265,6 +290,37 @@ impl FakeFal {
             app::server::fal::webhook::message(request_id, webhooks::FAKE_USER_ID, &timestamp.to_string(), body);
         hex::encode(self.state.signing_key.sign(&message).to_bytes())
     }
+}
+
+/// What the fake has seen, for tests that run it as a separate process: every submission (its
+/// input, the input fetches and their statuses, its output's URL) and every webhook delivery.
+async fn inspect(State(state): State<Arc<FakeState>>) -> axum::Json<serde_json::Value> {
+    let base = state.base_url();
+    let requests: Vec<serde_json::Value> = {
+        let requests = state.requests.lock().expect("request lock");
+        requests
+            .values()
+            .map(|r| {
+                let (_, output) = queue::outcome_body(&base, r);
+                serde_json::json!({
+                    "id": r.id,
+                    "endpoint": r.endpoint,
+                    "input": r.input,
+                    "webhook": r.webhook,
+                    "input_fetches": r.input_fetches.iter().map(|(url, status)| serde_json::json!({ "url": url, "status": status })).collect::<Vec<_>>(),
+                    "output": output,
+                })
+            })
+            .collect()
+    };
+    let deliveries: Vec<serde_json::Value> = state
+        .deliveries
+        .lock()
+        .expect("delivery lock")
+        .iter()
+        .map(|d| serde_json::json!({ "request_id": d.request_id, "status": d.status }))
+        .collect();
+    axum::Json(serde_json::json!({ "requests": requests, "deliveries": deliveries }))
 }
 
 /// The JWKS fal publishes its webhook keys in; this one holds the fake's key.

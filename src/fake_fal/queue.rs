@@ -119,9 +119,8 @@ async fn submit(
     let queued_for = Duration::from_millis(scenario.queue_ms);
     tokio::spawn(async move {
         tokio::time::sleep(queued_for).await;
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("static client");
         for url in image_urls {
-            let status = match client.get(&url).send().await {
+            let status = match fetcher.client().get(&url).send().await {
                 Ok(r) => r.status().as_u16(),
                 Err(_) => 0,
             };

@@ -81,9 +81,9 @@ pub(super) async fn send(
     let timestamp = timestamp.to_string();
     let message = app::server::fal::webhook::message(id, FAKE_USER_ID, &timestamp, body.as_bytes());
     let signature = hex::encode(key.sign(&message).to_bytes());
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().expect("static client");
     for attempt in 1..=tries {
-        let status = client
+        let status = state
+            .client()
             .post(url)
             .header("content-type", "application/json")
             .header("x-fal-webhook-request-id", id)

@@ -85,8 +85,10 @@ async fn the_fake_fetches_presigned_inputs_only_while_they_are_valid() {
         .put_bytes(&storage.uploads_bucket, "sources/u/x", b"bytes".to_vec(), "image/png", &sha256(b"bytes"))
         .await
         .unwrap();
-    let fresh = storage.presign_get(&storage.uploads_bucket, "sources/u/x", Duration::from_secs(60)).await.unwrap();
-    let short = storage.presign_get(&storage.uploads_bucket, "sources/u/x", Duration::from_secs(1)).await.unwrap();
+    let fresh =
+        storage.presign_get(&storage.uploads_bucket, "sources/u/x", Duration::from_secs(60), None).await.unwrap();
+    let short =
+        storage.presign_get(&storage.uploads_bucket, "sources/u/x", Duration::from_secs(1), None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let fal = &app.running.state.fal;
     let input = json!({ "prompt": "x", "image_urls": [fresh, short] });

@@ -205,7 +205,6 @@ impl TestApp {
             ("DATABASE_URL".into(), database_url.clone()),
             ("DARKROOM_DATA_DIR".into(), dir.display().to_string()),
             ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
-            ("S3_EMBEDDED_ADDR".into(), "127.0.0.1:0".into()),
             ("DARKROOM_MASTER_KEY".into(), base64::engine::general_purpose::STANDARD.encode(rand_bytes())),
         ]);
         vars.extend(fake.env().into_iter().map(|(k, v)| (k.to_owned(), v)));
@@ -318,6 +317,7 @@ impl Drop for TestApp {
                             endpoint,
                             config.storage.uploads_bucket.clone(),
                             config.storage.results_bucket.clone(),
+                            app::server::storage::Signing::AsConnected,
                         )
                         .await;
                         empty_and_remove_buckets(storage).await;

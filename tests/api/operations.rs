@@ -8,12 +8,13 @@ use crate::helpers::{Client, PASSWORD, StorageKind, TestApp, eventually, storage
 
 #[tokio::test]
 async fn readiness_names_what_is_unreachable() {
-    let mut app = TestApp::spawn().await;
+    let app = TestApp::spawn().await;
     let ready = app.client().get("/readyz").await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.json::<Value>(), json!({ "database": "ok", "storage": "ok" }));
     if storage_kind() == StorageKind::Embedded {
-        drop(app.running.embedded_s3.take()); // storage goes away under the running server
+        // The uploads bucket goes away under the running server.
+        std::fs::rename(app.dir.join("s3/darkroom-uploads"), app.dir.join("s3/gone")).unwrap();
         let down = app.client().get("/readyz").await;
         assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(down.json::<Value>(), json!({ "database": "ok", "storage": "unreachable" }));

@@ -82,13 +82,10 @@ async fn past_the_retry_window_the_job_fails_with_a_reason_and_keeps_nothing() {
 #[tokio::test]
 async fn our_storage_restarting_under_fal_never_fails_a_job() {
     let app = TestApp::spawn_with(&[("DARKROOM_WORKERS", "0")]).await;
-    let (site, s3) = (free_port(), free_port());
     let data = app.dir.join("server-data");
-    let (site_addr, s3_addr, data_dir) =
-        (format!("127.0.0.1:{site}"), format!("127.0.0.1:{s3}"), data.display().to_string());
+    let (site_addr, data_dir) = (format!("127.0.0.1:{}", free_port()), data.display().to_string());
     let settings = [
         ("LEPTOS_SITE_ADDR", site_addr.as_str()),
-        ("S3_EMBEDDED_ADDR", s3_addr.as_str()),
         ("DARKROOM_DATA_DIR", data_dir.as_str()),
         ("DARKROOM_WORKERS", "8"),
         ("DARKROOM_JOB_LEASE_SECS", "2"),

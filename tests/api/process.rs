@@ -21,9 +21,8 @@ impl TestApp {
         self.start_process(name, extra, true).await
     }
 
-    /// The same, but with the embedded endpoint the process runs its own (on the
-    /// `S3_EMBEDDED_ADDR` and under the `DARKROOM_DATA_DIR` that `extra` should give), which
-    /// goes down with it.
+    /// The same, but with the embedded endpoint the process serves its own storage (under the
+    /// `DARKROOM_DATA_DIR` that `extra` should give), which goes down with it.
     pub async fn process_with_own_storage(&self, name: &str, extra: &[(&str, &str)]) -> ServerProcess {
         self.start_process(name, extra, false).await
     }
@@ -37,7 +36,8 @@ impl TestApp {
         command.env("RUST_LOG", "info").env("NO_COLOR", "1").env("LEPTOS_SITE_ADDR", "127.0.0.1:0");
         if shared_storage && storage_kind() == StorageKind::Embedded {
             // The test's embedded endpoint, used by the process as an external S3.
-            let endpoint = self.running.embedded_s3.as_ref().expect("the test runs the embedded S3").endpoint();
+            let embedded = self.running.embedded_s3.as_ref().expect("the test runs the embedded S3");
+            let endpoint = embedded.endpoint(self.running.addr);
             let (id, secret) = endpoint.credentials.unwrap();
             command
                 .env("S3_ENDPOINT", endpoint.endpoint.unwrap().as_str())

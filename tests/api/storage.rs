@@ -17,7 +17,7 @@ fn sha256_b64(bytes: &[u8]) -> String {
 async fn presign(app: &TestApp, key: &str, ttl: Duration) -> app::server::storage::PresignedPut {
     let storage = &app.running.state.storage;
     storage
-        .presign_put(&storage.uploads_bucket, key, "image/jpeg", BODY.len() as i64, &sha256_b64(BODY), ttl)
+        .presign_put(&storage.uploads_bucket, key, "image/jpeg", BODY.len() as i64, &sha256_b64(BODY), ttl, None)
         .await
         .unwrap()
 }
@@ -114,11 +114,19 @@ async fn a_presigned_put_refuses_another_type_or_length() {
 #[tokio::test]
 async fn cors_admits_the_app_origin_only() {
     let app = TestApp::spawn().await;
-    if storage_kind() == StorageKind::Garage {
+    let storage = match storage_kind() {
         // External storage learns the app's origin from `darkroom storage setup`.
-        crate::cli::run(&app, &["storage", "setup", "--origin", &app.base], None).await.success();
-    }
-    let storage = app.storage().origin().unwrap().to_owned();
+        StorageKind::Garage => {
+            crate::cli::run(&app, &["storage", "setup", "--origin", &app.base], None).await.success();
+            app.storage().link_origins_for_csp()[0].clone()
+        }
+        // The embedded endpoint shares the app's origin: no other site gets a preflight through.
+        StorageKind::Embedded => {
+            let link = presign(&app, "uploads/u1/x", Duration::from_secs(60)).await.url;
+            assert!(link.starts_with(&format!("{}/{}/", app.base, app.storage().uploads_bucket)), "{link}");
+            app.base.clone()
+        }
+    };
     let bucket = app.storage().uploads_bucket.clone();
     let preflight = |origin: &str| {
         reqwest::Client::new()
@@ -127,11 +135,13 @@ async fn cors_admits_the_app_origin_only() {
             .header("access-control-request-method", "PUT")
             .header("access-control-request-headers", "content-type,x-amz-checksum-sha256")
     };
-    let ours = preflight(&app.base).send().await.unwrap();
-    assert!(ours.status().is_success(), "preflight from the app: {}", ours.status());
-    assert_eq!(ours.headers().get("access-control-allow-origin").unwrap(), app.base.as_str());
-    let allowed = ours.headers().get("access-control-allow-headers").unwrap().to_str().unwrap().to_owned();
-    assert!(allowed.contains("x-amz-checksum-sha256") && allowed.contains("content-type"), "{allowed}");
+    if storage_kind() == StorageKind::Garage {
+        let ours = preflight(&app.base).send().await.unwrap();
+        assert!(ours.status().is_success(), "preflight from the app: {}", ours.status());
+        assert_eq!(ours.headers().get("access-control-allow-origin").unwrap(), app.base.as_str());
+        let allowed = ours.headers().get("access-control-allow-headers").unwrap().to_str().unwrap().to_owned();
+        assert!(allowed.contains("x-amz-checksum-sha256") && allowed.contains("content-type"), "{allowed}");
+    }
 
     // A browser lets the PUT through only after a 2xx preflight naming its origin (or `*`).
     // (Garage answers 403 with a blanket `*` on the error; s3s's layer just omits the header.)

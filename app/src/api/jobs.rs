@@ -50,13 +50,13 @@ pub struct AssetView {
 #[server(endpoint = "jobs/create", input = Json)]
 pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<String>) -> Result<JobView, AppError> {
     use crate::server::jobs::{self, NewJob};
-    use crate::server::request::{client_ip, request_id, require_user, respond, state};
+    use crate::server::request::{client_ip, origin, request_id, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let new = NewJob { model: &model, params: &params, images: &images, request_id: request_id() };
         let job = jobs::create(&state, &user.id, &client_ip(), new).await?;
-        Ok(views::one(&state, job).await?)
+        Ok(views::one(&state, job, origin().as_deref()).await?)
     })
     .await
 }
@@ -65,12 +65,12 @@ pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<S
 #[server(endpoint = "jobs/list")]
 pub async fn list_jobs(before: Option<String>) -> Result<Vec<JobView>, AppError> {
     use crate::server::jobs;
-    use crate::server::request::{cursor, require_user, respond, state};
+    use crate::server::request::{cursor, origin, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let rows = jobs::list(&state.db, &user.id, cursor(before)?.as_deref(), 20).await?;
-        Ok(views::many(&state, &user.id, rows).await?)
+        Ok(views::many(&state, &user.id, rows, origin().as_deref()).await?)
     })
     .await
 }
@@ -78,13 +78,13 @@ pub async fn list_jobs(before: Option<String>) -> Result<Vec<JobView>, AppError>
 #[server(endpoint = "jobs/get")]
 pub async fn get_job(id: String) -> Result<JobView, AppError> {
     use crate::server::jobs::{JobError, rows};
-    use crate::server::request::{require_user, respond, state};
+    use crate::server::request::{origin, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let job =
             rows::find_owned(&state.db, &id, &user.id).await.map_err(JobError::from)?.ok_or(JobError::NotFound)?;
-        Ok(views::one(&state, job).await?)
+        Ok(views::one(&state, job, origin().as_deref()).await?)
     })
     .await
 }
@@ -92,12 +92,12 @@ pub async fn get_job(id: String) -> Result<JobView, AppError> {
 #[server(endpoint = "jobs/cancel")]
 pub async fn cancel_job(id: String) -> Result<JobView, AppError> {
     use crate::server::jobs;
-    use crate::server::request::{client_ip, require_user, respond, state};
+    use crate::server::request::{client_ip, origin, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let job = jobs::cancel(&state, &user.id, &id, &client_ip()).await?;
-        Ok(views::one(&state, job).await?)
+        Ok(views::one(&state, job, origin().as_deref()).await?)
     })
     .await
 }
@@ -105,12 +105,12 @@ pub async fn cancel_job(id: String) -> Result<JobView, AppError> {
 #[server(endpoint = "jobs/retry")]
 pub async fn retry_job(id: String) -> Result<JobView, AppError> {
     use crate::server::jobs;
-    use crate::server::request::{client_ip, require_user, respond, state};
+    use crate::server::request::{client_ip, origin, require_user, respond, state};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let job = jobs::retry(&state, &user.id, &id, &client_ip()).await?;
-        Ok(views::one(&state, job).await?)
+        Ok(views::one(&state, job, origin().as_deref()).await?)
     })
     .await
 }
@@ -126,30 +126,36 @@ pub mod views {
     use crate::server::jobs::{self, AssetRow, JobRow, JobState, outputs};
     use crate::server::state::Services;
 
-    pub async fn one(services: &Services, job: JobRow) -> Result<JobView, AppError> {
+    /// `origin`: the origin the browser used, when links follow it (`Storage::presign_get`).
+    pub async fn one(services: &Services, job: JobRow, origin: Option<&str>) -> Result<JobView, AppError> {
         let user_id = job.user_id.clone();
-        Ok(many(services, &user_id, vec![job]).await?.pop().ok_or_else(AppError::internal)?)
+        Ok(many(services, &user_id, vec![job], origin).await?.pop().ok_or_else(AppError::internal)?)
     }
 
-    pub async fn many(services: &Services, user_id: &str, rows: Vec<JobRow>) -> Result<Vec<JobView>, AppError> {
+    pub async fn many(
+        services: &Services,
+        user_id: &str,
+        rows: Vec<JobRow>,
+        origin: Option<&str>,
+    ) -> Result<Vec<JobView>, AppError> {
         let ids: Vec<String> = rows.iter().filter(|j| j.state == JobState::Succeeded).map(|j| j.id.clone()).collect();
         let assets = jobs::assets_of(&services.db, user_id, &ids).await.map_err(jobs::JobError::from)?;
         let mut views = Vec::with_capacity(rows.len());
         for job in rows {
             let mut mine = Vec::new();
             for asset in assets.iter().filter(|a| a.job_id == job.id) {
-                mine.push(asset_view(services, asset).await?);
+                mine.push(asset_view(services, asset, origin).await?);
             }
             views.push(view(job, mine));
         }
         Ok(views)
     }
 
-    async fn asset_view(services: &Services, asset: &AssetRow) -> Result<AssetView, AppError> {
+    async fn asset_view(services: &Services, asset: &AssetRow, origin: Option<&str>) -> Result<AssetView, AppError> {
         let storage = &services.storage;
         let ttl = services.config.uploads.view_ttl;
         let presign = |key: String| async move {
-            storage.presign_get(&storage.results_bucket, &key, ttl).await.map_err(|err| {
+            storage.presign_get(&storage.results_bucket, &key, ttl, origin).await.map_err(|err| {
                 tracing::error!(%err, "could not presign a result");
                 AppError::new("storage.unavailable", "Storage is unavailable right now.")
             })

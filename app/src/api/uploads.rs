@@ -60,14 +60,16 @@ pub async fn issue_upload(
     filename: Option<String>,
 ) -> Result<UploadTicket, AppError> {
     use crate::server::db::rfc3339;
-    use crate::server::request::{client_ip, require_user, respond, state};
+    use crate::server::request::{client_ip, origin, require_user, respond, state};
     use crate::server::uploads::{self, IssueRequest, Uploads};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
         let request =
             IssueRequest { content_type: &content_type, byte_length, sha256: &sha256, filename: filename.as_deref() };
-        let ticket = uploads::issue(Uploads::from(&*state), &user.id, &client_ip(), request).await?;
+        let origin = origin();
+        let ctx = Uploads::from(&*state).linked_at(origin.as_deref());
+        let ticket = uploads::issue(ctx, &user.id, &client_ip(), request).await?;
         Ok(UploadTicket {
             upload_id: ticket.id,
             key: ticket.key,
@@ -84,12 +86,13 @@ pub async fn issue_upload(
 /// Confirms an upload by its id (or the key it was PUT to) once the bytes are in storage.
 #[server(endpoint = "uploads/confirm")]
 pub async fn confirm_upload(upload: String) -> Result<UploadedImage, AppError> {
-    use crate::server::request::{client_ip, require_user, respond, state};
+    use crate::server::request::{client_ip, origin, require_user, respond, state};
     use crate::server::uploads::{self, Uploads, policy};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let ctx = Uploads::from(&*state);
+        let origin = origin();
+        let ctx = Uploads::from(&*state).linked_at(origin.as_deref());
         let id = policy::upload_id_from_client(&upload, &user.id)?;
         let row = uploads::confirm(ctx, &user.id, &id, &client_ip()).await?;
         Ok(uploads::library::view(ctx, row).await?.into())
@@ -100,12 +103,14 @@ pub async fn confirm_upload(upload: String) -> Result<UploadedImage, AppError> {
 /// The caller's images, newest first; `before` is the last id of the previous page.
 #[server(endpoint = "uploads/list")]
 pub async fn list_uploads(before: Option<String>) -> Result<Vec<UploadedImage>, AppError> {
-    use crate::server::request::{cursor, require_user, respond, state};
+    use crate::server::request::{cursor, origin, require_user, respond, state};
     use crate::server::uploads::{self, Uploads};
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let images = uploads::list(Uploads::from(&*state), &user.id, cursor(before)?.as_deref(), 60).await?;
+        let origin = origin();
+        let ctx = Uploads::from(&*state).linked_at(origin.as_deref());
+        let images = uploads::list(ctx, &user.id, cursor(before)?.as_deref(), 60).await?;
         Ok(images.into_iter().map(UploadedImage::from).collect())
     })
     .await

@@ -60,17 +60,40 @@ pub struct StorageConfig {
     pub backend: StorageBackend,
     pub uploads_bucket: String,
     pub results_bucket: String,
+    /// Where browsers and fal reach external storage when it differs from where the server does
+    /// (`S3_PUBLIC_ENDPOINT`): presigned URLs are signed for it.
+    pub public_endpoint: Option<Url>,
 }
 
 #[derive(Clone, Debug)]
 pub enum StorageBackend {
-    /// The in-process S3 endpoint (s3s-fs) on loopback.
+    /// The in-process S3 endpoint (s3s-fs), served by the app's own listener at the buckets'
+    /// paths.
     Embedded {
-        addr: SocketAddr,
         root: PathBuf,
     },
     External(ExternalS3),
 }
+
+/// First path segments the app itself uses: an embedded bucket must not be named after one,
+/// since its objects are served at `/<bucket>/…` on the same origin.
+const RESERVED_PATHS: &[&str] = &[
+    "api",
+    "pkg",
+    "events",
+    "hooks",
+    "healthz",
+    "readyz",
+    "metrics",
+    "login",
+    "signup",
+    "create",
+    "gallery",
+    "account",
+    "admin",
+    "favicon.ico",
+    "robots.txt",
+];
 
 #[derive(Clone)]
 pub struct ExternalS3 {
@@ -222,10 +245,9 @@ impl Config {
         }
 
         let backend = match get("S3_ENDPOINT") {
-            None if get("S3_REGION").is_none() && get("S3_ACCESS_KEY_ID").is_none() => StorageBackend::Embedded {
-                addr: parse_addr("S3_EMBEDDED_ADDR", get("S3_EMBEDDED_ADDR"), "127.0.0.1:3900")?,
-                root: data_dir.join("s3"),
-            },
+            None if get("S3_REGION").is_none() && get("S3_ACCESS_KEY_ID").is_none() => {
+                StorageBackend::Embedded { root: data_dir.join("s3") }
+            }
             endpoint => {
                 let credentials = match (get("S3_ACCESS_KEY_ID"), get("S3_SECRET_ACCESS_KEY")) {
                     (Some(id), Some(secret)) => Some((id, secret)),
@@ -242,13 +264,33 @@ impl Config {
                 })
             }
         };
+        let public_endpoint = get("S3_PUBLIC_ENDPOINT").map(|raw| parse_url("S3_PUBLIC_ENDPOINT", &raw)).transpose()?;
+        if public_endpoint.is_some() && matches!(backend, StorageBackend::Embedded { .. }) {
+            return Err(bad(
+                "S3_PUBLIC_ENDPOINT",
+                "applies to external storage; the embedded endpoint is served at PUBLIC_URL (or the address the browser used)",
+            ));
+        }
         let storage = StorageConfig {
             backend,
             uploads_bucket: bucket_name("S3_UPLOADS_BUCKET", get("S3_UPLOADS_BUCKET"), "darkroom-uploads")?,
             results_bucket: bucket_name("S3_RESULTS_BUCKET", get("S3_RESULTS_BUCKET"), "darkroom-results")?,
+            public_endpoint,
         };
         if storage.uploads_bucket == storage.results_bucket {
             return Err(bad("S3_RESULTS_BUCKET", "must differ from S3_UPLOADS_BUCKET"));
+        }
+        if matches!(storage.backend, StorageBackend::Embedded { .. }) {
+            for (name, bucket) in
+                [("S3_UPLOADS_BUCKET", &storage.uploads_bucket), ("S3_RESULTS_BUCKET", &storage.results_bucket)]
+            {
+                if RESERVED_PATHS.contains(&bucket.as_str()) {
+                    return Err(bad(
+                        name,
+                        format!("{bucket:?} is a path the app itself uses; pick another bucket name"),
+                    ));
+                }
+            }
         }
 
         let fal = FalConfig {
@@ -496,6 +538,20 @@ mod tests {
         let StorageBackend::External(ext) = ok.storage.backend else { panic!("expected external storage") };
         assert!(ext.force_path_style);
         assert!(!format!("{ext:?}").contains("shh"), "the secret must not appear in Debug output");
+    }
+
+    #[test]
+    fn embedded_buckets_cannot_shadow_the_app_and_a_public_endpoint_is_for_external_storage() {
+        assert_eq!(config(&[("S3_UPLOADS_BUCKET", "api")]).unwrap_err().name, "S3_UPLOADS_BUCKET");
+        assert_eq!(config(&[("S3_PUBLIC_ENDPOINT", "https://s3.example")]).unwrap_err().name, "S3_PUBLIC_ENDPOINT");
+        let external = config(&[
+            ("S3_ENDPOINT", "http://garage:3900"),
+            ("S3_PUBLIC_ENDPOINT", "https://s3.example"),
+            ("S3_ACCESS_KEY_ID", "GKabc"),
+            ("S3_SECRET_ACCESS_KEY", "shh"),
+        ])
+        .unwrap();
+        assert_eq!(external.storage.public_endpoint.unwrap().as_str(), "https://s3.example/");
     }
 
     #[test]

@@ -37,6 +37,33 @@ pub fn request_id() -> Option<String> {
     use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<RequestId>().map(|id| id.0.clone()))
 }
 
+/// The origin the browser addressed us by (`scheme://host[:port]`), for links that must work
+/// from wherever the page was opened (the embedded storage's presigned URLs without a
+/// `PUBLIC_URL`).
+pub fn origin() -> Option<String> {
+    let parts = use_context::<http::request::Parts>()?;
+    let proxies = use_context::<AppState>().map_or(0, |state| state.config.trusted_proxies);
+    origin_of(&parts.headers, proxies)
+}
+
+/// The same from a request's headers: the `Host` (a plain host name or address and port), and
+/// https when a proxy we trust says the browser used it.
+pub fn origin_of(headers: &http::HeaderMap, trusted_proxies: u8) -> Option<String> {
+    let host = headers.get(http::header::HOST)?.to_str().ok()?;
+    let plain = !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if !plain {
+        return None;
+    }
+    let https = trusted_proxies > 0
+        && headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    Some(format!("{}://{host}", if https { "https" } else { "http" }))
+}
+
 pub fn client_ip() -> String {
     use_context::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone()))

@@ -9,6 +9,8 @@ use aws_sdk_s3::config::{
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::presigning::PresigningConfig;
 
+use url::Url;
+
 use super::config::ExternalS3;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,8 +32,23 @@ pub struct Storage {
     client: aws_sdk_s3::Client,
     pub uploads_bucket: String,
     pub results_bucket: String,
-    /// `scheme://host[:port]` the browser talks to for presigned URLs, when known (for CSP).
-    origin: Option<String>,
+    signing: Signing,
+    /// `scheme://host[:port]` of every URL a presigned link may point at, for the CSP; empty
+    /// when links point at the page's own origin.
+    origins: Vec<String>,
+}
+
+/// Where presigned URLs point: the address browsers and fal use, which need not be the one the
+/// server itself connects to (a container name, a private network, its own loopback).
+#[derive(Clone, Debug)]
+pub enum Signing {
+    /// The address the server connects to, which everyone reaches the same way.
+    AsConnected,
+    /// A fixed public base: `S3_PUBLIC_ENDPOINT`, or `PUBLIC_URL` for the embedded endpoint.
+    At(Url),
+    /// The embedded endpoint without a public URL: the origin the caller names (the one the
+    /// browser used for the request being answered), else the server's own address.
+    CallerOrigin,
 }
 
 /// A presigned PUT and the exact headers its signature covers.
@@ -42,7 +59,12 @@ pub struct PresignedPut {
 }
 
 impl Storage {
-    pub async fn connect(endpoint: &ExternalS3, uploads_bucket: String, results_bucket: String) -> Self {
+    pub async fn connect(
+        endpoint: &ExternalS3,
+        uploads_bucket: String,
+        results_bucket: String,
+        signing: Signing,
+    ) -> Self {
         let mut builder = match &endpoint.credentials {
             Some((id, secret)) => aws_sdk_s3::config::Builder::new()
                 .behavior_version(BehaviorVersion::latest())
@@ -65,16 +87,54 @@ impl Storage {
         if let Some(url) = &endpoint.endpoint {
             builder = builder.endpoint_url(url.as_str().trim_end_matches('/'));
         }
-        let origin = endpoint.endpoint.as_ref().map(|u| u.origin().ascii_serialization());
-        Self { client: aws_sdk_s3::Client::from_conf(builder.build()), uploads_bucket, results_bucket, origin }
+        let mut storage = Self {
+            client: aws_sdk_s3::Client::from_conf(builder.build()),
+            uploads_bucket,
+            results_bucket,
+            signing,
+            origins: Vec::new(),
+        };
+        storage.origins = storage.link_origins().await;
+        storage
+    }
+
+    /// The origins presigned links point at, read off a sample link per bucket (so AWS's
+    /// virtual-hosted names and any endpoint count, whatever the addressing style).
+    async fn link_origins(&self) -> Vec<String> {
+        if matches!(self.signing, Signing::CallerOrigin) {
+            return Vec::new();
+        }
+        let mut origins = Vec::new();
+        for bucket in [&self.uploads_bucket, &self.results_bucket] {
+            if let Ok(link) = self.presign_get(bucket, "probe", Duration::from_secs(60), None).await
+                && let Ok(url) = Url::parse(&link)
+            {
+                let origin = url.origin().ascii_serialization();
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
+        }
+        origins
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
     }
 
-    pub fn origin(&self) -> Option<&str> {
-        self.origin.as_deref()
+    /// The origins presigned links point at (for the CSP); empty when they are the page's own.
+    pub fn link_origins_for_csp(&self) -> &[String] {
+        &self.origins
+    }
+
+    /// The base a presigned link is signed for: `origin` is the caller's (the request's origin),
+    /// used when links follow the address the browser used.
+    fn link_base(&self, origin: Option<&str>) -> Option<String> {
+        match &self.signing {
+            Signing::AsConnected => None,
+            Signing::At(base) => Some(base.as_str().trim_end_matches('/').to_owned()),
+            Signing::CallerOrigin => origin.map(str::to_owned),
+        }
     }
 
     /// Makes sure both buckets exist, creating them when the credentials allow it.
@@ -98,6 +158,7 @@ impl Storage {
 
     /// A PUT URL that stores exactly the declared bytes: length, type and SHA-256 (base64) are
     /// signed headers, so the storage service refuses any other body.
+    #[allow(clippy::too_many_arguments)]
     pub async fn presign_put(
         &self,
         bucket: &str,
@@ -106,37 +167,54 @@ impl Storage {
         content_length: i64,
         sha256_base64: &str,
         ttl: Duration,
+        origin: Option<&str>,
     ) -> Result<PresignedPut, StorageError> {
         let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Presign(e.to_string()))?;
-        let request = self
+        let put = self
             .client
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
             .content_length(content_length)
-            .checksum_sha256(sha256_base64)
-            .presigned(config)
-            .await
-            .map_err(|e| StorageError::Presign(DisplayErrorContext(e).to_string()))?;
+            .checksum_sha256(sha256_base64);
+        let signed = match self.link_base(origin) {
+            Some(base) => {
+                put.customize()
+                    .config_override(aws_sdk_s3::config::Builder::new().endpoint_url(base))
+                    .presigned(config)
+                    .await
+            }
+            None => put.presigned(config).await,
+        };
+        let request = signed.map_err(|e| StorageError::Presign(DisplayErrorContext(e).to_string()))?;
         Ok(PresignedPut {
             url: request.uri().to_owned(),
             headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })
     }
 
-    /// A GET URL valid for `ttl`.
-    pub async fn presign_get(&self, bucket: &str, key: &str, ttl: Duration) -> Result<String, StorageError> {
+    /// A GET URL valid for `ttl`, for the public address (`origin`: the caller's, when links
+    /// follow the address the browser used).
+    pub async fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        ttl: Duration,
+        origin: Option<&str>,
+    ) -> Result<String, StorageError> {
         let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Presign(e.to_string()))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| StorageError::Presign(DisplayErrorContext(e).to_string()))?;
-        Ok(request.uri().to_owned())
+        let get = self.client.get_object().bucket(bucket).key(key);
+        let signed = match self.link_base(origin) {
+            Some(base) => {
+                get.customize()
+                    .config_override(aws_sdk_s3::config::Builder::new().endpoint_url(base))
+                    .presigned(config)
+                    .await
+            }
+            None => get.presigned(config).await,
+        };
+        Ok(signed.map_err(|e| StorageError::Presign(DisplayErrorContext(e).to_string()))?.uri().to_owned())
     }
 
     /// Whether both buckets answer.

@@ -70,6 +70,8 @@ struct Follow {
     state: AppState,
     session_id: tower_sessions::session::Id,
     user_id: String,
+    /// The origin the browser used, for the links in each view.
+    origin: Option<String>,
     _place: StreamPlace,
 }
 
@@ -85,7 +87,11 @@ impl Follow {
     }
 }
 
-pub async fn stream(State(state): State<AppState>, session: tower_sessions::Session) -> Response {
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: http::HeaderMap,
+    session: tower_sessions::Session,
+) -> Response {
     let user = crate::server::auth::session::current_user(&session, &state.db).await;
     let (Ok(Some(user)), Some(session_id)) = (user, session.id()) else {
         let body = json!({ "code": "auth.unauthenticated", "message": "Please log in to continue." });
@@ -100,6 +106,7 @@ pub async fn stream(State(state): State<AppState>, session: tower_sessions::Sess
     };
     let mut check = tokio::time::interval(SESSION_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let origin = crate::server::request::origin_of(&headers, state.config.trusted_proxies);
     let follow = Follow {
         events: state.jobs.events.subscribe(),
         closing: state.jobs.closing.subscribe(),
@@ -107,6 +114,7 @@ pub async fn stream(State(state): State<AppState>, session: tower_sessions::Sess
         state,
         session_id,
         user_id: user.id,
+        origin,
         _place: place,
     };
     let hello = futures::stream::once(async { Ok::<_, Infallible>(SseEvent::default().event("ready").data("{}")) });
@@ -136,7 +144,7 @@ pub async fn stream(State(state): State<AppState>, session: tower_sessions::Sess
             let Ok(Some(job)) = rows::find_owned(&follow.state.db, &event.job_id, &follow.user_id).await else {
                 continue;
             };
-            let Ok(view) = views::one(&follow.state, job).await else { continue };
+            let Ok(view) = views::one(&follow.state, job, follow.origin.as_deref()).await else { continue };
             let data = serde_json::to_string(&view).unwrap_or_default();
             return Some((Ok(SseEvent::default().event("job").data(data)), follow));
         }

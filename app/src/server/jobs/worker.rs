@@ -340,7 +340,7 @@ async fn build_input(services: &Services, job: &JobRow) -> Result<Result<Value, 
             )));
         };
         let storage = &services.storage;
-        match storage.presign_get(&storage.uploads_bucket, &key, services.config.jobs.input_url_ttl).await {
+        match storage.presign_get(&storage.uploads_bucket, &key, services.config.jobs.input_url_ttl, None).await {
             Ok(url) => urls.push(Value::String(url)),
             Err(err) => {
                 tracing::error!(%err, "could not presign an input");

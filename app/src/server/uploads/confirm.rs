@@ -36,7 +36,7 @@ pub async fn confirm(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str)
     let (db, storage, config) = (ctx.db.clone(), ctx.storage.clone(), ctx.config.clone());
     let (user_id, upload_id, ip) = (user_id.to_owned(), upload_id.to_owned(), ip.to_owned());
     let settle = tokio::spawn(async move {
-        let ctx = Uploads { db: &db, storage: &storage, config: &config };
+        let ctx = Uploads { db: &db, storage: &storage, config: &config, origin: None };
         settle(ctx, &user_id, &upload_id, &ip).await
     });
     settle.await.map_err(|e| UploadError::Internal(format!("confirm task: {e}")))?

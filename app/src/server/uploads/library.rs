@@ -50,7 +50,7 @@ pub async fn list(
 /// A ready upload with a fresh viewing URL.
 pub async fn view(ctx: Uploads<'_>, row: UploadRow) -> Result<Image, UploadError> {
     let key = row.object_key.as_deref().ok_or_else(|| UploadError::Internal("ready upload without object".into()))?;
-    let url = ctx.storage.presign_get(&ctx.storage.uploads_bucket, key, ctx.config.view_ttl).await?;
+    let url = ctx.storage.presign_get(&ctx.storage.uploads_bucket, key, ctx.config.view_ttl, ctx.origin).await?;
     Ok(Image { row, url })
 }
 

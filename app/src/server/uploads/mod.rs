@@ -30,11 +30,20 @@ pub struct Uploads<'a> {
     pub db: &'a Db,
     pub storage: &'a Storage,
     pub config: &'a UploadConfig,
+    /// The origin the browser used, when links should follow it (see `Storage::presign_get`).
+    pub origin: Option<&'a str>,
 }
 
 impl<'a> From<&'a crate::server::state::Services> for Uploads<'a> {
     fn from(services: &'a crate::server::state::Services) -> Self {
-        Self { db: &services.db, storage: &services.storage, config: &services.config.uploads }
+        Self { db: &services.db, storage: &services.storage, config: &services.config.uploads, origin: None }
+    }
+}
+
+impl<'a> Uploads<'a> {
+    /// The same, with links for the origin the browser used.
+    pub fn linked_at(self, origin: Option<&'a str>) -> Self {
+        Self { origin, ..self }
     }
 }
 

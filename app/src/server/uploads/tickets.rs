@@ -54,7 +54,15 @@ pub async fn issue(
     // Signing is local computation; doing it first means a failure leaves no ticket behind.
     let signed = ctx
         .storage
-        .presign_put(&ctx.storage.uploads_bucket, &key, kind.mime(), bytes, &sha256.base64(), ctx.config.ticket_ttl)
+        .presign_put(
+            &ctx.storage.uploads_bucket,
+            &key,
+            kind.mime(),
+            bytes,
+            &sha256.base64(),
+            ctx.config.ticket_ttl,
+            ctx.origin,
+        )
         .await?;
 
     let day_start = now - now.rem_euclid(DAY_MS);
