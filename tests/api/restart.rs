@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::helpers::TestApp;
+use crate::helpers::{StorageKind, TestApp, storage_kind};
 use crate::process::ServerProcess;
 
 const VIDEO_BYTES: u64 = 48 * 1024 * 1024;
@@ -65,6 +65,12 @@ async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactl
         assert!(started.elapsed() < Duration::from_secs(120), "the replacement worker never finished: {job:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    let errors: Vec<String> = second.log().lines().filter(|l| l.contains(" ERROR ")).map(str::to_owned).collect();
+    assert!(errors.is_empty(), "resuming wrote no error lines: {errors:?}");
+    assert!(
+        !crate::helpers::captured_logs().contains("status: 501"),
+        "storage was never asked for what it cannot do (listing open uploads)"
+    );
     second.child.start_kill().unwrap();
     assert_eq!(done.state, JobState::Succeeded, "{:?}: {:?}", done.error_code, done.error_message);
 
@@ -76,9 +82,22 @@ async fn a_worker_killed_mid_persist_is_replaced_and_the_output_is_stored_exactl
     let keys = app.result_keys(&prefix).await;
     assert_eq!(keys, [format!("{prefix}0.mp4")], "exactly one copy, no orphan");
     let storage = app.storage();
-    let open = storage.client().list_multipart_uploads().bucket(&storage.results_bucket).prefix(&prefix).send().await;
-    if let Ok(open) = open {
-        assert!(open.uploads().is_empty(), "no unfinished multipart upload is left open");
+    let recorded: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM multipart_uploads").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(recorded, 0, "every multipart upload was completed or aborted");
+    match storage_kind() {
+        StorageKind::Garage => {
+            let open = storage.client().list_multipart_uploads().bucket(&storage.results_bucket).send().await.unwrap();
+            assert!(open.uploads().is_empty(), "no unfinished multipart upload is left open");
+        }
+        StorageKind::Embedded => {
+            let parts: Vec<String> = std::fs::read_dir(app.dir.join("s3"))
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with(".upload_id-"))
+                .collect();
+            assert!(parts.is_empty(), "the killed worker's parts were removed: {parts:?}");
+        }
     }
 
     let assets = sqlx::query(

@@ -177,6 +177,7 @@ migrations! {
     2 "0002_uploads",
     3 "0003_jobs",
     4 "0004_request_ids",
+    5 "0005_multipart_uploads",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -28,6 +28,12 @@ pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
     if let Err(err) = rate_limit::prune(&services.db, Duration::from_secs(24 * 3600)).await {
         tracing::warn!(%err, "pruning rate-limit windows failed; trying again next run");
     }
+    // Multipart uploads a crash left open, once no worker is saving their job any more.
+    let hour_ago = super::db::now_ms() - 3_600_000;
+    match super::storage::multipart::abort_recorded(&services.storage, &services.db, None, hour_ago).await {
+        Ok(aborted) => metrics::counter!("sweep_items_total", "kind" => "multipart_aborted").increment(aborted),
+        Err(err) => tracing::warn!(%err, "looking for unfinished uploads failed; trying again next run"),
+    }
     swept
 }
 

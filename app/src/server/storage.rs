@@ -27,6 +27,8 @@ fn request_error<E: std::error::Error>(err: E) -> StorageError {
     StorageError::Request(super::redact::urls(&DisplayErrorContext(err).to_string()))
 }
 
+pub mod multipart;
+
 #[derive(Clone, Debug)]
 pub struct Storage {
     client: aws_sdk_s3::Client,

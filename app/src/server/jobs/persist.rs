@@ -9,8 +9,6 @@
 
 use std::io::Cursor;
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -24,9 +22,8 @@ use super::rows::{JobRow, JobState, Update};
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{new_id, now_ms};
 use crate::server::state::Services;
+use crate::server::storage::multipart;
 
-/// Multipart part size: the most a download holds in memory at once.
-const PART: usize = 8 * 1024 * 1024;
 /// Images are decoded for dimensions and a thumbnail, so they are read whole, up to this size.
 const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
 const THUMB_EDGE: u32 = 384;
@@ -256,21 +253,18 @@ async fn remove_objects(services: &Services, job: &JobRow) {
     abort_unfinished_uploads(services, job).await;
 }
 
-/// Multipart uploads an interrupted run left open hold storage without being objects; abort
-/// them (best effort: not every backend lists them).
+/// Multipart uploads an interrupted run left open hold storage without being objects: abort
+/// the ones recorded for this job.
 async fn abort_unfinished_uploads(services: &Services, job: &JobRow) {
-    let storage = &services.storage;
-    let client = storage.client();
-    let Ok(listed) =
-        client.list_multipart_uploads().bucket(&storage.results_bucket).prefix(&prefixes(job)[0]).send().await
-    else {
-        return;
-    };
-    for upload in listed.uploads() {
-        if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
-            let _ = client.abort_multipart_upload().bucket(&storage.results_bucket).key(key).upload_id(id).send().await;
-        }
+    if let Err(err) = multipart::abort_recorded(&services.storage, &services.db, Some(&job.id), 0).await {
+        tracing::warn!(%err, "could not look up unfinished uploads; the sweeper will");
     }
+}
+
+/// Our storage did not take a write: the user is told that much; the details go to the log.
+fn write_failed(err: multipart::WriteError) -> Problem {
+    tracing::warn!(%err, "storage did not accept a result");
+    Problem::Retry("our storage did not accept the file".into())
 }
 
 async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -> Result<Stored, Problem> {
@@ -345,10 +339,12 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         return store_whole(services, job, n, file, bytes).await;
     }
 
-    let mut writer = Writer::new(services, key.clone(), content_type);
+    let storage = &services.storage;
+    let mut writer =
+        multipart::Writer::new(storage, &services.db, &storage.results_bucket, key.clone(), content_type, &job.id);
     let mut probe = (kind == "video").then(super::mp4::Probe::default);
     let streamed = async {
-        writer.push(&head).await?;
+        writer.push(&head).await.map_err(write_failed)?;
         if let Some(probe) = probe.as_mut() {
             probe.feed(&head);
         }
@@ -363,7 +359,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
             if let Some(probe) = probe.as_mut() {
                 probe.feed(&chunk);
             }
-            writer.push(&chunk).await?;
+            writer.push(&chunk).await.map_err(write_failed)?;
         }
         check_size(writer.total, announced, file.file_size)
     }
@@ -372,7 +368,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         writer.abort().await;
         return Err(problem);
     }
-    let (bytes, sha256) = writer.finish().await?;
+    let (bytes, sha256) = writer.finish().await.map_err(write_failed)?;
     // What the bytes say wins over the provider's hints.
     let seen = probe.and_then(|p| p.info());
     Ok(Stored {
@@ -525,129 +521,6 @@ fn encode_thumbnail(picture: &image::DynamicImage) -> Option<Vec<u8>> {
         webp::Encoder::from_rgb(rgb.as_raw(), width, height).encode_simple(false, THUMB_QUALITY).ok()?.to_vec()
     };
     Some(encoded)
-}
-
-/// Our storage did not take a write: the user is told that much; the details go to the log.
-fn refused<E: std::error::Error>(what: &str, err: E) -> Problem {
-    let detail = crate::server::redact::urls(&aws_sdk_s3::error::DisplayErrorContext(err).to_string());
-    tracing::warn!(%detail, "storage refused {what}");
-    Problem::Retry("our storage did not accept the file".into())
-}
-
-/// Streams a file into storage: one PUT when it fits in a part, multipart above that. Holds at
-/// most one part in memory, and hashes as it goes.
-struct Writer<'a> {
-    services: &'a Services,
-    key: String,
-    content_type: &'static str,
-    buffer: Vec<u8>,
-    hasher: Sha256,
-    total: u64,
-    upload_id: Option<String>,
-    parts: Vec<CompletedPart>,
-}
-
-impl<'a> Writer<'a> {
-    fn new(services: &'a Services, key: String, content_type: &'static str) -> Self {
-        Self {
-            services,
-            key,
-            content_type,
-            buffer: Vec::with_capacity(PART),
-            hasher: Sha256::new(),
-            total: 0,
-            upload_id: None,
-            parts: Vec::new(),
-        }
-    }
-
-    async fn push(&mut self, chunk: &[u8]) -> Result<(), Problem> {
-        self.hasher.update(chunk);
-        self.total += chunk.len() as u64;
-        self.buffer.extend_from_slice(chunk);
-        if self.buffer.len() >= PART {
-            self.flush_part().await?;
-        }
-        Ok(())
-    }
-
-    async fn flush_part(&mut self) -> Result<(), Problem> {
-        let storage = &self.services.storage;
-        let client = storage.client();
-        if self.upload_id.is_none() {
-            let created = client
-                .create_multipart_upload()
-                .bucket(&storage.results_bucket)
-                .key(&self.key)
-                .content_type(self.content_type)
-                .send()
-                .await
-                .map_err(|e| refused("the upload", e))?;
-            self.upload_id = created.upload_id().map(str::to_owned);
-        }
-        let number = self.parts.len() as i32 + 1;
-        let body = std::mem::replace(&mut self.buffer, Vec::with_capacity(PART));
-        let part = client
-            .upload_part()
-            .bucket(&storage.results_bucket)
-            .key(&self.key)
-            .upload_id(self.upload_id.clone().unwrap_or_default())
-            .part_number(number)
-            .content_length(body.len() as i64)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| refused("a part", e))?;
-        self.parts
-            .push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag().map(str::to_owned)).build());
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<(u64, String), Problem> {
-        let sha = hex::encode(self.hasher.clone().finalize());
-        if self.upload_id.is_none() {
-            let bytes = std::mem::take(&mut self.buffer);
-            put(self.services, &self.key, bytes, self.content_type).await?;
-            return Ok((self.total, sha));
-        }
-        if !self.buffer.is_empty() {
-            if let Err(problem) = self.flush_part().await {
-                self.abort().await;
-                return Err(problem);
-            }
-        }
-        let storage = &self.services.storage;
-        let completed = storage
-            .client()
-            .complete_multipart_upload()
-            .bucket(&storage.results_bucket)
-            .key(&self.key)
-            .upload_id(self.upload_id.clone().unwrap_or_default())
-            .multipart_upload(
-                CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build(),
-            )
-            .send()
-            .await;
-        if let Err(err) = completed {
-            self.abort().await;
-            return Err(refused("completing the upload", err));
-        }
-        Ok((self.total, sha))
-    }
-
-    async fn abort(&mut self) {
-        if let Some(id) = self.upload_id.take() {
-            let storage = &self.services.storage;
-            let _ = storage
-                .client()
-                .abort_multipart_upload()
-                .bucket(&storage.results_bucket)
-                .key(&self.key)
-                .upload_id(id)
-                .send()
-                .await;
-        }
-    }
 }
 
 #[cfg(test)]
