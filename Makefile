@@ -11,7 +11,7 @@ TOOLS := .ci/tools.sh
 # unit tests run again each time; they take a second).
 TEST_PACKAGES := -p darkroom -p app --features app/ssr
 
-.PHONY: run release test test-sqlite test-postgres test-garage test-e2e site
+.PHONY: run release test test-sqlite test-postgres test-garage test-e2e test-network site
 
 ## Build and run the app on http://127.0.0.1:3000 (SQLite and objects under ./data).
 run: site
@@ -23,8 +23,9 @@ release:
 	cargo leptos build --release --precompress
 
 ## Every test: unit and integration on SQLite with the embedded S3 endpoint, integration on
-## PostgreSQL, integration on SQLite with Garage as storage, browser tests.
-test: test-sqlite test-postgres test-garage test-e2e
+## PostgreSQL, integration on SQLite with Garage as storage, browser tests, and the browser test
+## across a real network (namespaces; skipped, saying so, without root).
+test: test-sqlite test-postgres test-garage test-e2e test-network
 
 test-sqlite:
 	@echo "==> unit tests and the integration suite on SQLite"
@@ -48,3 +49,9 @@ test-e2e: site
 	@echo "==> browser tests in Chromium"
 	$(TOOLS) chromium node-deps
 	cd end2end && npx playwright test
+
+## Three hosts in network namespaces (proxy + Darkroom, the fake fal, Chromium), TLS between them.
+test-network: site
+	@echo "==> across a network: Darkroom behind nginx, the fake fal and Chromium on hosts of their own"
+	$(TOOLS) chromium node-deps network
+	end2end/network/run.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only when it is missing or the wrong version.
-# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium node-deps)
+# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium node-deps network)
 #        .ci/tools.sh postgres    prints a PostgreSQL URL the tests may create databases with
 #        .ci/tools.sh garage      starts a local Garage and prints the variables that point tests at it
 set -euo pipefail
@@ -47,6 +47,18 @@ wasm_opt() {
 
 chromium() {
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium
+}
+
+# The network test's tools: iproute2 (network namespaces), nginx (the proxy), openssl (its
+# certificate), curl (readiness checks). Only as root: without it the test is skipped anyway.
+network_tools() {
+  [ "$(id -u)" = 0 ] || return 0
+  local missing=()
+  command -v ip >/dev/null || missing+=(iproute2)
+  command -v nginx >/dev/null || missing+=(nginx-light)
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
+  [ ${#missing[@]} = 0 ] || apt_install "${missing[@]}"
 }
 
 node_deps() {
@@ -124,6 +136,7 @@ for tool in "$@"; do
     wasm-opt) wasm_opt ;;
     chromium) chromium ;;
     node-deps) node_deps ;;
+    network) network_tools ;;
     postgres) postgres ;;
     garage) garage_server ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
