@@ -13,6 +13,18 @@ pub fn money(amount: f64, currency: &str) -> String {
     format!("{amount:.digits$} {currency}")
 }
 
+/// `3600` → `1 hour`, `5400` → `90 minutes`, `90` → `2 minutes`: the largest unit that divides
+/// it exactly, else minutes rounded up (an expiry is never told shorter than it is).
+pub fn span(secs: u64) -> String {
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 => (s.div_ceil(60), "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -22,5 +34,13 @@ mod tests {
         assert_eq!(timestamp("2026-11-21T09:05:31.123Z"), "2026-11-21 09:05 UTC");
         assert_eq!(money(10.0, "USD"), "10.00 USD");
         assert_eq!(money(0.039, "USD"), "0.039 USD");
+        assert_eq!(span(300), "5 minutes");
+        assert_eq!(span(90), "2 minutes");
+        assert_eq!(span(3600), "1 hour");
+        assert_eq!(span(3 * 3600), "3 hours");
+        assert_eq!(span(86_400), "1 day");
+        assert_eq!(span(7 * 86_400), "7 days");
+        assert_eq!(span(5400), "90 minutes");
+        assert_eq!(span(1), "1 second");
     }
 }

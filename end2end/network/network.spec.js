@@ -26,6 +26,7 @@ test('sign up, upload, generate through the webhook, view and download, all acro
   await page.getByRole('button', { name: 'Save key' }).click();
   await expect(page.getByTestId('notice')).toContainText('Key saved');
   await tab(page, 'Create').click();
+  await expect(page.getByTestId('input-policy')).toContainText('through private links that expire after 5 minutes');
 
   const png = await page.evaluate(selfiePng);
   await page.locator('#upload-input').setInputFiles({ name: 'selfie.png', mimeType: 'image/png', buffer: Buffer.from(png) });

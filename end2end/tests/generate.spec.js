@@ -35,6 +35,8 @@ test('a selfie and a hairstyle become a result from our own bucket, with live st
   await page.getByRole('button', { name: 'Save key' }).click();
   await expect(page.getByTestId('notice')).toContainText('Key saved');
   await tab(page, 'Create').click();
+  // No public URL here: fal could not reach this server, so inputs go by way of fal's storage.
+  await expect(page.getByTestId('input-policy')).toContainText("uploaded to fal's storage");
 
   const png = await page.evaluate(selfiePng);
   await page.locator('#upload-input').setInputFiles({ name: 'selfie.png', mimeType: 'image/png', buffer: Buffer.from(png) });

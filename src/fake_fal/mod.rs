@@ -1,7 +1,8 @@
 //! A fake fal.ai for tests, faithful to fal's documented HTTP protocol: same paths, same bodies,
 //! same error families. It listens on loopback and serves every fal host under one base URL:
 //! `/v1/…` (Platform API), `/queue/…` (queue API), `/rest/.well-known/jwks.json` (the keys its
-//! webhooks are signed with) and `/files/…` (the CDN its results live on).
+//! webhooks are signed with), `/rest/storage/upload/initiate` (its storage, whose files live
+//! under `/storage/files/…`) and `/files/…` (the CDN its results live on).
 //!
 //! Each submission follows a [`Scenario`] (by default: a short queue, a short run, one image and
 //! a signed webhook); tests script others with [`FakeFal::script`].
@@ -14,12 +15,14 @@ mod auth;
 mod media;
 mod platform;
 mod queue;
+mod storage;
 mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
+pub use storage::StoredFile;
 pub use webhooks::FAKE_USER_ID;
 
 use anyhow::Context;
@@ -132,6 +135,8 @@ pub(crate) struct FakeState {
     video_downloads: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
     /// While set, the media host answers every download with 503.
     media_down: std::sync::atomic::AtomicBool,
+    /// Files uploaded to the fake's storage (inputs a Darkroom fal cannot reach handed over).
+    storage: Mutex<Vec<StoredFile>>,
     signing_key: ed25519_dalek::SigningKey,
     base: OnceLock<String>,
     /// How the fake reaches Darkroom (inputs, webhooks): with any extra trusted CA.
@@ -184,6 +189,7 @@ impl FakeFal {
             deliveries: Mutex::default(),
             video_downloads: Mutex::default(),
             media_down: std::sync::atomic::AtomicBool::new(false),
+            storage: Mutex::default(),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
             base: OnceLock::new(),
             http,
@@ -193,6 +199,9 @@ impl FakeFal {
             .route("/rest/.well-known/jwks.json", axum::routing::get(jwks))
             .route("/queue/{*path}", axum::routing::any(queue::route))
             .route("/files/{request}/{name}", axum::routing::get(media::file))
+            .route("/rest/storage/upload/initiate", axum::routing::post(storage::initiate))
+            .route("/_fake/storage/{id}", axum::routing::put(storage::put))
+            .route("/storage/files/{id}/{name}", axum::routing::get(storage::file))
             .route("/_fake/requests", axum::routing::get(inspect))
             .nest("/v1", platform::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), record))
@@ -245,6 +254,18 @@ impl FakeFal {
     /// Every webhook delivery made so far.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.deliveries.lock().expect("delivery lock").clone()
+    }
+
+    /// Every file uploaded to the fake's storage, oldest first.
+    pub fn stored_files(&self) -> Vec<StoredFile> {
+        self.state.storage.lock().expect("storage lock").clone()
+    }
+
+    /// Ages every stored file by `by`, as if that much time had passed (lifecycles end).
+    pub fn age_stored_files(&self, by: std::time::Duration) {
+        for file in self.state.storage.lock().expect("storage lock").iter_mut() {
+            file.created = file.created.checked_sub(by).unwrap_or(file.created);
+        }
     }
 
     /// Takes the media host down (every download answers 503) or brings it back.
@@ -320,7 +341,22 @@ async fn inspect(State(state): State<Arc<FakeState>>) -> axum::Json<serde_json::
         .iter()
         .map(|d| serde_json::json!({ "request_id": d.request_id, "status": d.status }))
         .collect();
-    axum::Json(serde_json::json!({ "requests": requests, "deliveries": deliveries }))
+    let stored: Vec<serde_json::Value> = state
+        .storage
+        .lock()
+        .expect("storage lock")
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "file_url": f.file_url,
+                "content_type": f.content_type,
+                "lifecycle_secs": f.lifecycle_secs,
+                "bytes": f.bytes.as_ref().map(Vec::len),
+                "put_authorization": f.put_authorization,
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "requests": requests, "deliveries": deliveries, "stored_files": stored }))
 }
 
 /// The JWKS fal publishes its webhook keys in; this one holds the fake's key.

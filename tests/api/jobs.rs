@@ -13,22 +13,22 @@ use crate::helpers::{Client, TestApp, eventually};
 use crate::testdata;
 use crate::uploads::upload;
 
-const EDIT: &str = "fal-ai/nano-banana/edit";
+pub(crate) const EDIT: &str = "fal-ai/nano-banana/edit";
 const TEXT: &str = "fal-ai/nano-banana";
 
-fn key(prefix: &str) -> String {
+pub(crate) fn key(prefix: &str) -> String {
     format!("{prefix}-{}:secret-{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 /// A signed-up user with a saved fal key of the given kind (`api`, `locked`, `invalid`).
-async fn user_with_key(app: &TestApp, email: &str, kind: &str) -> Client {
+pub(crate) async fn user_with_key(app: &TestApp, email: &str, kind: &str) -> Client {
     let client = app.user(email).await;
     let saved = client.call("keys/save", &[("key", &key(kind))]).await;
     assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
     client
 }
 
-async fn selfie(client: &Client) -> String {
+pub(crate) async fn selfie(client: &Client) -> String {
     let (_, reply) = upload(client, &testdata::png(48, 64), "image/png").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.json::<Value>()["id"].as_str().unwrap().to_owned()
@@ -41,7 +41,7 @@ async fn create(client: &Client, model: &str, params: Value, images: &[&str]) ->
     client.send(request).await
 }
 
-async fn start(client: &Client, model: &str, params: Value, images: &[&str]) -> String {
+pub(crate) async fn start(client: &Client, model: &str, params: Value, images: &[&str]) -> String {
     let reply = create(client, model, params, images).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let job: Value = reply.json();
@@ -54,7 +54,7 @@ async fn job(app: &TestApp, id: &str) -> JobRow {
 }
 
 /// Waits until the job is in `state`, failing early if it ends elsewhere.
-async fn wait_for(app: &TestApp, id: &str, state: JobState) -> JobRow {
+pub(crate) async fn wait_for(app: &TestApp, id: &str, state: JobState) -> JobRow {
     eventually(&format!("job {id} reaching {state:?}"), || async {
         let row = job(app, id).await;
         if row.state != state && row.state.is_final() {
@@ -114,6 +114,7 @@ async fn a_selfie_and_a_hairstyle_become_a_result_in_our_bucket_through_the_webh
         "inputs are presigned for 5 minutes: {url}"
     );
     assert_eq!(sent.input_fetches.first().map(|(_, s)| *s), Some(200), "fal could read the presigned input");
+    assert!(app.fake.stored_files().is_empty(), "with a public URL, no input is copied into fal's storage");
     let polls = app.fake.requests().iter().filter(|r| r.path.ends_with("/status")).count();
     assert_eq!(polls, 0, "the webhook completed the job, not the poller");
     assert_eq!(app.fake.deliveries().iter().map(|d| d.status).collect::<Vec<_>>(), [200]);

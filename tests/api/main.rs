@@ -7,6 +7,7 @@ mod cli;
 mod fal;
 mod hardening;
 mod helpers;
+mod inputs;
 mod jobs;
 mod keys;
 mod operations;

@@ -89,6 +89,8 @@ async fn our_storage_restarting_under_fal_never_fails_a_job() {
         ("DARKROOM_DATA_DIR", data_dir.as_str()),
         ("DARKROOM_WORKERS", "8"),
         ("DARKROOM_JOB_LEASE_SECS", "2"),
+        // fal reads the inputs from us: the restart lands under its feet.
+        ("DARKROOM_FAL_INPUTS", "links"),
     ];
     let mut server = app.process_with_own_storage("server-0", &settings).await;
 

@@ -62,6 +62,18 @@ pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<S
 }
 
 /// The caller's jobs, newest first; `before` is the last id of the previous page.
+/// Where the user's images go when they generate, in a sentence for the Create tab.
+#[server(endpoint = "jobs/input_policy")]
+pub async fn input_policy() -> Result<String, AppError> {
+    use crate::server::request::{require_user, respond, state};
+    respond(async move {
+        require_user().await?;
+        let jobs = &state()?.config.jobs;
+        Ok(jobs.inputs.describe(jobs.input_url_ttl))
+    })
+    .await
+}
+
 #[server(endpoint = "jobs/list")]
 pub async fn list_jobs(before: Option<String>) -> Result<Vec<JobView>, AppError> {
     use crate::server::jobs;

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::jobs::list_jobs;
+use crate::api::jobs::{input_policy, list_jobs};
 use crate::api::keys::key_status;
 use crate::api::uploads::{DeleteUpload, list_uploads};
 use crate::components::generate::{GenerateForm, JobList};
@@ -14,6 +14,7 @@ use crate::components::{AppFrame, ImageGrid};
 #[component]
 pub fn CreatePage() -> impl IntoView {
     let status = Resource::new(|| (), |_| key_status());
+    let policy = Resource::new(|| (), |_| input_policy());
     let queue = Queue::new();
     let delete = ServerAction::<DeleteUpload>::new();
     let images = Resource::new(move || (queue.completed.get(), delete.version().get()), |_| list_uploads(None));
@@ -62,6 +63,10 @@ pub fn CreatePage() -> impl IntoView {
                                     }
                                 })}
                             <GenerateForm has_key selected jobs />
+                            {policy
+                                .await
+                                .ok()
+                                .map(|text| view! { <p class="muted small" data-testid="input-policy">{text}</p> })}
                         }
                     })}
                 </Transition>

@@ -214,6 +214,35 @@ pub struct JobConfig {
     pub result_ttl: Duration,
     /// Validity of the presigned GET handed to fal for each input image (at most 5 minutes).
     pub input_url_ttl: Duration,
+    /// How fal receives a job's input images.
+    pub inputs: InputDelivery,
+}
+
+impl InputDelivery {
+    /// What a user is told about where their images go when they generate.
+    pub fn describe(self, link_ttl: Duration) -> String {
+        match self {
+            Self::Links => format!(
+                "When you generate, fal reads the chosen images from this server through private links that expire after {}.",
+                crate::format::span(link_ttl.as_secs())
+            ),
+            Self::FalStorage { ttl } => format!(
+                "When you generate, a copy of each chosen image is uploaded to fal's storage with your key and deleted there after {}.",
+                crate::format::span(ttl.as_secs())
+            ),
+        }
+    }
+}
+
+/// How fal receives a job's input images (`DARKROOM_FAL_INPUTS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputDelivery {
+    /// fal fetches each image from our storage through a presigned GET: nothing leaves our
+    /// storage but what fal reads, and only while the link lives. Needs storage fal can reach.
+    Links,
+    /// Each image is copied to fal's own storage with the user's key before the submit, and fal
+    /// deletes the copy after `ttl`: for a Darkroom the internet cannot reach.
+    FalStorage { ttl: Duration },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -406,6 +435,11 @@ impl Config {
                 parse_u64("DARKROOM_RESULT_TTL_DAYS", get("DARKROOM_RESULT_TTL_DAYS"), 7)? * 86_400,
             ),
             input_url_ttl: secs("DARKROOM_INPUT_URL_TTL_SECS", 300)?,
+            inputs: input_delivery(
+                get("DARKROOM_FAL_INPUTS").as_deref(),
+                public_url.is_some(),
+                secs("DARKROOM_FAL_INPUT_COPY_TTL_SECS", 3600)?,
+            )?,
         };
         if jobs.retry_window > jobs.fal_output_ttl {
             return Err(bad(
@@ -468,6 +502,22 @@ fn parse_bool(name: &'static str, raw: Option<String>, default: bool) -> Result<
         Some("1" | "true" | "yes" | "on") => Ok(true),
         Some("0" | "false" | "no" | "off") => Ok(false),
         Some(other) => Err(bad(name, format!("must be true or false, not {other:?}"))),
+    }
+}
+
+/// `links`, `fal-storage`, or `auto` (the default): links when a public URL says fal can reach
+/// this server, copies in fal's storage otherwise.
+fn input_delivery(raw: Option<&str>, public: bool, copy_ttl: Duration) -> Result<InputDelivery, ConfigError> {
+    const NAME: &str = "DARKROOM_FAL_INPUTS";
+    if !(60..=7 * 86_400).contains(&copy_ttl.as_secs()) {
+        return Err(bad("DARKROOM_FAL_INPUT_COPY_TTL_SECS", "must be between 60 seconds and 7 days"));
+    }
+    let copies = InputDelivery::FalStorage { ttl: copy_ttl };
+    match raw.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "auto") => Ok(if public { InputDelivery::Links } else { copies }),
+        Some("links") => Ok(InputDelivery::Links),
+        Some("fal-storage") => Ok(copies),
+        Some(other) => Err(bad(NAME, format!("must be auto, links or fal-storage, not {other:?}"))),
     }
 }
 
@@ -572,6 +622,20 @@ mod tests {
         let c = config(&[("PUBLIC_URL", "https://darkroom.example/app/")]).unwrap();
         assert_eq!(c.jobs.webhook_url.unwrap().as_str(), "https://darkroom.example/app/hooks/fal");
         assert_eq!(config(&[("DARKROOM_INPUT_URL_TTL_SECS", "301")]).unwrap_err().name, "DARKROOM_INPUT_URL_TTL_SECS");
+    }
+
+    #[test]
+    fn inputs_reach_fal_by_link_only_when_it_can_reach_us() {
+        let hour = InputDelivery::FalStorage { ttl: Duration::from_secs(3600) };
+        assert_eq!(config(&[]).unwrap().jobs.inputs, hour);
+        assert_eq!(config(&[("PUBLIC_URL", "https://d.example")]).unwrap().jobs.inputs, InputDelivery::Links);
+        let forced = [("PUBLIC_URL", "https://d.example"), ("DARKROOM_FAL_INPUTS", "fal-storage")];
+        assert_eq!(config(&forced).unwrap().jobs.inputs, hour);
+        assert_eq!(config(&[("DARKROOM_FAL_INPUTS", "Links")]).unwrap().jobs.inputs, InputDelivery::Links);
+        let short = [("DARKROOM_FAL_INPUT_COPY_TTL_SECS", "120")];
+        assert_eq!(config(&short).unwrap().jobs.inputs, InputDelivery::FalStorage { ttl: Duration::from_secs(120) });
+        assert!(config(&[("DARKROOM_FAL_INPUTS", "carrier-pigeon")]).is_err());
+        assert!(config(&[("DARKROOM_FAL_INPUT_COPY_TTL_SECS", "5")]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod client;
 mod error;
 mod key;
 mod queue;
+mod storage;
 pub mod webhook;
 
 pub use client::{Balance, FalClient, Price, join};

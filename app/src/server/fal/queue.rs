@@ -134,7 +134,7 @@ impl FalClient {
 /// body must not grow memory without bound.
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     mut response: reqwest::Response,
     platform: bool,
 ) -> Result<T, FalError> {

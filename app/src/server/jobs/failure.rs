@@ -24,9 +24,9 @@ pub enum Verdict {
 }
 
 pub fn classify(err: &FalError) -> Verdict {
-    // Every image input is a URL we presigned from our own storage: fal failing to download one
-    // means our storage was unreachable (down, or restarting), never that the user's input was
-    // wrong. Submitting again presigns it afresh.
+    // Every image input is a link to our own storage or a copy we just put in fal's: fal failing
+    // to download one means that storage was unreachable (down, or restarting), never that the
+    // user's input was wrong. Submitting again hands the input over afresh.
     if let FalError::Invalid { fields, .. } = err
         && fields.iter().any(|f| f.kind == "file_download_error")
     {

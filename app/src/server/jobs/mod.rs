@@ -6,6 +6,7 @@ mod complete;
 pub mod data_uri;
 pub mod events;
 mod failure;
+mod inputs;
 pub mod live;
 pub mod mp4;
 pub mod outputs;

@@ -5,14 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
-use sqlx::Row;
+use serde_json::json;
 
 use super::complete::{self, Completion, Outcome, fail, requeue};
 use super::failure::{self, Failure, Verdict};
+use super::inputs;
 use super::persist;
 use super::rows::{self, COLUMNS, JobRow, JobState, Update};
-use crate::catalog::{self, Kind};
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Backend, new_id, now_ms};
 use crate::server::fal::{FalError, FalKey, QueueStatus};
@@ -230,16 +229,16 @@ async fn user_key(services: &Services, job: &JobRow) -> Result<FalKey, Failure> 
     }
 }
 
-/// Presigns the inputs and submits the job to fal's queue with the owner's key.
+/// Hands fal the inputs and submits the job to its queue with the owner's key.
 async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx::Error> {
     let from = [JobState::Queued];
-    let input = match build_input(services, job).await? {
-        Ok(input) => input,
-        Err(failure) => return finish_failed(services, job, &from, lease, &failure).await,
-    };
     let key = match user_key(services, job).await {
         Ok(key) => key,
         Err(failure) => return finish_failed(services, job, &from, lease, &failure).await,
+    };
+    let input = match inputs::build(services, job, &key).await? {
+        Ok(input) => input,
+        Err(verdict) => return not_submitted(services, job, lease, verdict).await,
     };
     // From here until the request id is stored, a shutdown waits: a request fal accepted must
     // never be lost (and billed twice by a resubmit). A shutdown already under way leaves the
@@ -291,15 +290,21 @@ async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sq
         }
         Err(err) => {
             metrics::counter!("fal_request_failure_total", "code" => failure::metric_code(&err)).increment(1);
-            match failure::classify(&err) {
-                Verdict::Fail(failure) => finish_failed(services, job, &from, lease, &failure).await,
-                Verdict::Retry(reason) => {
-                    tracing::info!(%reason, "submit failed; retrying later");
-                    requeue(services, job, &from, Some(lease), &reason).await?;
-                    services.jobs.events.publish(&job.user_id, &job.id).await;
-                    Ok(())
-                }
-            }
+            not_submitted(services, job, lease, failure::classify(&err)).await
+        }
+    }
+}
+
+/// A queued job that could not be submitted: failed for good, or queued again after a backoff.
+async fn not_submitted(services: &Services, job: &JobRow, lease: &str, verdict: Verdict) -> Result<(), sqlx::Error> {
+    let from = [JobState::Queued];
+    match verdict {
+        Verdict::Fail(failure) => finish_failed(services, job, &from, lease, &failure).await,
+        Verdict::Retry(reason) => {
+            tracing::info!(%reason, "submit failed; retrying later");
+            requeue(services, job, &from, Some(lease), &reason).await?;
+            services.jobs.events.publish(&job.user_id, &job.id).await;
+            Ok(())
         }
     }
 }
@@ -315,48 +320,6 @@ async fn finish_failed(
         services.jobs.events.publish(&job.user_id, &job.id).await;
     }
     Ok(())
-}
-
-/// The model input: the validated parameters plus a presigned GET (≤ 5 minutes) for each input
-/// image, checked again for ownership now (an image may have been deleted since).
-async fn build_input(services: &Services, job: &JobRow) -> Result<Result<Value, Failure>, sqlx::Error> {
-    let Some(model) = catalog::find(&job.model) else {
-        return Ok(Err(Failure::new("job.unknown_model", "This model is no longer available.")));
-    };
-    let mut input: Map<String, Value> = serde_json::from_str(&job.params_json).unwrap_or_default();
-    let uploads: Vec<String> = serde_json::from_str(&job.upload_ids_json).unwrap_or_default();
-    let Some(field) = model.image_field() else { return Ok(Ok(Value::Object(input))) };
-    let mut urls = Vec::with_capacity(uploads.len());
-    for id in &uploads {
-        let row = sqlx::query("SELECT object_key FROM uploads WHERE id = $1 AND user_id = $2 AND state = 'ready'")
-            .bind(id)
-            .bind(&job.user_id)
-            .fetch_optional(&services.db.pool)
-            .await?;
-        let Some(key) = row.map(|r| r.try_get::<Option<String>, _>("object_key")).transpose()?.flatten() else {
-            return Ok(Err(Failure::new(
-                "job.input_missing",
-                "An input image was deleted or expired before the job started. Upload it again.",
-            )));
-        };
-        let storage = &services.storage;
-        match storage.presign_get(&storage.uploads_bucket, &key, services.config.jobs.input_url_ttl, None).await {
-            Ok(url) => urls.push(Value::String(url)),
-            Err(err) => {
-                tracing::error!(%err, "could not presign an input");
-                return Err(sqlx::Error::Protocol("presigning an input failed".into()));
-            }
-        }
-    }
-    match field.kind {
-        Kind::Image => {
-            input.insert(field.name.to_owned(), urls.into_iter().next().unwrap_or(Value::Null));
-        }
-        _ => {
-            input.insert(field.name.to_owned(), Value::Array(urls));
-        }
-    }
-    Ok(Ok(Value::Object(input)))
 }
 
 /// Asks fal where the request is; on completion, fetches the result and completes the job.
