@@ -20,6 +20,14 @@ if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! ip netns add "drk-prob
   exit 0
 fi
 ip netns del "drk-probe-$$"
+# What an earlier run killed before its cleanup left behind (names carry that run's PID).
+for ns in $(ip netns list | grep -oE '^drk[0-9]+-[a-z]+' || true); do
+  owner=${ns#drk}; owner=${owner%%-*}
+  kill -0 "$owner" 2>/dev/null && continue
+  ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "/etc/netns/$ns"
+done
 
 bin="${CARGO_TARGET_DIR:-$repo/target}/debug/darkroom"
 site="$repo/target/site"  # cargo-leptos writes the site here, whatever the target dir
@@ -58,6 +66,8 @@ for host in app fal web; do
   printf '127.0.0.1 localhost\n%s darkroom.test\n' "${addr[app]}" > "/etc/netns/$ns/hosts"
 done
 on() { local host=$1; shift; ip netns exec "drk$id-$host" "$@"; }
+# A service that dies with this script, even when the script is killed before its cleanup runs.
+serve() { local host=$1; shift; ip netns exec "drk$id-$host" setpriv --pdeathsig KILL "$@"; }
 
 echo "==> TLS: a CA and a certificate for darkroom.test"
 openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$work/ca.key" -out "$work/ca.pem" -days 2 \
@@ -70,12 +80,12 @@ openssl x509 -req -in "$work/site.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" 
 spki=$(openssl x509 -in "$work/site.pem" -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64)
 
 echo "==> the fake fal on ${addr[fal]}:3999"
-on fal "$bin" fake-fal --addr "${addr[fal]}:3999" --trust-ca "$work/ca.pem" > "$work/fake-fal.log" 2>&1 &
+serve fal "$bin" fake-fal --addr "${addr[fal]}:3999" --trust-ca "$work/ca.pem" > "$work/fake-fal.log" 2>&1 &
 pids+=($!)
 
 echo "==> darkroom behind nginx on ${addr[app]}:443"
 mkdir -p "$work/data" "$work/nginx"
-on app env -i PATH="$PATH" RUST_LOG=info NO_COLOR=1 \
+serve app env -i PATH="$PATH" RUST_LOG=info NO_COLOR=1 \
   LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_SITE_ROOT="$site" LEPTOS_OUTPUT_NAME=darkroom \
   PUBLIC_URL=https://darkroom.test DARKROOM_TRUST_FORWARDED_FOR=1 DARKROOM_DATA_DIR="$work/data" \
   FAL_QUEUE_URL="http://${addr[fal]}:3999/queue" FAL_API_URL="http://${addr[fal]}:3999/v1" \
@@ -84,7 +94,7 @@ on app env -i PATH="$PATH" RUST_LOG=info NO_COLOR=1 \
   "$bin" serve > "$work/darkroom.log" 2>&1 &
 pids+=($!)
 sed -e "s|@WORK@|$work|g" -e "s|@LISTEN@|${addr[app]}|g" end2end/network/nginx.conf > "$work/nginx/nginx.conf"
-on app nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' > "$work/nginx/stdout.log" 2>&1 &
+serve app nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' > "$work/nginx/stdout.log" 2>&1 &
 pids+=($!)
 
 wait_for() {
