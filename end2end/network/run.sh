@@ -66,8 +66,10 @@ for host in app fal web; do
   printf '127.0.0.1 localhost\n%s darkroom.test\n' "${addr[app]}" > "/etc/netns/$ns/hosts"
 done
 on() { local host=$1; shift; ip netns exec "drk$id-$host" "$@"; }
-# A service that dies with this script, even when the script is killed before its cleanup runs.
-serve() { local host=$1; shift; ip netns exec "drk$id-$host" setpriv --pdeathsig KILL "$@"; }
+# A service, started in the background (`serve … &`): `exec` makes `$!` the service itself, so the
+# cleanup's SIGTERM reaches it (nginx then stops its workers too), and it gets SIGTERM as well when
+# this script dies before its cleanup runs.
+serve() { local host=$1; shift; exec ip netns exec "drk$id-$host" setpriv --pdeathsig TERM "$@"; }
 
 echo "==> TLS: a CA and a certificate for darkroom.test"
 openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$work/ca.key" -out "$work/ca.pem" -days 2 \
