@@ -11,7 +11,7 @@ TOOLS := .ci/tools.sh
 # unit tests run again each time; they take a second).
 TEST_PACKAGES := -p darkroom -p app --features app/ssr
 
-.PHONY: run release test test-sqlite test-postgres test-garage test-e2e test-network site
+.PHONY: run release test test-sqlite test-postgres test-garage test-replicas test-e2e test-network site
 
 ## Build and run the app on http://127.0.0.1:3000 (SQLite and objects under ./data).
 run: site
@@ -23,21 +23,29 @@ release:
 	cargo leptos build --release --precompress
 
 ## Every test: unit and integration on SQLite with the embedded S3 endpoint, integration on
-## PostgreSQL, integration on SQLite with Garage as storage, browser tests, and the browser test
-## across a real network (namespaces; skipped, saying so, without root).
-test: test-sqlite test-postgres test-garage test-e2e test-network
+## PostgreSQL, integration on SQLite with Garage as storage, two replicas behind nginx on
+## PostgreSQL and Garage, browser tests, and the browser test across a real network (namespaces;
+## skipped, saying so, without root).
+test: test-sqlite test-postgres test-garage test-replicas test-e2e test-network
 
 test-sqlite:
 	@echo "==> unit tests and the integration suite on SQLite"
-	cargo test $(TEST_PACKAGES)
+	cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 test-postgres:
 	@echo "==> the integration suite on PostgreSQL"
-	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test $(TEST_PACKAGES)
+	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 test-garage:
 	@echo "==> the integration suite with Garage as storage"
-	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_STORAGE=garage cargo test $(TEST_PACKAGES)
+	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_STORAGE=garage cargo test $(TEST_PACKAGES) -- --skip replicas::
+
+## The replicas test alone: it needs PostgreSQL, Garage and nginx together.
+test-replicas:
+	@echo "==> two replicas behind nginx, on PostgreSQL and Garage"
+	$(TOOLS) network
+	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres \
+	  DARKROOM_TEST_STORAGE=garage cargo test $(TEST_PACKAGES) --test api -- replicas::
 
 ## The wasm, CSS and static files under target/site, and the server binary.
 site:

@@ -416,6 +416,11 @@ impl Client {
         Self { http, base: base.to_owned(), jar, seen: Arc::default() }
     }
 
+    /// The same browser (cookies and all) talking to another address of the same host.
+    pub fn at(&self, base: &str) -> Client {
+        Client { http: self.http.clone(), base: base.to_owned(), jar: self.jar.clone(), seen: self.seen.clone() }
+    }
+
     /// Calls a server function the way the hydrated app does (form body, JSON answer).
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Reply {
         let request =

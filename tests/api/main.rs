@@ -13,6 +13,7 @@ mod keys;
 mod operations;
 mod outages;
 mod process;
+mod replicas;
 mod restart;
 mod security;
 mod shutdown;

@@ -105,6 +105,7 @@ pub async fn persist(services: &Services, job: &JobRow, lease: &str, resumed: bo
     if resumed {
         abort_unfinished_uploads(services, job).await;
     }
+    tracing::info!(files = files.len(), resumed, "saving results");
 
     let mut stored = Vec::with_capacity(files.len());
     for (n, file) in files.iter().enumerate() {
