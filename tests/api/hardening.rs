@@ -175,6 +175,12 @@ async fn a_login_flood_gets_only_the_allowed_guesses_and_memory_stays_flat() {
     assert!(wrong <= 5, "{wrong} guesses were checked; the limit is 5");
     assert_eq!(wrong + limited, 200, "every other attempt was refused as rate-limited: {statuses:?}");
     let grew_mib = peak.saturating_sub(before) / 1024;
+    // The figures, for `-- --nocapture`: memory is measured, not only bounded.
+    eprintln!(
+        "login flood: 200 attempts, {wrong} checked, {limited} refused; RSS {} → peak {} MiB (+{grew_mib} MiB)",
+        before / 1024,
+        peak / 1024
+    );
     // Two hashes at a time (19 MiB each) on this machine; 200 at once would be 3.8 GiB.
     assert!(grew_mib < 200, "resident memory grew by {grew_mib} MiB during the flood");
     assert!(server.panics().is_empty());
@@ -418,6 +424,13 @@ async fn a_heic_bomb_is_refused_without_the_server_growing() {
     let ((_, reply), peak) = server.peak_rss_during(crate::uploads::upload(&client, &bomb, "image/heic")).await;
     assert_eq!((reply.status, reply.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "upload.undecodable"));
     let grew_mib = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "HEIC bomb: {} bytes refused as {}; RSS {} → peak {} MiB (+{grew_mib} MiB)",
+        bomb.len(),
+        reply.code(),
+        before / 1024,
+        peak / 1024
+    );
     assert!(grew_mib < 64, "resident memory grew by {grew_mib} MiB for a {} byte file", bomb.len());
     assert!(server.panics().is_empty());
 }
