@@ -76,17 +76,19 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/darkroom.css" />
         <Title text="Darkroom" />
-        // In-order streaming: every page is complete HTML without JavaScript (resources resolve
-        // before the markup after them is sent), so forms and data work before hydration.
+        // Async rendering: a page's data loads first, then the complete HTML goes out in one
+        // piece, so forms and data work before hydration. (Streamed modes, in order or not, can
+        // leave a response waiting forever for a resource that already resolved, under
+        // concurrent load; the `pages` integration test counts such stalls.)
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=|| view! { <Redirect path="/create" /> } />
-                <Route path=path!("/login") view=LoginPage ssr=SsrMode::InOrder />
-                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::InOrder />
-                <Route path=path!("/create") view=CreatePage ssr=SsrMode::InOrder />
-                <Route path=path!("/gallery") view=GalleryPage ssr=SsrMode::InOrder />
-                <Route path=path!("/account") view=AccountPage ssr=SsrMode::InOrder />
-                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::InOrder />
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
+                <Route path=path!("/create") view=CreatePage ssr=SsrMode::Async />
+                <Route path=path!("/gallery") view=GalleryPage ssr=SsrMode::Async />
+                <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

@@ -128,7 +128,7 @@ pub fn process_logs() -> &'static Mutex<Vec<std::path::PathBuf>> {
 }
 
 /// The server's account of one request: its lines in this process's log or a server process's.
-fn lines_about(request_id: &str) -> String {
+pub fn lines_about(request_id: &str) -> String {
     let mut logs = vec![captured_logs()];
     logs.extend(process_logs().lock().unwrap().iter().filter_map(|path| std::fs::read_to_string(path).ok()));
     let lines: Vec<&str> = logs.iter().flat_map(|log| log.lines()).filter(|l| l.contains(request_id)).collect();

@@ -12,6 +12,7 @@ mod jobs;
 mod keys;
 mod operations;
 mod outages;
+mod pages;
 mod process;
 mod replicas;
 mod restart;
