@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use app::server::audit::{self, Action, Event};
+use app::server::auth::logins::Seen;
 use app::server::auth::session::current_user;
 use app::server::request::ClientIp;
 use app::server::state::AppState;
@@ -89,7 +90,11 @@ pub async fn pages(State(state): State<AppState>, session: Session, request: Req
     if !needs_account && !auth_screen {
         return next.run(request).await;
     }
-    let user = match current_user(&session, &state.db).await {
+    let seen = Seen {
+        ip: request.extensions().get::<ClientIp>().map_or_else(|| "unknown".into(), |ip| ip.0.clone()),
+        user_agent: request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    };
+    let user = match current_user(&session, &state.db, Some(&seen)).await {
         Ok(user) => user,
         Err(err) => {
             tracing::error!(%err, "could not read the session");

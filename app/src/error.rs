@@ -46,10 +46,18 @@ impl AppError {
         let code = self.code.as_str();
         match code {
             "internal" => 500,
-            "network" | "upload.storage_unavailable" | "auth.busy" => 503,
+            "network" | "upload.storage_unavailable" | "storage.unavailable" | "auth.busy" => 503,
             "auth.unauthenticated" | "auth.invalid_credentials" => 401,
-            "auth.forbidden" | "auth.signup_closed" | "auth.disabled" | "request.cross_origin" => 403,
-            "auth.email_taken" | "upload.busy" | "upload.closed" | "upload.not_uploaded" => 409,
+            "auth.forbidden"
+            | "auth.signup_closed"
+            | "auth.disabled"
+            | "auth.wrong_password"
+            | "request.cross_origin" => 403,
+            "auth.email_taken"
+            | "account.current_session"
+            | "upload.busy"
+            | "upload.closed"
+            | "upload.not_uploaded" => 409,
             "upload.expired" => 410,
             "upload.too_large" | "request.too_large" => 413,
             "upload.unsupported_type" => 415,

@@ -404,8 +404,21 @@ impl Client {
     /// A client whose connections leave from `local` (any 127.x.y.z is this machine too), so the
     /// server sees another caller address.
     pub fn from_address(base: &str, local: Option<std::net::IpAddr>) -> Self {
+        Self::build(base, local, None)
+    }
+
+    /// A client that introduces itself with `user_agent`, like a particular browser would.
+    pub fn with_user_agent(base: &str, user_agent: &str) -> Self {
+        Self::build(base, None, Some(user_agent))
+    }
+
+    fn build(base: &str, local: Option<std::net::IpAddr>, user_agent: Option<&str>) -> Self {
         let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder();
+        if let Some(user_agent) = user_agent {
+            http = http.user_agent(user_agent);
+        }
+        let http = http
             .local_address(local)
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())

@@ -14,7 +14,7 @@ use crate::testdata;
 use crate::uploads::upload;
 
 pub(crate) const EDIT: &str = "fal-ai/nano-banana/edit";
-const TEXT: &str = "fal-ai/nano-banana";
+pub(crate) const TEXT: &str = "fal-ai/nano-banana";
 
 pub(crate) fn key(prefix: &str) -> String {
     format!("{prefix}-{}:secret-{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
@@ -49,7 +49,7 @@ pub(crate) async fn start(client: &Client, model: &str, params: Value, images: &
     job["id"].as_str().unwrap().to_owned()
 }
 
-async fn job(app: &TestApp, id: &str) -> JobRow {
+pub(crate) async fn job(app: &TestApp, id: &str) -> JobRow {
     rows::find(app.db(), id).await.unwrap().expect("the job exists")
 }
 

@@ -1,6 +1,7 @@
 //! The integration suite: one binary (one link on a 2-core machine), a module per area.
 //! `DARKROOM_TEST_DB=postgres` runs it against PostgreSQL instead of SQLite.
 
+mod account;
 mod admin;
 mod auth;
 mod cli;

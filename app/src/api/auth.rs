@@ -22,12 +22,12 @@ pub async fn me() -> Result<Option<CurrentUser>, AppError> {
 #[server(endpoint = "auth/signup")]
 pub async fn signup(email: String, password: String, confirm: String) -> Result<(), AppError> {
     use crate::server::auth::{account, session};
-    use crate::server::request::{client_ip, respond, session, state};
+    use crate::server::request::{client_ip, respond, seen, session, state};
     respond(async move {
         let state = state()?;
         let form = account::SignupForm { email: &email, password: &password, confirm: &confirm };
         let user = account::sign_up(&state.db, &state.config.auth, &client_ip(), form).await?;
-        session::log_in(&session().await?, &user).await?;
+        session::log_in(&session().await?, &state.db, &user, &seen()).await?;
         leptos_axum::redirect("/create");
         Ok(())
     })
@@ -37,11 +37,11 @@ pub async fn signup(email: String, password: String, confirm: String) -> Result<
 #[server(endpoint = "auth/login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     use crate::server::auth::{account, session};
-    use crate::server::request::{client_ip, respond, safe_next, session, state};
+    use crate::server::request::{client_ip, respond, safe_next, seen, session, state};
     respond(async move {
         let state = state()?;
         let user = account::log_in(&state.db, &state.config.auth, &client_ip(), &email, &password).await?;
-        session::log_in(&session().await?, &user).await?;
+        session::log_in(&session().await?, &state.db, &user, &seen()).await?;
         leptos_axum::redirect(&safe_next(next.as_deref()));
         Ok(())
     })
@@ -58,7 +58,7 @@ pub async fn logout() -> Result<(), AppError> {
         if let Some(user) = current_user().await? {
             audit::record(&state.db, Event::new(Action::LoggedOut).actor(&user.id).ip(&client_ip())).await;
         }
-        session::log_out(&session().await?).await?;
+        session::log_out(&session().await?, &state.db).await?;
         leptos_axum::redirect("/login");
         Ok(())
     })

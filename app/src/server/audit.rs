@@ -31,6 +31,9 @@ pub enum Action {
     WebhookAccepted,
     WebhookRejected,
     AssetPersisted,
+    PasswordChanged,
+    SessionEnded,
+    AccountDeleted,
 }
 
 impl Action {
@@ -47,6 +50,9 @@ impl Action {
             Self::KeyTested => "key.tested",
             Self::UserCreated => "user.created",
             Self::UserPromoted => "user.promoted",
+            Self::PasswordChanged => "account.password_changed",
+            Self::SessionEnded => "account.session_ended",
+            Self::AccountDeleted => "account.deleted",
             Self::AdminDenied => "admin.denied",
             Self::UploadIssued => "upload.issued",
             Self::UploadConfirmed => "upload.confirmed",

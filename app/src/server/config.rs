@@ -179,6 +179,9 @@ pub struct UploadConfig {
     pub view_ttl: Duration,
     /// How often the sweeper expires tickets and removes leftover objects.
     pub sweep_every: Duration,
+    /// How long after an account's deletion the last pass over storage runs (removing what a
+    /// job still running at the time wrote).
+    pub erase_last_pass_after: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -399,6 +402,11 @@ impl Config {
                 "DARKROOM_SWEEP_EVERY_SECS",
                 get("DARKROOM_SWEEP_EVERY_SECS"),
                 60,
+            )?),
+            erase_last_pass_after: Duration::from_secs(parse_u64(
+                "DARKROOM_ERASE_LAST_PASS_SECS",
+                get("DARKROOM_ERASE_LAST_PASS_SECS"),
+                600,
             )?),
         };
         if uploads.max_bytes == 0 || uploads.max_pixels == 0 {

@@ -178,6 +178,7 @@ migrations! {
     3 "0003_jobs",
     4 "0004_request_ids",
     5 "0005_multipart_uploads",
+    6 "0006_logins",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -1,5 +1,5 @@
-//! Background upkeep every replica runs: the upload sweeper and pruning of old rate-limit
-//! windows. `darkroom sweep` runs one pass by hand.
+//! Background upkeep every replica runs: the upload sweeper, pruning of old rate-limit
+//! windows, unfinished multipart uploads and account deletions. `darkroom sweep` runs one pass by hand.
 
 use std::time::Duration;
 
@@ -33,6 +33,12 @@ pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
     match super::storage::multipart::abort_recorded(&services.storage, &services.db, None, hour_ago).await {
         Ok(aborted) => metrics::counter!("sweep_items_total", "kind" => "multipart_aborted").increment(aborted),
         Err(err) => tracing::warn!(%err, "looking for unfinished uploads failed; trying again next run"),
+    }
+    // Account deletions a crash interrupted, and the last storage pass of recent ones.
+    let last_pass = services.config.uploads.erase_last_pass_after;
+    match super::erase::finish_pending(&services.db, &services.storage, last_pass).await {
+        Ok(finished) => metrics::counter!("sweep_items_total", "kind" => "account_erased").increment(finished),
+        Err(err) => tracing::warn!(%err, "finishing account deletions failed; trying again next run"),
     }
     swept
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod csp;
 pub mod db;
+pub mod erase;
 pub mod fal;
 pub mod jobs;
 pub mod keys;

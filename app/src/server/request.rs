@@ -72,17 +72,24 @@ pub fn client_ip() -> String {
 
 pub async fn current_user() -> Result<Option<User>, AppError> {
     let state = state()?;
-    Ok(auth::session::current_user(&session().await?, &state.db).await?)
+    Ok(auth::session::current_user(&session().await?, &state.db, Some(&seen())).await?)
 }
 
 pub async fn require_user() -> Result<User, AppError> {
     let state = state()?;
-    Ok(auth::session::require_user(&session().await?, &state.db).await?)
+    Ok(auth::session::require_user(&session().await?, &state.db, Some(&seen())).await?)
 }
 
 pub async fn require_admin() -> Result<User, AppError> {
     let state = state()?;
-    Ok(auth::session::require_admin(&session().await?, &state.db).await?)
+    Ok(auth::session::require_admin(&session().await?, &state.db, Some(&seen())).await?)
+}
+
+/// Where the request being answered comes from, for the account's list of logins.
+pub fn seen() -> auth::logins::Seen {
+    let user_agent = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    auth::logins::Seen { ip: client_ip(), user_agent }
 }
 
 /// Runs a server function body and, when it fails, answers with the error's HTTP status (and

@@ -102,6 +102,56 @@ pub async fn log_in(db: &Db, config: &AuthConfig, ip: &str, email: &str, passwor
     Ok(user)
 }
 
+/// Checks a signed-in person's password before a change that needs it (a stolen session alone
+/// must not be enough). Guesses are limited per account like logins are.
+pub async fn confirm_password(db: &Db, config: &AuthConfig, user: &User, password: &str) -> Result<(), AuthError> {
+    if password.len() > super::credentials::MAX_PASSWORD_BYTES {
+        return Err(AuthError::WrongPassword);
+    }
+    let bucket = format!("confirm:{}", user.id);
+    if let Some(wait) = rate_limit::hit(db, &bucket, config.login_limit).await? {
+        return Err(AuthError::RateLimited(wait));
+    }
+    let hash = users::password_hash(db, &user.id).await?;
+    if !password::verify(password.to_owned(), hash).await? {
+        return Err(AuthError::WrongPassword);
+    }
+    rate_limit::reset(db, &bucket).await?;
+    Ok(())
+}
+
+pub struct PasswordChange<'a> {
+    pub current: &'a str,
+    pub password: &'a str,
+    pub confirm: &'a str,
+}
+
+/// Changes the password and ends every other login of the account; how many ended.
+pub async fn change_password(
+    db: &Db,
+    config: &AuthConfig,
+    user: &User,
+    keep_login: &str,
+    ip: &str,
+    change: PasswordChange<'_>,
+) -> Result<u64, AuthError> {
+    let password = NewPassword::parse(change.password, change.confirm)?;
+    confirm_password(db, config, user, change.current).await?;
+    let hash = password::hash(password.expose().to_owned()).await?;
+    users::set_password_hash(db, &user.id, &hash).await?;
+    let ended = super::logins::end_all_but(db, &user.id, keep_login).await?;
+    audit::record(
+        db,
+        Event::new(Action::PasswordChanged)
+            .actor(&user.id)
+            .subject("user", &user.id)
+            .ip(ip)
+            .detail(json!({ "sessions_ended": ended })),
+    )
+    .await;
+    Ok(ended)
+}
+
 /// How long an attempt on an account waits after `failures` failed ones from anywhere: nothing
 /// below the limit, then doubling from half a second up to ten.
 pub fn slowdown(failures: i64, limit: u32) -> std::time::Duration {

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod credentials;
+pub mod logins;
 pub mod password;
 pub mod session;
 pub mod users;
@@ -30,6 +31,9 @@ pub enum AuthError {
     /// Unknown email and wrong password are deliberately the same error.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A signed-in person's confirmation of their own password failed.
+    #[error("wrong current password")]
+    WrongPassword,
     #[error("too many attempts; retry in {0:?}")]
     RateLimited(Duration),
     #[error("too many passwords being checked at once")]
@@ -79,6 +83,9 @@ impl From<AuthError> for AppError {
                     .on_field("email")
             }
             AuthError::InvalidCredentials => AppError::new("auth.invalid_credentials", "Wrong email or password."),
+            AuthError::WrongPassword => {
+                AppError::new("auth.wrong_password", "That is not your current password.").on_field("current")
+            }
             AuthError::RateLimited(wait) => {
                 let secs = wait.as_secs().max(1);
                 let minutes = secs.div_ceil(60);

@@ -1,32 +1,60 @@
-//! Who is logged in: the session holds only the user id; role and status are read fresh from
-//! the database on every request, so a promotion or a disable applies at once.
+//! Who is logged in: the session holds the user id and the id of its login (see [`logins`]);
+//! role, status and the login itself are read fresh from the database on every request, so a
+//! promotion, a disable or an ended session applies at once.
 
 use std::sync::Arc;
 
 use tower_sessions::{Session, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use super::logins::{self, Seen};
 use super::{AuthError, User, users};
 use crate::server::db::{Db, SessionPool};
 
 const USER_ID: &str = "user_id";
+const LOGIN_ID: &str = "login_id";
 
-/// Binds the session to `user` under a fresh session id (no fixation across login).
-pub async fn log_in(session: &Session, user: &User) -> Result<(), AuthError> {
+/// Binds the session to `user` under a fresh session id (no fixation across login) and records
+/// the login.
+pub async fn log_in(session: &Session, db: &Db, user: &User, seen: &Seen) -> Result<(), AuthError> {
+    let login = logins::open(db, &user.id, seen).await?;
     session.insert(USER_ID, &user.id).await?;
+    session.insert(LOGIN_ID, &login).await?;
     session.cycle_id().await?;
     Ok(())
 }
 
-/// Deletes the session row and clears the cookie.
-pub async fn log_out(session: &Session) -> Result<(), AuthError> {
+/// Ends the login, deletes the session row and clears the cookie.
+pub async fn log_out(session: &Session, db: &Db) -> Result<(), AuthError> {
+    if let (Some(user_id), Some(login)) = (session.get::<String>(USER_ID).await?, login_id(session).await?) {
+        logins::end(db, &user_id, &login).await?;
+    }
     session.flush().await?;
     Ok(())
 }
 
-pub async fn current_user(session: &Session, db: &Db) -> Result<Option<User>, AuthError> {
+/// The id of this session's login.
+pub async fn login_id(session: &Session) -> Result<Option<String>, AuthError> {
+    Ok(session.get::<String>(LOGIN_ID).await?)
+}
+
+/// The signed-in account, if the session's login still stands and the account may sign in.
+/// `seen` (where the request comes from) refreshes the login's last-seen time and address.
+pub async fn current_user(session: &Session, db: &Db, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
     let Some(id) = session.get::<String>(USER_ID).await? else { return Ok(None) };
-    match users::find(db, &id).await? {
+    let user = match login_id(session).await? {
+        Some(login) => logins::user_of(db, &login, &id, seen).await?,
+        // Signed in before logins were recorded: record this one now rather than sign it out.
+        None => match users::find(db, &id).await? {
+            Some(user) if !user.disabled => {
+                let login = logins::open(db, &id, seen.unwrap_or(&Seen::default())).await?;
+                session.insert(LOGIN_ID, &login).await?;
+                Some(user)
+            }
+            _ => None,
+        },
+    };
+    match user {
         Some(user) if !user.disabled => Ok(Some(user)),
         _ => {
             session.flush().await?;
@@ -43,21 +71,26 @@ pub fn store(pool: &SessionPool) -> Arc<dyn SessionStore> {
     }
 }
 
-/// Whether session `id` still exists, unexpired, for `user_id`, and the account is still
-/// allowed in: false after logout, expiry or a disable.
+/// Whether session `id` still exists, unexpired, for `user_id`, its login still stands and the
+/// account is still allowed in: false after logout, expiry, an ended session or a disable.
 pub async fn still_valid(store: &dyn SessionStore, db: &Db, id: &tower_sessions::session::Id, user_id: &str) -> bool {
     let Ok(Some(record)) = store.load(id).await else { return false };
     if record.data.get(USER_ID).and_then(|v| v.as_str()) != Some(user_id) {
         return false;
     }
+    if let Some(login) = record.data.get(LOGIN_ID).and_then(|v| v.as_str())
+        && !logins::stands(db, login, user_id).await.unwrap_or(false)
+    {
+        return false;
+    }
     matches!(users::find(db, user_id).await, Ok(Some(user)) if !user.disabled)
 }
 
-pub async fn require_user(session: &Session, db: &Db) -> Result<User, AuthError> {
-    current_user(session, db).await?.ok_or(AuthError::Unauthenticated)
+pub async fn require_user(session: &Session, db: &Db, seen: Option<&Seen>) -> Result<User, AuthError> {
+    current_user(session, db, seen).await?.ok_or(AuthError::Unauthenticated)
 }
 
-pub async fn require_admin(session: &Session, db: &Db) -> Result<User, AuthError> {
-    let user = require_user(session, db).await?;
+pub async fn require_admin(session: &Session, db: &Db, seen: Option<&Seen>) -> Result<User, AuthError> {
+    let user = require_user(session, db, seen).await?;
     if user.is_admin() { Ok(user) } else { Err(AuthError::Forbidden) }
 }

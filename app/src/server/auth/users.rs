@@ -98,6 +98,12 @@ pub async fn find_for_login(db: &Db, email: &Email) -> Result<Option<(User, Stri
     row.map(|row| Ok((from_row(&row)?, row.try_get("password_hash")?))).transpose()
 }
 
+/// The stored hash of the account's password (`None` when there is no such account).
+pub async fn password_hash(db: &Db, id: &str) -> Result<Option<String>, AuthError> {
+    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|row| row.try_get("password_hash")).transpose()?)
+}
+
 pub async fn find(db: &Db, id: &str) -> Result<Option<User>, AuthError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;

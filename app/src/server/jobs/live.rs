@@ -92,7 +92,7 @@ pub async fn stream(
     headers: http::HeaderMap,
     session: tower_sessions::Session,
 ) -> Response {
-    let user = crate::server::auth::session::current_user(&session, &state.db).await;
+    let user = crate::server::auth::session::current_user(&session, &state.db, None).await;
     let (Ok(Some(user)), Some(session_id)) = (user, session.id()) else {
         let body = json!({ "code": "auth.unauthenticated", "message": "Please log in to continue." });
         return (StatusCode::UNAUTHORIZED, Json(body)).into_response();

@@ -1,8 +1,12 @@
-//! The Account tab: save, replace, test and delete the fal key; read the credit balance.
+//! The Account tab: the fal key and credit balance, the password, sessions, and deletion.
+
+mod deletion;
+mod security;
 
 use leptos::html;
 use leptos::prelude::*;
 
+use crate::api::account::ChangePassword;
 use crate::api::keys::{Credits, DeleteKey, KeyCheck, KeyCredits, SaveKey, TestKey, key_status};
 use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, field_error};
 use crate::format::{money, timestamp};
@@ -31,6 +35,7 @@ pub fn AccountPage() -> impl IntoView {
     let delete = ServerAction::<DeleteKey>::new();
     let test = ServerAction::<TestKey>::new();
     let balance = ServerAction::<KeyCredits>::new();
+    let change_password = ServerAction::<ChangePassword>::new();
     let status = Resource::new(move || (save.version().get(), delete.version().get()), |_| key_status());
 
     let notice = RwSignal::new(None::<Notice>);
@@ -139,6 +144,9 @@ pub fn AccountPage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
+            <security::PasswordCard change=change_password />
+            <security::SessionsCard change=change_password />
+            <deletion::DeleteAccountCard />
         </AppFrame>
     }
 }

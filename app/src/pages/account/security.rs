@@ -1,0 +1,97 @@
+//! Password change and the list of places the account is signed in.
+
+use leptos::prelude::*;
+
+use crate::api::account::{ChangePassword, EndLogin, list_logins};
+use crate::components::{FieldHint, Notice, NoticeBanner, field_error};
+use crate::format::timestamp;
+
+#[component]
+pub fn PasswordCard(change: ServerAction<ChangePassword>) -> impl IntoView {
+    let notice = Signal::derive(move || {
+        change.value().get().and_then(|result| match result {
+            Ok(0) => Some(Notice::Success("Password changed.".into())),
+            Ok(1) => Some(Notice::Success("Password changed. Your other session was signed out.".into())),
+            Ok(n) => Some(Notice::Success(format!("Password changed. Your {n} other sessions were signed out."))),
+            Err(e) if e.field.is_some() => None,
+            Err(e) => Some(Notice::from(&e)),
+        })
+    });
+    let error = move |field: &'static str| {
+        Signal::derive(move || field_error(change.value().get().and_then(Result::err), field))
+    };
+    view! {
+        <section class="card" aria-labelledby="password-heading">
+            <h2 id="password-heading">"Password"</h2>
+            <p class="muted">"Changing it signs out every other browser and device where you are logged in."</p>
+            <NoticeBanner notice />
+            <ActionForm action=change attr:class="stack narrow">
+                <label for="current-password">"Current password"</label>
+                <input id="current-password" name="current" type="password" autocomplete="current-password" aria-describedby="current-hint" required />
+                <FieldHint id="current-hint" hint=Signal::derive(|| None::<String>) server=error("current") />
+                <label for="new-password">"New password"</label>
+                <input id="new-password" name="password" type="password" autocomplete="new-password" aria-describedby="new-hint" required />
+                <FieldHint id="new-hint" hint=Signal::derive(|| None::<String>) server=error("password") />
+                <label for="confirm-password">"New password again"</label>
+                <input id="confirm-password" name="confirm" type="password" autocomplete="new-password" aria-describedby="confirm-hint" required />
+                <FieldHint id="confirm-hint" hint=Signal::derive(|| None::<String>) server=error("confirm") />
+                <button type="submit" class="primary" disabled=move || change.pending().get()>"Change password"</button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn SessionsCard(change: ServerAction<ChangePassword>) -> impl IntoView {
+    let end = ServerAction::<EndLogin>::new();
+    let listed = Resource::new(move || (end.version().get(), change.version().get()), |_| list_logins());
+    let notice = Signal::derive(move || match end.value().get() {
+        Some(Ok(())) => Some(Notice::Success("Session ended: that browser is signed out.".into())),
+        Some(Err(e)) => Some(Notice::from(&e)),
+        None => None,
+    });
+    view! {
+        <section class="card" aria-labelledby="sessions-heading">
+            <h2 id="sessions-heading">"Where you are signed in"</h2>
+            <NoticeBanner notice />
+            <Transition fallback=|| view! { <p class="muted">"Loading your sessions…"</p> }>
+                {move || Suspend::new(async move {
+                    match listed.await {
+                        Ok(logins) => view! {
+                            <ul class="sessions" data-testid="sessions">
+                                {logins
+                                    .into_iter()
+                                    .map(|login| {
+                                        let id = login.id.clone();
+                                        view! {
+                                            <li class="session" data-testid="session">
+                                                <div>
+                                                    <strong>{login.device}</strong>
+                                                    {login.current.then(|| view! { <span class="badge">"This browser"</span> })}
+                                                    <p class="muted small">
+                                                        {login.ip} " · last seen "
+                                                        <time datetime=login.last_seen_at.clone()>{timestamp(&login.last_seen_at)}</time>
+                                                        " · signed in "
+                                                        <time datetime=login.signed_in_at.clone()>{timestamp(&login.signed_in_at)}</time>
+                                                    </p>
+                                                </div>
+                                                {(!login.current).then(|| view! {
+                                                    <ActionForm action=end>
+                                                        <input type="hidden" name="id" value=id />
+                                                        <button type="submit" disabled=move || end.pending().get()>"End session"</button>
+                                                    </ActionForm>
+                                                })}
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                        .into_any(),
+                        Err(e) => view! { <p class="banner error">{e.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}

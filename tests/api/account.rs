@@ -1,0 +1,281 @@
+//! Account self-service: password change ends the other sessions, sessions are listed and
+//! ended one by one, and deleting an account leaves nothing of the person but the audit event
+//! of the deletion, in either bucket or any table.
+
+use app::server::jobs::rows::JobState;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::helpers::{Backend, Client, PASSWORD, TestApp, backend};
+use crate::jobs::{TEXT, selfie, start, user_with_key, wait_for};
+
+const NEW_PASSWORD: &str = "a brand new passphrase 42";
+
+async fn second_browser(app: &TestApp, email: &str, user_agent: &str) -> Client {
+    let client = Client::with_user_agent(&app.base, user_agent);
+    let reply = client.login(email, PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    client
+}
+
+async fn audited(app: &TestApp, action: &str) -> Vec<(Option<String>, String)> {
+    sqlx::query("SELECT actor_id, detail_json FROM audit_events WHERE action = $1")
+        .bind(action)
+        .fetch_all(&app.db().pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("actor_id"), r.get("detail_json")))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_password_change_needs_the_current_one_and_signs_out_every_other_session() {
+    let app = TestApp::spawn().await;
+    let here = app.user("ada@example.com").await;
+    let phone =
+        second_browser(&app, "ada@example.com", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1")
+            .await;
+    assert!(phone.me().await.is_some());
+
+    let wrong = here
+        .call(
+            "account/password",
+            &[("current", "not it at all"), ("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(wrong.code(), "auth.wrong_password");
+    let weak =
+        here.call("account/password", &[("current", PASSWORD), ("password", "short"), ("confirm", "short")]).await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert_eq!(weak.code(), "auth.weak_password");
+    assert!(phone.me().await.is_some(), "refused changes end nothing");
+
+    let changed = here
+        .call("account/password", &[("current", PASSWORD), ("password", NEW_PASSWORD), ("confirm", NEW_PASSWORD)])
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body, "1", "one other session ended");
+    assert_eq!(phone.me().await, None, "the other browser is signed out");
+    assert_eq!(phone.call("keys/status", &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(here.me().await.as_deref(), Some("ada@example.com"), "this browser stays signed in");
+
+    assert_eq!(app.client().login("ada@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.client().login("ada@example.com", NEW_PASSWORD).await.status, StatusCode::OK);
+    let events = audited(&app, "account.password_changed").await;
+    assert_eq!(events.len(), 1);
+    assert!(events[0].1.contains("\"sessions_ended\":1"), "{events:?}");
+    assert!(!events[0].1.contains(NEW_PASSWORD) && !events[0].1.contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn sessions_are_listed_with_their_device_and_any_other_can_be_ended() {
+    let app = TestApp::spawn().await;
+    let here = app.user("ada@example.com").await;
+    let laptop = second_browser(
+        &app,
+        "ada@example.com",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    )
+    .await;
+    let other = app.user("bob@example.com").await;
+
+    let listed: Vec<Value> = here.call("account/logins", &[]).await.json();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let current: Vec<&Value> = listed.iter().filter(|l| l["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    let firefox = listed.iter().find(|l| l["device"] == "Firefox on Linux").expect("the laptop is named");
+    assert_eq!(firefox["current"], false);
+    assert_eq!(firefox["ip"], "127.0.0.1");
+    let laptop_id = firefox["id"].as_str().unwrap();
+
+    // Not one's own session, not someone else's, not this one.
+    let bobs: Vec<Value> = other.call("account/logins", &[]).await.json();
+    let bobs_id = bobs[0]["id"].as_str().unwrap();
+    let foreign = here.call("account/logins/end", &[("id", bobs_id)]).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+    assert_eq!(foreign.code(), "session.not_found");
+    assert!(other.me().await.is_some(), "another person's session is out of reach");
+    let own = here.call("account/logins/end", &[("id", current[0]["id"].as_str().unwrap())]).await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+    assert_eq!(own.code(), "account.current_session");
+    let junk = "x".repeat(10_000);
+    assert_eq!(here.call("account/logins/end", &[("id", &junk)]).await.status, StatusCode::NOT_FOUND);
+
+    let ended = here.call("account/logins/end", &[("id", laptop_id)]).await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.body);
+    assert_eq!(laptop.me().await, None, "the laptop is signed out at its next request");
+    assert!(here.me().await.is_some());
+    let listed: Vec<Value> = here.call("account/logins", &[]).await.json();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(here.call("account/logins/end", &[("id", laptop_id)]).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(audited(&app, "account.session_ended").await.len(), 1);
+}
+
+/// Rows anywhere in the database whose text mentions any of `needles`, as "table: row".
+async fn rows_naming(app: &TestApp, needles: &[&str]) -> Vec<String> {
+    let pool = &app.db().pool;
+    let columns: Vec<(String, String, bool)> = match backend() {
+        Backend::Sqlite => {
+            let tables: Vec<String> =
+                sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get("name"))
+                    .collect();
+            let mut columns = Vec::new();
+            for table in tables {
+                let info = sqlx::query(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+                columns.extend(info.iter().map(|r| (format!("\"{table}\""), r.get::<String, _>("name"), false)));
+            }
+            columns
+        }
+        Backend::Postgres => sqlx::query(
+            "SELECT table_schema::text AS table_schema, table_name::text AS table_name, column_name::text AS column_name, \
+             data_type::text AS data_type FROM information_schema.columns \
+             WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let table = format!("\"{}\".\"{}\"", r.get::<String, _>("table_schema"), r.get::<String, _>("table_name"));
+            (table, r.get("column_name"), r.get::<String, _>("data_type") == "bytea")
+        })
+        .collect(),
+    };
+    let mut found = Vec::new();
+    for (table, column, bytes) in columns {
+        for needle in needles {
+            let test = match (backend(), bytes) {
+                (Backend::Sqlite, _) => format!("instr(CAST(\"{column}\" AS BLOB), CAST($1 AS BLOB)) > 0"),
+                (Backend::Postgres, true) => format!("position(convert_to($1, 'UTF8') in \"{column}\") > 0"),
+                (Backend::Postgres, false) => format!("position($1 in CAST(\"{column}\" AS TEXT)) > 0"),
+            };
+            let n: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table} WHERE {test}"))
+                .bind(*needle)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+                .get("n");
+            if n > 0 {
+                found.push(format!("{table}.{column} ({n} rows) names {needle}"));
+            }
+        }
+    }
+    found
+}
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    sqlx::query("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(&app.db().pool).await.unwrap().get("id")
+}
+
+/// Every object key under the account's four prefixes, in both buckets.
+async fn objects_of(app: &TestApp, id: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    for area in ["uploads", "sources"] {
+        keys.extend(app.keys(&format!("{area}/{id}/")).await);
+    }
+    for area in ["results", "thumbs"] {
+        keys.extend(app.result_keys(&format!("{area}/{id}/")).await);
+    }
+    keys
+}
+
+#[tokio::test]
+async fn deleting_an_account_leaves_no_object_and_no_row_naming_the_person() {
+    let app = TestApp::spawn_with(&[("DARKROOM_ERASE_LAST_PASS_SECS", "0")]).await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = user_with_key(&app, "bob@example.com", "api").await;
+    for client in [&ada, &bob] {
+        let image = selfie(client).await;
+        let job = start(client, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
+        wait_for(&app, &job, JobState::Succeeded).await;
+        assert!(!image.is_empty());
+    }
+    let phone = second_browser(&app, "ada@example.com", "Mozilla/5.0 (Android 14) Chrome/120 Mobile").await;
+    // A failed login names the address in the audit log and the rate-limit buckets.
+    app.client().login("ada@example.com", "a wrong password!!").await;
+    let (ada_id, bob_id) = (user_id(&app, "ada@example.com").await, user_id(&app, "bob@example.com").await);
+    let before = objects_of(&app, &ada_id).await;
+    assert!(
+        before.iter().any(|k| k.starts_with("sources/")) && before.iter().any(|k| k.starts_with("thumbs/")),
+        "{before:?}"
+    );
+    let bobs_before = objects_of(&app, &bob_id).await;
+
+    let told: Value = ada.call("account/contents", &[]).await.json();
+    assert_eq!(told, json!({ "email": "ada@example.com", "uploads": 1, "jobs": 1, "results": 1, "has_key": true }));
+
+    let unconfirmed = ada.call("account/delete", &[("password", PASSWORD), ("confirm", "delete please")]).await;
+    assert_eq!(unconfirmed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unconfirmed.code(), "account.not_confirmed");
+    let wrong = ada.call("account/delete", &[("password", "not my password"), ("confirm", "DELETE")]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(wrong.code(), "auth.wrong_password");
+    assert!(ada.me().await.is_some(), "a refused deletion deletes nothing");
+
+    let deleted = ada.call("account/delete", &[("password", PASSWORD), ("confirm", "DELETE")]).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(ada.me().await, None);
+    assert_eq!(phone.me().await, None, "every session of the account ended");
+    assert_eq!(objects_of(&app, &ada_id).await, Vec::<String>::new());
+
+    // The last pass (due at once here) forgets the erasure itself.
+    crate::cli::run(&app, &["sweep"], None).await.success();
+    let left = rows_naming(&app, &[&ada_id, "ada@example.com"]).await;
+    assert_eq!(
+        left,
+        vec![format!("\"audit_events\".subject_id (1 rows) names {ada_id}")]
+            .into_iter()
+            .map(|s| if backend() == Backend::Postgres {
+                s.replace("\"audit_events\"", "\"public\".\"audit_events\"")
+            } else {
+                s
+            })
+            .collect::<Vec<_>>()
+    );
+    // (Trying the old login afterwards is a new, anonymous failure, so it comes last.)
+    assert_eq!(app.client().login("ada@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    let events = audited(&app, "account.deleted").await;
+    assert_eq!(events.len(), 1);
+    assert!(events[0].1.contains("\"results\":1"), "{events:?}");
+
+    // The bystander keeps everything.
+    assert!(bob.me().await.is_some());
+    assert_eq!(objects_of(&app, &bob_id).await, bobs_before);
+    let bobs: Vec<Value> = bob.call("jobs/list", &[]).await.json();
+    assert_eq!(bobs.len(), 1);
+}
+
+#[tokio::test]
+async fn a_deletion_interrupted_after_it_began_is_finished_by_the_sweeper() {
+    let app = TestApp::spawn_with(&[("DARKROOM_ERASE_LAST_PASS_SECS", "0")]).await;
+    let ada = app.user("ada@example.com").await;
+    selfie(&ada).await;
+    let id = user_id(&app, "ada@example.com").await;
+    // What the first step of a deletion writes, as if the process died right after it.
+    sqlx::query("INSERT INTO account_erasures (user_id, requested_at) VALUES ($1, 0)")
+        .bind(&id)
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET disabled_at = 1 WHERE id = $1").bind(&id).execute(&app.db().pool).await.unwrap();
+    assert_eq!(ada.me().await, None, "a closing account is signed out at once");
+
+    crate::cli::run(&app, &["sweep"], None).await.success();
+    assert_eq!(objects_of(&app, &id).await, Vec::<String>::new());
+    let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&app.db().pool).await.unwrap().get("n");
+    assert_eq!(count, 0);
+    let pending: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM account_erasures").fetch_one(&app.db().pool).await.unwrap().get("n");
+    assert_eq!(pending, 0);
+}
