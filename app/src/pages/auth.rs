@@ -62,7 +62,13 @@ pub fn LoginPage() -> impl IntoView {
 pub fn SignupPage() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let error = move || auth.signup.value().get().and_then(Result::err);
-    let notice = Signal::derive(move || error().filter(|e| e.field.is_none()).map(|e| Notice::from(&e)));
+    let query = use_query_map();
+    let deleted = move || query.read().get("deleted").is_some();
+    let notice = Signal::derive(move || {
+        error().filter(|e| e.field.is_none()).map(|e| Notice::from(&e)).or_else(|| {
+            deleted().then(|| Notice::Success("Your account and everything in it have been deleted.".into()))
+        })
+    });
     let email_problem = RwSignal::new(None::<String>);
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());

@@ -1,0 +1,101 @@
+const { test, expect } = require('@playwright/test');
+const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, tab } = require('./helpers');
+
+const NEW_PASSWORD = 'a brand new passphrase 42';
+
+async function pngBytes() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 16;
+  canvas.height = 16;
+  canvas.getContext('2d').fillRect(0, 0, 8, 8);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+  return [...new Uint8Array(await blob.arrayBuffer())];
+}
+
+async function login(page, email, password) {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+test('a password change signs out the other browser, which sees itself listed and ended', async ({ page, browser, baseURL }) => {
+  const errors = watchErrors(page);
+  const email = uniqueEmail('password');
+  await signup(page, email);
+
+  const other = await browser.newContext({ baseURL });
+  const laptop = await other.newPage();
+  await login(laptop, email, PASSWORD);
+  await expect(laptop).toHaveURL(/\/create$/);
+
+  await tab(page, 'Account').click();
+  await hydrated(page);
+  await expect(page.getByTestId('session')).toHaveCount(2);
+  await expect(page.getByTestId('session').filter({ hasText: 'This browser' })).toHaveCount(1);
+
+  await page.locator('#current-password').fill('not my password');
+  await page.locator('#new-password').fill(NEW_PASSWORD);
+  await page.locator('#confirm-password').fill(NEW_PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.locator('#current-hint')).toHaveText('That is not your current password.');
+
+  await page.locator('#current-password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByTestId('notice').first()).toHaveText('Password changed. Your other session was signed out.');
+  await expect(page.getByTestId('session')).toHaveCount(1);
+
+  // The other browser's next page load finds it logged out.
+  await laptop.goto('/account');
+  await expect(laptop).toHaveURL(/\/login\?next=%2Faccount$/);
+  await login(laptop, email, PASSWORD);
+  await expect(laptop.getByTestId('notice')).toHaveText('Wrong email or password.');
+  await login(laptop, email, NEW_PASSWORD);
+  await expect(laptop).toHaveURL(/\/create$/);
+
+  // And now this browser ends the laptop's session from the list.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('session')).toHaveCount(2);
+  await page.getByTestId('session').filter({ hasNotText: 'This browser' }).getByRole('button', { name: 'End session' }).click();
+  await expect(page.getByTestId('session')).toHaveCount(1);
+  await laptop.goto('/create');
+  await expect(laptop).toHaveURL(/\/login\?next=%2Fcreate$/);
+  await other.close();
+  expect(errors).toEqual([]);
+});
+
+test('deleting the account says what goes, then nothing of it is left to reach', async ({ page }) => {
+  const errors = watchErrors(page);
+  const email = uniqueEmail('delete');
+  await signup(page, email);
+  const png = await page.evaluate(pngBytes);
+  await page.locator('#upload-input').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await expect(page.getByTestId('upload-status')).toHaveText('Ready');
+  const img = page.getByTestId('image-tile').locator('img');
+  await expect(img).toHaveJSProperty('naturalWidth', 16);
+  const src = await img.getAttribute('src');
+  expect((await page.request.get(src)).status()).toBe(200);
+
+  await tab(page, 'Account').click();
+  await hydrated(page);
+  await expect(page.getByTestId('deletion-contents')).toContainText(`Deleting ${email} removes`);
+  await expect(page.getByTestId('deletion-contents')).toContainText('1 uploaded image');
+
+  await page.locator('#delete-password').fill(PASSWORD);
+  await page.locator('#delete-confirm').fill('yes');
+  await page.getByRole('button', { name: 'Delete my account' }).click();
+  await expect(page.locator('#delete-confirm-hint')).toHaveText('Type DELETE to confirm.');
+
+  await page.locator('#delete-confirm').fill('DELETE');
+  await page.getByRole('button', { name: 'Delete my account' }).click();
+  await expect(page).toHaveURL(/\/signup\?deleted=1$/);
+  await expect(page.getByTestId('notice')).toHaveText('Your account and everything in it have been deleted.');
+
+  // The image's signed link, still within its lifetime, now finds nothing.
+  expect((await page.request.get(src)).status()).toBe(404);
+  await login(page, email, PASSWORD);
+  await expect(page.getByTestId('notice')).toHaveText('Wrong email or password.');
+  expect(errors).toEqual([]);
+});
