@@ -1,3 +1,4 @@
+const fs = require('fs');
 const { test, expect } = require('@playwright/test');
 const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, tab } = require('./helpers');
 
@@ -66,7 +67,7 @@ test('a password change signs out the other browser, which sees itself listed an
   expect(errors).toEqual([]);
 });
 
-test('deleting the account says what goes, then nothing of it is left to reach', async ({ page }) => {
+test('the export downloads a zip; deleting the account says what goes, then nothing of it is left to reach', async ({ page }) => {
   const errors = watchErrors(page);
   const email = uniqueEmail('delete');
   await signup(page, email);
@@ -80,6 +81,13 @@ test('deleting the account says what goes, then nothing of it is left to reach',
 
   await tab(page, 'Account').click();
   await hydrated(page);
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export').click();
+  const zip = await download;
+  expect(zip.suggestedFilename()).toMatch(/^darkroom-export-\d{4}-\d{2}-\d{2}\.zip$/);
+  const archive = fs.readFileSync(await zip.path());
+  expect(archive.subarray(0, 4)).toEqual(Buffer.from([0x50, 0x4b, 0x03, 0x04]));
+  expect(archive.includes(Buffer.from('manifest.json'))).toBe(true);
   await expect(page.getByTestId('deletion-contents')).toContainText(`Deleting ${email} removes`);
   await expect(page.getByTestId('deletion-contents')).toContainText('1 uploaded image');
 

@@ -279,3 +279,62 @@ async fn a_deletion_interrupted_after_it_began_is_finished_by_the_sweeper() {
         sqlx::query("SELECT COUNT(*) AS n FROM account_erasures").fetch_one(&app.db().pool).await.unwrap().get("n");
     assert_eq!(pending, 0);
 }
+
+#[tokio::test]
+async fn an_export_is_a_zip_of_every_result_with_a_manifest_of_how_each_was_made() {
+    use std::io::Read;
+
+    use darkroom::fake_fal::{Outcome, Scenario};
+
+    let app = TestApp::spawn().await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = app.user("bob@example.com").await;
+    app.fake.script(Scenario { outcome: Outcome::Images { count: 2, width: 40, height: 30 }, ..Scenario::default() });
+    let job = start(&ada, TEXT, json!({ "prompt": "a lighthouse at dusk", "num_images": "2" }), &[]).await;
+    wait_for(&app, &job, JobState::Succeeded).await;
+
+    assert_eq!(app.client().get("/account/export").await.status, StatusCode::UNAUTHORIZED);
+    let reply = ada.send(ada.http.get(format!("{}/account/export", app.base))).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header("content-type"), Some("application/zip"));
+    assert!(reply.header("content-disposition").unwrap().starts_with("attachment; filename=\"darkroom-export-"));
+    // The body came through the text helper; read it again as bytes.
+    let bytes = ada.http.get(format!("{}/account/export", app.base)).send().await.unwrap().bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid zip");
+    let mut names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], "manifest.json");
+    let mut manifest = String::new();
+    archive.by_name("manifest.json").unwrap().read_to_string(&mut manifest).unwrap();
+    let manifest: Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(manifest["account"], "ada@example.com");
+    assert_eq!(manifest["jobs"].as_array().unwrap().len(), 1);
+    let made = &manifest["jobs"][0];
+    assert_eq!(made["id"], job.as_str());
+    assert_eq!(made["model"], TEXT);
+    assert_eq!(made["params"]["prompt"], "a lighthouse at dusk");
+    let stored = app.result_keys(&format!("results/{}/{job}/", user_id(&app, "ada@example.com").await)).await;
+    assert_eq!(stored.len(), 2);
+    for (file, key) in made["files"].as_array().unwrap().iter().zip(&stored) {
+        let name = file["name"].as_str().unwrap();
+        assert!(name.starts_with("results/") && name.contains("-nano-banana-") && name.ends_with(".png"), "{name}");
+        let mut inside = Vec::new();
+        archive.by_name(name).unwrap().read_to_end(&mut inside).unwrap();
+        let storage = app.storage();
+        let Some(app::server::storage::Fetched::Bytes(original)) =
+            storage.get_bytes(&storage.results_bucket, key, u64::MAX).await.unwrap()
+        else {
+            panic!("{key} is stored")
+        };
+        assert_eq!(inside, original, "{name} holds the stored bytes");
+        assert_eq!(file["width"], 40);
+    }
+    let exported = audited(&app, "account.exported").await;
+    assert_eq!(exported.len(), 2, "each export is audited");
+
+    // Someone else's export holds nothing of Ada's.
+    let theirs = bob.http.get(format!("{}/account/export", app.base)).send().await.unwrap().bytes().await.unwrap();
+    let theirs = zip::ZipArchive::new(std::io::Cursor::new(theirs.to_vec())).unwrap();
+    assert_eq!(theirs.file_names().collect::<Vec<_>>(), vec!["manifest.json"]);
+}

@@ -34,6 +34,7 @@ pub enum Action {
     PasswordChanged,
     SessionEnded,
     AccountDeleted,
+    AccountExported,
 }
 
 impl Action {
@@ -53,6 +54,7 @@ impl Action {
             Self::PasswordChanged => "account.password_changed",
             Self::SessionEnded => "account.session_ended",
             Self::AccountDeleted => "account.deleted",
+            Self::AccountExported => "account.exported",
             Self::AdminDenied => "admin.denied",
             Self::UploadIssued => "upload.issued",
             Self::UploadConfirmed => "upload.confirmed",

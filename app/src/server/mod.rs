@@ -7,6 +7,7 @@ pub mod config;
 pub mod csp;
 pub mod db;
 pub mod erase;
+pub mod export;
 pub mod fal;
 pub mod jobs;
 pub mod keys;

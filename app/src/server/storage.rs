@@ -243,6 +243,21 @@ impl Storage {
         }
     }
 
+    /// An object's bytes as they arrive, for copying it on without holding it whole. `Ok(None)`
+    /// when it does not exist.
+    pub async fn get_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::primitives::ByteStream>, StorageError> {
+        match self.client.get_object().bucket(bucket).key(key).send().await {
+            Ok(response) => Ok(Some(response.body)),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => Ok(None),
+            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(err) => Err(request_error(err)),
+        }
+    }
+
     /// Reads a whole object of at most `limit` bytes. `Ok(None)` when it does not exist;
     /// `Fetched::TooLarge` (without downloading) when storage says it is bigger than `limit`.
     pub async fn get_bytes(&self, bucket: &str, key: &str, limit: u64) -> Result<Option<Fetched>, StorageError> {

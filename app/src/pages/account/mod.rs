@@ -144,6 +144,13 @@ pub fn AccountPage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
+            <section class="card" aria-labelledby="export-heading">
+                <h2 id="export-heading">"Your results"</h2>
+                <p class="muted">
+                    "One ZIP of every result you have made, with manifest.json saying which model, prompt and parameters made each file. It is put together while it downloads, so it starts at once however large it is."
+                </p>
+                <a class="button" href="/account/export" download data-testid="export">"Download everything"</a>
+            </section>
             <security::PasswordCard change=change_password />
             <security::SessionsCard change=change_password />
             <deletion::DeleteAccountCard />

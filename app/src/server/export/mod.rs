@@ -1,0 +1,269 @@
+//! `GET /account/export`: every result the account has, as one ZIP streamed while it is read
+//! from storage (memory stays flat whatever the total), with `manifest.json` saying which job,
+//! model, prompt and parameters made each file.
+
+mod zip;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, channel::mpsc};
+use http::{StatusCode, header};
+use serde_json::{Value, json};
+use sqlx::Row;
+use tower_sessions::Session;
+
+use super::audit::{self, Action, Event};
+use super::db::{Db, now_ms, rfc3339};
+use super::state::AppState;
+
+/// Exports running at once in this process; each holds a storage connection for its length.
+const MAX_EXPORTS: usize = 2;
+
+/// One result file and the job that made it.
+struct Item {
+    job_id: String,
+    model: String,
+    params: Value,
+    job_created_at: i64,
+    object_key: String,
+    content_type: String,
+    byte_size: i64,
+    sha256: String,
+    width: Option<i64>,
+    height: Option<i64>,
+    duration_ms: Option<i64>,
+    created_at: i64,
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(json!({ "code": code, "message": message }))).into_response()
+}
+
+pub async fn download(State(state): State<AppState>, session: Session) -> Response {
+    let user = match super::auth::session::current_user(&session, &state.db, None).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "auth.unauthenticated", "Please log in to continue."),
+        Err(err) => {
+            tracing::error!(%err, "reading the session for an export failed");
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.");
+        }
+    };
+    let Some(slot) = Slot::take(&user.id) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "export.busy",
+            "An export is already being made (yours, or two others at once). Try again when it has finished.",
+        );
+    };
+    let items = match items(&state.db, &user.id).await {
+        Ok(items) => items,
+        Err(err) => {
+            tracing::error!(%err, "listing results for an export failed");
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.");
+        }
+    };
+    audit::record(
+        &state.db,
+        Event::new(Action::AccountExported).actor(&user.id).detail(json!({ "files": items.len() })),
+    )
+    .await;
+    // Two chunks in flight: the archive goes out no faster than the browser takes it.
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let email = user.email.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        if let Err(err) = write(&state, &email, items, tx).await {
+            tracing::warn!(%err, "an export stopped before its end");
+        }
+    });
+    let date = &rfc3339(now_ms())[..10];
+    (
+        [
+            (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"darkroom-export-{date}.zip\"")),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(rx),
+    )
+        .into_response()
+}
+
+async fn items(db: &Db, user_id: &str) -> Result<Vec<Item>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT a.object_key, a.content_type, a.byte_size, a.sha256, a.width, a.height, a.duration_ms, \
+                a.created_at, j.id AS job_id, j.model, j.params_json, j.created_at AS job_created_at \
+         FROM assets a JOIN jobs j ON j.id = a.job_id WHERE a.user_id = $1 \
+         ORDER BY j.created_at, j.id, a.position",
+    )
+    .bind(user_id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Item {
+                job_id: row.try_get("job_id")?,
+                model: row.try_get("model")?,
+                params: serde_json::from_str(&row.try_get::<String, _>("params_json")?).unwrap_or(Value::Null),
+                job_created_at: row.try_get("job_created_at")?,
+                object_key: row.try_get("object_key")?,
+                content_type: row.try_get("content_type")?,
+                byte_size: row.try_get("byte_size")?,
+                sha256: row.try_get("sha256")?,
+                width: row.try_get("width")?,
+                height: row.try_get("height")?,
+                duration_ms: row.try_get("duration_ms")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// The name a result gets inside the archive: `results/2026-12-01-nano-banana-0193ab12-1.png`.
+fn file_name(item: &Item, n: usize) -> String {
+    let date = &rfc3339(item.job_created_at)[..10];
+    let model: String = item
+        .model
+        .rsplit('/')
+        .find(|part| !part.is_empty() && *part != "edit")
+        .unwrap_or("result")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    let job: String = item.job_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+    let ext = item
+        .object_key
+        .rsplit_once('.')
+        .map(|(_, ext)| ext)
+        .filter(|ext| ext.len() <= 5 && ext.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("bin");
+    format!("results/{date}-{model}-{job}-{n}.{ext}")
+}
+
+async fn write(
+    state: &AppState,
+    email: &str,
+    items: Vec<Item>,
+    mut tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<(), String> {
+    let storage = &state.storage;
+    let mut archive = zip::Writer::new();
+    let mut jobs: Vec<Value> = Vec::new();
+    let mut last_job: Option<String> = None;
+    let mut n = 0;
+    let gone = |e: mpsc::SendError| format!("the browser went away: {e}");
+    for item in &items {
+        if last_job.as_deref() != Some(&item.job_id) {
+            last_job = Some(item.job_id.clone());
+            n = 0;
+            jobs.push(json!({
+                "id": item.job_id,
+                "model": item.model,
+                "created_at": rfc3339(item.job_created_at),
+                "params": item.params,
+                "files": [],
+            }));
+        }
+        n += 1;
+        let name = file_name(item, n);
+        let mut file = json!({
+            "name": name,
+            "content_type": item.content_type,
+            "bytes": item.byte_size,
+            "sha256": item.sha256,
+            "width": item.width,
+            "height": item.height,
+            "duration_ms": item.duration_ms,
+            "created_at": rfc3339(item.created_at),
+        });
+        match storage.get_stream(&storage.results_bucket, &item.object_key).await {
+            Ok(Some(mut body)) => {
+                let header =
+                    archive.begin(&name, item.byte_size.max(0) as u64, item.created_at).map_err(|e| e.to_string())?;
+                tx.send(Ok(header.into())).await.map_err(gone)?;
+                let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
+                loop {
+                    match body.try_next().await {
+                        Ok(Some(chunk)) => {
+                            crc.update(&chunk);
+                            size += chunk.len() as u64;
+                            tx.send(Ok(chunk)).await.map_err(gone)?;
+                        }
+                        Ok(None) => break,
+                        Err(err) => {
+                            // The archive cannot be mended mid-entry: end the download as failed.
+                            let _ = tx.send(Err(std::io::Error::other("storage stopped answering"))).await;
+                            return Err(format!("reading {} failed: {err}", item.object_key));
+                        }
+                    }
+                }
+                let descriptor = archive.end(crc.finalize(), size).map_err(|e| e.to_string())?;
+                tx.send(Ok(descriptor.into())).await.map_err(gone)?;
+            }
+            Ok(None) => file["missing"] = json!(true),
+            Err(err) => {
+                tracing::warn!(%err, key = %item.object_key, "a result could not be read for an export");
+                file["missing"] = json!(true);
+            }
+        }
+        if let Some(files) = jobs.last_mut().and_then(|job| job["files"].as_array_mut()) {
+            files.push(file);
+        }
+    }
+    let manifest = serde_json::to_vec_pretty(&json!({
+        "account": email,
+        "exported_at": rfc3339(now_ms()),
+        "jobs": jobs,
+    }))
+    .map_err(|e| e.to_string())?;
+    let header = archive.begin("manifest.json", manifest.len() as u64, now_ms()).map_err(|e| e.to_string())?;
+    let descriptor = archive.end(crc32fast::hash(&manifest), manifest.len() as u64).map_err(|e| e.to_string())?;
+    let end = archive.finish().map_err(|e| e.to_string())?;
+    for part in [header, manifest, descriptor, end] {
+        tx.send(Ok(part.into())).await.map_err(gone)?;
+    }
+    Ok(())
+}
+
+/// A place among the [`MAX_EXPORTS`] running exports, one per account at a time.
+struct Slot(String);
+
+fn running() -> &'static Mutex<HashSet<String>> {
+    static RUNNING: std::sync::OnceLock<Mutex<HashSet<String>>> = std::sync::OnceLock::new();
+    RUNNING.get_or_init(Mutex::default)
+}
+
+impl Slot {
+    fn take(user_id: &str) -> Option<Self> {
+        let mut running = running().lock().unwrap_or_else(|e| e.into_inner());
+        if running.len() >= MAX_EXPORTS || !running.insert(user_id.to_owned()) {
+            return None;
+        }
+        Some(Self(user_id.to_owned()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        running().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_EXPORTS, Slot};
+
+    #[test]
+    fn one_export_per_account_and_a_few_at_once() {
+        let first = Slot::take("export-test-a").expect("a free slot");
+        assert!(Slot::take("export-test-a").is_none(), "the same account waits for its export");
+        let others: Vec<Slot> = (1..MAX_EXPORTS).map(|i| Slot::take(&format!("export-test-{i}")).unwrap()).collect();
+        assert!(Slot::take("export-test-late").is_none(), "at most {MAX_EXPORTS} at once");
+        drop(first);
+        assert!(Slot::take("export-test-a").is_some(), "a finished export frees its place");
+        drop(others);
+    }
+}
