@@ -338,3 +338,34 @@ async fn an_export_is_a_zip_of_every_result_with_a_manifest_of_how_each_was_made
     let theirs = zip::ZipArchive::new(std::io::Cursor::new(theirs.to_vec())).unwrap();
     assert_eq!(theirs.file_names().collect::<Vec<_>>(), vec!["manifest.json"]);
 }
+
+#[tokio::test]
+async fn the_email_address_changes_with_the_password_and_only_to_a_free_address() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    app.user("bob@example.com").await;
+    let change = |email: &'static str, current: &'static str| {
+        let ada = &ada;
+        async move { ada.call("account/email", &[("email", email), ("current", current)]).await }
+    };
+
+    let wrong = change("ada@new.example", "not my password").await;
+    assert_eq!((wrong.status, wrong.code()), (StatusCode::FORBIDDEN, "auth.wrong_password".into()));
+    let taken = change("BOB@example.com", PASSWORD).await;
+    assert_eq!((taken.status, taken.code()), (StatusCode::CONFLICT, "auth.email_taken".into()));
+    let invalid = change("not an address", PASSWORD).await;
+    assert_eq!((invalid.status, invalid.code()), (StatusCode::BAD_REQUEST, "auth.invalid_email".into()));
+    let same = change("ada@example.com", PASSWORD).await;
+    assert_eq!((same.status, same.code()), (StatusCode::BAD_REQUEST, "auth.same_email".into()));
+    assert_eq!(ada.me().await.as_deref(), Some("ada@example.com"), "refusals change nothing");
+
+    let changed = change("Ada@New.Example", PASSWORD).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.json::<String>(), "ada@new.example");
+    assert_eq!(ada.me().await.as_deref(), Some("ada@new.example"), "the session goes on under the new address");
+    assert_eq!(app.client().login("ada@example.com", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.client().login("ada@new.example", PASSWORD).await.status, StatusCode::OK);
+    let events = audited(&app, "account.email_changed").await;
+    assert_eq!(events.len(), 1);
+    assert!(events[0].1.contains("ada@new.example"), "{events:?}");
+}

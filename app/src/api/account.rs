@@ -1,4 +1,4 @@
-//! Account self-service: password, where the account is signed in, and deletion.
+//! Account self-service: password, email address, where the account is signed in, and deletion.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,28 @@ pub async fn change_password(current: String, password: String, confirm: String)
         let state = state()?;
         let change = PasswordChange { current: &current, password: &password, confirm: &confirm };
         Ok(account::change_password(&state.db, &state.config.auth, &user, &login, &client_ip(), change).await?)
+    })
+    .await
+}
+
+/// Changes the account's email address (the password is required); answers the new address.
+#[server(endpoint = "account/email")]
+pub async fn change_email(email: String, current: String) -> Result<String, AppError> {
+    use crate::server::auth::account;
+    use crate::server::request::{client_ip, require_user, respond, state};
+    respond(async move {
+        let user = require_user().await?;
+        let state = state()?;
+        let changed = account::change_email(&state.db, &state.config.auth, &user, &client_ip(), &email, &current)
+            .await
+            .map_err(|e| {
+                let mut e = AppError::from(e);
+                if e.code == "auth.email_taken" {
+                    e.message = "Another account already uses this address.".into();
+                }
+                e
+            })?;
+        Ok(changed.as_str().to_owned())
     })
     .await
 }

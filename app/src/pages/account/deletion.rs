@@ -9,10 +9,11 @@ fn count(n: i64, one: &str, many: &str) -> String {
     if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
 }
 
+/// `changed` moves whenever something counted here may have changed on this page (the key).
 #[component]
-pub fn DeleteAccountCard() -> impl IntoView {
+pub fn DeleteAccountCard(#[prop(into)] changed: Signal<usize>) -> impl IntoView {
     let delete = ServerAction::<DeleteAccount>::new();
-    let contents = Resource::new(|| (), |_| account_contents());
+    let contents = Resource::new(move || changed.get(), |_| account_contents());
     let notice = Signal::derive(move || match delete.value().get() {
         Some(Err(e)) if e.field.is_none() => Some(Notice::from(&e)),
         _ => None,

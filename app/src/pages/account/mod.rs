@@ -151,9 +151,10 @@ pub fn AccountPage() -> impl IntoView {
                 </p>
                 <a class="button" href="/account/export" download data-testid="export">"Download everything"</a>
             </section>
+            <security::EmailCard />
             <security::PasswordCard change=change_password />
             <security::SessionsCard change=change_password />
-            <deletion::DeleteAccountCard />
+            <deletion::DeleteAccountCard changed=Signal::derive(move || save.version().get() + delete.version().get()) />
         </AppFrame>
     }
 }

@@ -1,8 +1,9 @@
-//! Password change and the list of places the account is signed in.
+//! Email and password changes, and the list of places the account is signed in.
 
 use leptos::prelude::*;
 
-use crate::api::account::{ChangePassword, EndLogin, list_logins};
+use crate::Auth;
+use crate::api::account::{ChangeEmail, ChangePassword, EndLogin, list_logins};
 use crate::components::{FieldHint, Notice, NoticeBanner, field_error};
 use crate::format::timestamp;
 
@@ -92,6 +93,44 @@ pub fn SessionsCard(change: ServerAction<ChangePassword>) -> impl IntoView {
                     }
                 })}
             </Transition>
+        </section>
+    }
+}
+
+#[component]
+pub fn EmailCard() -> impl IntoView {
+    let auth = expect_context::<Auth>();
+    let change = ServerAction::<ChangeEmail>::new();
+    // The header shows the address too: read it again once it changed.
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = change.value().get() {
+            auth.me.refetch();
+        }
+    });
+    let notice = Signal::derive(move || {
+        change.value().get().and_then(|result| match result {
+            Ok(email) => Some(Notice::Success(format!("Your email address is now {email}."))),
+            Err(e) if e.field.is_some() => None,
+            Err(e) => Some(Notice::from(&e)),
+        })
+    });
+    let error = move |field: &'static str| {
+        Signal::derive(move || field_error(change.value().get().and_then(Result::err), field))
+    };
+    view! {
+        <section class="card" aria-labelledby="email-heading">
+            <h2 id="email-heading">"Email address"</h2>
+            <p class="muted">"You log in with it. Changing it needs your password."</p>
+            <NoticeBanner notice />
+            <ActionForm action=change attr:class="stack narrow">
+                <label for="new-email">"New email address"</label>
+                <input id="new-email" name="email" type="email" autocomplete="email" aria-describedby="new-email-hint" required />
+                <FieldHint id="new-email-hint" hint=Signal::derive(|| None::<String>) server=error("email") />
+                <label for="email-password">"Your password"</label>
+                <input id="email-password" name="current" type="password" autocomplete="current-password" aria-describedby="email-password-hint" required />
+                <FieldHint id="email-password-hint" hint=Signal::derive(|| None::<String>) server=error("current") />
+                <button type="submit" disabled=move || change.pending().get()>"Change email"</button>
+            </ActionForm>
         </section>
     }
 }

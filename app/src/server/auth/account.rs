@@ -152,6 +152,34 @@ pub async fn change_password(
     Ok(ended)
 }
 
+/// Changes the account's email address after checking the password; answers the new address
+/// as stored (normalized).
+pub async fn change_email(
+    db: &Db,
+    config: &AuthConfig,
+    user: &User,
+    ip: &str,
+    new_email: &str,
+    current: &str,
+) -> Result<Email, AuthError> {
+    let email = Email::parse(new_email)?;
+    if email.as_str() == user.email {
+        return Err(AuthError::SameEmail);
+    }
+    confirm_password(db, config, user, current).await?;
+    users::set_email(db, &user.id, &email).await?;
+    audit::record(
+        db,
+        Event::new(Action::EmailChanged)
+            .actor(&user.id)
+            .subject("user", &user.id)
+            .ip(ip)
+            .detail(json!({ "from": user.email, "to": email.as_str() })),
+    )
+    .await;
+    Ok(email)
+}
+
 /// How long an attempt on an account waits after `failures` failed ones from anywhere: nothing
 /// below the limit, then doubling from half a second up to ten.
 pub fn slowdown(failures: i64, limit: u32) -> std::time::Duration {

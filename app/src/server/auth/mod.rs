@@ -28,6 +28,8 @@ pub enum AuthError {
     PasswordMismatch,
     #[error("email already registered")]
     EmailTaken,
+    #[error("the email address is the same as before")]
+    SameEmail,
     /// Unknown email and wrong password are deliberately the same error.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -81,6 +83,9 @@ impl From<AuthError> for AppError {
             AuthError::EmailTaken => {
                 AppError::new("auth.email_taken", "An account with this email already exists. Log in instead.")
                     .on_field("email")
+            }
+            AuthError::SameEmail => {
+                AppError::new("auth.same_email", "That is already your email address.").on_field("email")
             }
             AuthError::InvalidCredentials => AppError::new("auth.invalid_credentials", "Wrong email or password."),
             AuthError::WrongPassword => {

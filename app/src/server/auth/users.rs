@@ -126,6 +126,17 @@ pub async fn set_role(db: &Db, id: &str, role: Role) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// Changes the account's address; another account holding it is [`AuthError::EmailTaken`].
+pub async fn set_email(db: &Db, id: &str, email: &Email) -> Result<(), AuthError> {
+    sqlx::query("UPDATE users SET email = $1 WHERE id = $2")
+        .bind(email.as_str())
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
+    Ok(())
+}
+
 pub async fn set_password_hash(db: &Db, id: &str, password_hash: &str) -> Result<(), AuthError> {
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(password_hash)
