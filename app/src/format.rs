@@ -25,9 +25,60 @@ pub fn span(secs: u64) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// Seconds as a stopwatch shows them: `40 s`, `1:05`, `1:02:03`.
+pub fn elapsed(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3_600 => format!("{}:{:02}", s / 60, s % 60),
+        s => format!("{}:{:02}:{:02}", s / 3_600, s / 60 % 60, s % 60),
+    }
+}
+
+/// `2026-11-21T09:05:31.123Z` (UTC, as the server writes it) → milliseconds since 1970, or
+/// `None` for anything else.
+pub fn epoch_ms(rfc3339: &str) -> Option<i64> {
+    let b = rfc3339.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| rfc3339.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let millis = match b.get(19) {
+        Some(b'.') => num(20..23).unwrap_or(0),
+        Some(b'Z') => 0,
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stopwatch_and_timestamps() {
+        assert_eq!(elapsed(0), "0 s");
+        assert_eq!(elapsed(40), "40 s");
+        assert_eq!(elapsed(65), "1:05");
+        assert_eq!(elapsed(3_723), "1:02:03");
+        assert_eq!(epoch_ms("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(epoch_ms("2026-12-01T04:58:09.123Z"), Some(1_796_101_089_123));
+        assert_eq!(epoch_ms("2000-02-29T23:59:59Z"), Some(951_868_799_000));
+        assert_eq!(epoch_ms("yesterday"), None);
+        assert_eq!(epoch_ms("2026-13-01T00:00:00Z"), None);
+    }
 
     #[test]
     fn formats() {

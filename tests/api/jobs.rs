@@ -115,8 +115,10 @@ async fn a_selfie_and_a_hairstyle_become_a_result_in_our_bucket_through_the_webh
     );
     assert_eq!(sent.input_fetches.first().map(|(_, s)| *s), Some(200), "fal could read the presigned input");
     assert!(app.fake.stored_files().is_empty(), "with a public URL, no input is copied into fal's storage");
-    let polls = app.fake.requests().iter().filter(|r| r.path.ends_with("/status")).count();
-    assert_eq!(polls, 0, "the webhook completed the job, not the poller");
+    // The status may be checked meanwhile (so the page can say "Generating"), never the result.
+    let result_path = format!("/requests/{}", sent.id);
+    let fetched = app.fake.requests().iter().filter(|r| r.method == "GET" && r.path.ends_with(&result_path)).count();
+    assert_eq!(fetched, 0, "the webhook brought the result, not the poller");
     assert_eq!(app.fake.deliveries().iter().map(|d| d.status).collect::<Vec<_>>(), [200]);
 
     let keys = app.result_keys(&prefix("results", &done)).await;
@@ -539,4 +541,25 @@ async fn links_in_provider_messages_lose_their_query_everywhere_they_are_kept() 
         assert!(!text.contains(secret), "{place} keeps a signed link: {text}");
     }
     assert!(!crate::helpers::captured_logs().contains(secret), "the logs keep a signed link");
+}
+
+#[tokio::test]
+async fn with_a_webhook_coming_the_page_still_learns_that_fal_is_generating() {
+    let app = TestApp::spawn_with(&[("PUBLIC_URL", "self")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    app.fake.script(Scenario { queue_ms: 0, run_ms: 3_000, ..Scenario::default() });
+    let id = start(&client, TEXT, json!({ "prompt": "a lighthouse" }), &[]).await;
+
+    let running = wait_for(&app, &id, JobState::Running).await;
+    assert!(running.webhook, "a webhook is expected");
+    let listed: Vec<Value> = client.call("jobs/list", &[]).await.json();
+    assert_eq!(listed[0]["status"], "Generating");
+    assert!(listed[0]["started_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", listed[0]);
+
+    wait_for(&app, &id, JobState::Succeeded).await;
+    let sent = app.fake.submitted().pop().unwrap();
+    let result_path = format!("/requests/{}", sent.id);
+    let fetched = app.fake.requests().iter().filter(|r| r.method == "GET" && r.path.ends_with(&result_path)).count();
+    assert_eq!(fetched, 0, "the webhook brought the result; the poller only asked how far fal was");
+    assert_eq!(app.fake.deliveries().iter().map(|d| d.status).collect::<Vec<_>>(), [200]);
 }

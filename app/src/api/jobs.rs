@@ -24,6 +24,9 @@ pub struct JobView {
     pub description: Option<String>,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// When fal accepted the request (RFC 3339, UTC): the page counts the seconds from here
+    /// while fal works.
+    pub started_at: Option<String>,
     /// Milliseconds of the last change: of two views of a job, the later one wins.
     pub version: i64,
     pub assets: Vec<AssetView>,
@@ -211,6 +214,7 @@ pub mod views {
             error_message: job.error_message,
             description,
             created_at: rfc3339(job.created_at),
+            started_at: job.submitted_at.map(rfc3339),
             version: job.updated_at,
             assets,
         }

@@ -2,3 +2,16 @@
 
 pub mod live;
 pub mod upload;
+
+/// Brings the card of job `id` into view once it is drawn, when it is not already: on a phone
+/// the list of jobs is below the form, and pressing Generate must show what it started.
+pub fn reveal_job(id: &str) {
+    let selector = format!("[data-testid=job][data-id=\"{id}\"]");
+    leptos::prelude::request_animation_frame(move || {
+        let Some(card) = leptos::prelude::document().query_selector(&selector).ok().flatten() else { return };
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+        options.set_behavior(web_sys::ScrollBehavior::Smooth);
+        card.scroll_into_view_with_scroll_into_view_options(&options);
+    });
+}

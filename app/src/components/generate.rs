@@ -27,7 +27,11 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
 
     Effect::new(move |_| {
         if let Some(Ok(job)) = create.value().get() {
+            #[cfg(feature = "hydrate")]
+            let id = job.id.clone();
             upsert(jobs, job);
+            #[cfg(feature = "hydrate")]
+            crate::browser::reveal_job(&id);
         }
     });
     let error = move || create.value().get().and_then(Result::err);
@@ -272,6 +276,15 @@ pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
             upsert(jobs, job);
         }
     });
+    // The time now, once a second, for the seconds fal has been working (server renders and the
+    // first hydrated frame show none, so both agree).
+    let clock = RwSignal::new(None::<i64>);
+    #[cfg(feature = "hydrate")]
+    if let Ok(tick) =
+        set_interval_with_handle(move || clock.set(Some(js_sys::Date::now() as i64)), std::time::Duration::from_secs(1))
+    {
+        on_cleanup(move || tick.clear());
+    }
     view! {
         {move || {
             jobs.with(Vec::is_empty)
@@ -283,22 +296,37 @@ pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
                 key=|job| (job.id.clone(), job.state.clone(), job.status.clone(), job.progress.clone(), job.assets.len())
                 let:job
             >
-                <JobCard job cancel retry />
+                <JobCard job cancel retry clock />
             </For>
         </ul>
     }
 }
 
 #[component]
-fn JobCard(job: JobView, cancel: ServerAction<CancelJob>, retry: ServerAction<RetryJob>) -> impl IntoView {
+fn JobCard(
+    job: JobView,
+    cancel: ServerAction<CancelJob>,
+    retry: ServerAction<RetryJob>,
+    clock: RwSignal<Option<i64>>,
+) -> impl IntoView {
     let id = job.id.clone();
     let retry_id = job.id.clone();
     let failed = job.state == "failed";
+    let started = job.started_at.as_deref().and_then(crate::format::epoch_ms);
+    let (state, status) = (job.state.clone(), job.status.clone());
+    let status_now = move || {
+        let secs = clock.get().zip(started).map(|(now, t)| crate::format::elapsed(((now - t).max(0) / 1000) as u64));
+        match (state.as_str(), secs) {
+            ("running", Some(secs)) => format!("Generating… {secs}"),
+            ("submitted", Some(secs)) => format!("{status} · {secs}"),
+            _ => status.clone(),
+        }
+    };
     view! {
         <li class="job" data-testid="job" data-state=job.state.clone() data-id=job.id.clone()>
             <div class="job-head">
                 <span class="job-model">{job.model_name.clone()}</span>
-                <span class="pill" class:error=failed data-testid="job-status">{job.status.clone()}</span>
+                <span class="pill" class:error=failed data-testid="job-status">{status_now}</span>
             </div>
             {job.prompt.clone().map(|p| view! { <p class="job-prompt">{p}</p> })}
             {job.progress.clone().map(|p| view! { <p class="muted small">{p}</p> })}

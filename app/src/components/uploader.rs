@@ -111,7 +111,10 @@ pub fn Uploader(queue: Queue) -> impl IntoView {
                 crate::browser::upload::from_drop(queue, &ev);
             }
         >
-            <p class="dropzone-title">"Drop images here, paste them, or"</p>
+            <p class="dropzone-title">
+                <span class="on-desktop">"Drop images here, paste them, or"</span>
+                <span class="on-touch">"Take a photo or pick one from your library"</span>
+            </p>
             <button type="button" class="primary" on:click=move |_| {
                 if let Some(input) = input.get() {
                     input.click();

@@ -22,6 +22,15 @@ pub fn CreatePage() -> impl IntoView {
     let jobs = RwSignal::new(Vec::new());
     let reload = RwSignal::new(0u32);
     let listed = Resource::new(move || reload.get(), |_| list_jobs(None));
+    // One image and nothing chosen: that image is the one to use. Choices of deleted images go.
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = images.get() {
+            selected.update(|chosen| chosen.retain(|id| list.iter().any(|image| &image.id == id)));
+            if list.len() == 1 && selected.with_untracked(Vec::is_empty) {
+                selected.set(vec![list[0].id.clone()]);
+            }
+        }
+    });
 
     #[cfg(feature = "hydrate")]
     {
@@ -35,6 +44,8 @@ pub fn CreatePage() -> impl IntoView {
     view! {
         <AppFrame>
             <h1>"Create"</h1>
+            <div class="studio">
+            <div class="studio-inputs">
             <section class="card" aria-labelledby="images-heading">
                 <h2 id="images-heading">"Your images"</h2>
                 <Uploader queue />
@@ -71,6 +82,8 @@ pub fn CreatePage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
+            </div>
+            <div class="studio-jobs">
             <section class="card" aria-labelledby="jobs-heading">
                 <h2 id="jobs-heading">"Jobs"</h2>
                 <Transition fallback=|| view! { <p class="muted">"Loading your jobs…"</p> }>
@@ -85,6 +98,8 @@ pub fn CreatePage() -> impl IntoView {
                     })}
                 </Transition>
             </section>
+            </div>
+            </div>
         </AppFrame>
     }
 }

@@ -201,7 +201,8 @@ pub struct JobConfig {
     /// First status poll after a submit without a webhook; polls then back off to `poll_max`.
     pub poll_first: Duration,
     pub poll_max: Duration,
-    /// How long to wait for a webhook before polling anyway.
+    /// How long to wait for a webhook before fetching the result by polling (status is
+    /// checked every `poll_max` meanwhile).
     pub webhook_grace: Duration,
     /// How long a claimed job stays a worker's without a heartbeat.
     pub lease: Duration,

@@ -261,7 +261,13 @@ async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sq
         .await;
     match submitted {
         Ok(submitted) => {
-            let wait = if config.webhook_url.is_some() { config.webhook_grace } else { config.poll_first };
+            // With a webhook coming, status is still checked now and then (never the result):
+            // the page can say "Generating" while fal works instead of "In queue" throughout.
+            let wait = if config.webhook_url.is_some() {
+                config.webhook_grace.min(config.poll_max)
+            } else {
+                config.poll_first
+            };
             let changed = Update {
                 id: &job.id,
                 from: &from,
@@ -342,6 +348,12 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
             let line = logs.last().map(|l| l.chars().take(300).collect::<String>());
             progress(services, job, lease, "running", None, line, next).await
         }
+        // Done at fal, and its webhook due any moment: the webhook brings the result. Should it
+        // not have come when the grace ends, the next poll fetches the result itself.
+        Ok(QueueStatus::Completed { .. }) if job.webhook && now_ms() < webhook_due(services, job) => {
+            let at_grace = webhook_due(services, job).max(next);
+            progress(services, job, lease, "running", None, job.progress.clone(), at_grace).await
+        }
         Ok(QueueStatus::Completed { error, .. }) => {
             let outcome = match services.fal.result(&key, &job.model, request_id).await {
                 Ok(output) => Outcome::Output(output),
@@ -412,8 +424,14 @@ async fn progress(
     Ok(())
 }
 
+/// When a job's webhook is overdue: `webhook_grace` after fal accepted the request.
+fn webhook_due(services: &Services, job: &JobRow) -> i64 {
+    job.submitted_at.unwrap_or(job.updated_at) + services.config.jobs.webhook_grace.as_millis() as i64
+}
+
 /// Polls start quick and slow down (×1.5 each time) to `poll_max`; with a webhook expected, a
-/// poll is only the safety net for a late or lost delivery, so it runs at `poll_max`.
+/// poll only learns how far fal is (and is the safety net for a late or lost delivery), so it
+/// runs at `poll_max`.
 fn poll_delay(services: &Services, job: &JobRow) -> Duration {
     let config = &services.config.jobs;
     if job.webhook {
