@@ -30,7 +30,7 @@ test('sign up, upload, generate through the webhook, view and download, all acro
 
   const png = await page.evaluate(selfiePng);
   await page.locator('#upload-input').setInputFiles({ name: 'selfie.png', mimeType: 'image/png', buffer: Buffer.from(png) });
-  await expect(page.getByTestId('upload-status')).toHaveText('Ready');
+  await expect(page.getByTestId('image-tile')).toHaveCount(1);
   const tile = page.getByTestId('image-tile');
   await expect(tile.locator('img')).toHaveJSProperty('naturalWidth', 48);
   expect(new URL(await tile.locator('img').getAttribute('src')).origin).toBe('https://darkroom.test');

@@ -40,8 +40,8 @@ test('a selfie and a hairstyle become a result from our own bucket, with live st
 
   const png = await page.evaluate(selfiePng);
   await page.locator('#upload-input').setInputFiles({ name: 'selfie.png', mimeType: 'image/png', buffer: Buffer.from(png) });
-  await expect(page.getByTestId('upload-status')).toHaveText('Ready');
   await expect(page.getByTestId('image-tile')).toHaveCount(1);
+  await expect(page.getByTestId('upload-item')).toHaveCount(0);
 
   await expect(page.getByTestId('model')).toHaveValue('fal-ai/nano-banana/edit');
   await page.getByTestId('generate').click();

@@ -31,7 +31,7 @@ test('uploads work from a plain-http origin that is not localhost', async ({ pag
   const issued = page.waitForResponse((r) => r.url().endsWith('/api/uploads/issue'));
   await page.locator('#upload-input').setInputFiles({ name: 'lan.png', mimeType: 'image/png', buffer: Buffer.from(bytes) });
   expect((await issued).status()).toBe(200);
-  await expect(page.getByTestId('upload-status')).toHaveText('Ready', { timeout: 30_000 });
+  await expect(page.getByTestId('image-tile')).toHaveCount(1, { timeout: 30_000 });
   const tile = page.getByTestId('image-tile');
   await expect(tile).toHaveCount(1);
   await expect(tile.getByTestId('image-size')).toContainText('1000 × 1000');

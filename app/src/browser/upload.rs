@@ -63,6 +63,7 @@ fn enqueue(queue: Queue, files: Vec<File>) {
             size: file.size() as u64,
             preview: web_sys::Url::create_object_url_with_blob(&file).ok(),
             phase: RwSignal::new(Phase::Hashing),
+            upload_id: RwSignal::new(None),
         };
         queue.items.update(|items| items.push(item.clone()));
         leptos::task::spawn_local(async move {
@@ -72,13 +73,21 @@ fn enqueue(queue: Queue, files: Vec<File>) {
                 return;
             }
             match outcome {
-                Ok(()) => {
+                Ok(upload_id) => {
+                    item.upload_id.set(upload_id);
                     item.phase.set(Phase::Ready);
                     queue.completed.update(|n| *n += 1);
                 }
                 Err(message) => item.phase.set(Phase::Failed(message)),
             }
         });
+    }
+}
+
+/// Frees a `blob:` preview (the browser keeps the file in memory while it exists).
+pub fn revoke_preview(item: &Item) {
+    if let Some(url) = &item.preview {
+        let _ = web_sys::Url::revoke_object_url(url);
     }
 }
 
@@ -105,7 +114,8 @@ pub fn cancel(queue: Queue, key: u64) {
     }
 }
 
-async fn run(item: &Item, file: &File) -> Result<(), String> {
+/// Uploads and confirms `file`; the id of the stored image, or `None` when it was canceled.
+async fn run(item: &Item, file: &File) -> Result<Option<String>, String> {
     let digest = sha256_hex(file).await?;
     let content_type = content_type(file);
     let mut ticket = issue(&content_type, file, &digest).await?;
@@ -113,13 +123,13 @@ async fn run(item: &Item, file: &File) -> Result<(), String> {
     let mut attempt = 1;
     loop {
         if item.phase.get_untracked() == Phase::Canceled {
-            return Ok(());
+            return Ok(None);
         }
         item.phase.set(Phase::Uploading(0));
         let (status, body) = put(item, &ticket, file).await?;
         match status {
             200..=299 => break,
-            0 if item.phase.get_untracked() == Phase::Canceled => return Ok(()),
+            0 if item.phase.get_untracked() == Phase::Canceled => return Ok(None),
             400 | 403 if body.contains("xpired") && !reissued => {
                 // The link expired (a slow or interrupted connection): ask for a fresh one.
                 reissued = true;
@@ -140,7 +150,7 @@ async fn run(item: &Item, file: &File) -> Result<(), String> {
         sleep(1000).await;
         result = confirm_upload(ticket.upload_id).await;
     }
-    result.map(|_| ()).map_err(|e| e.message)
+    result.map(|image| Some(image.id)).map_err(|e| e.message)
 }
 
 async fn issue(content_type: &str, file: &File, digest: &str) -> Result<UploadTicket, String> {

@@ -51,6 +51,9 @@ pub struct Item {
     /// A local `blob:` URL for the preview; never leaves the browser.
     pub preview: Option<String>,
     pub phase: RwSignal<Phase>,
+    /// The stored image's id once it is ready: its row leaves the queue when the image shows
+    /// in the grid, so each upload is shown once.
+    pub upload_id: RwSignal<Option<String>>,
 }
 
 /// The queue, and a counter that moves each time an image becomes ready (lists refetch on it).

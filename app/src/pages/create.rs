@@ -23,8 +23,21 @@ pub fn CreatePage() -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let listed = Resource::new(move || reload.get(), |_| list_jobs(None));
     // One image and nothing chosen: that image is the one to use. Choices of deleted images go.
+    // An upload that now shows in the grid leaves the queue: each image is shown once.
     Effect::new(move |_| {
         if let Some(Ok(list)) = images.get() {
+            queue.items.update(|items| {
+                items.retain(|item| {
+                    let shown = item
+                        .upload_id
+                        .with_untracked(|id| id.as_ref().is_some_and(|id| list.iter().any(|image| &image.id == id)));
+                    #[cfg(feature = "hydrate")]
+                    if shown {
+                        crate::browser::upload::revoke_preview(item);
+                    }
+                    !shown
+                })
+            });
             selected.update(|chosen| chosen.retain(|id| list.iter().any(|image| &image.id == id)));
             if list.len() == 1 && selected.with_untracked(Vec::is_empty) {
                 selected.set(vec![list[0].id.clone()]);
