@@ -123,6 +123,7 @@ impl EmbeddedS3 {
                 let status = response.status();
                 if let (true, Some((bucket, key))) = (status.is_success(), deleted) {
                     remove_sidecars(&self.root, &bucket, &key);
+                    remove_empty_folders(&self.root, &bucket, &key);
                 }
                 if status.is_client_error() {
                     // Anyone can send a bad signature: never an error line, and never the URL
@@ -165,6 +166,23 @@ fn remove_sidecars(root: &Path, bucket: &str, key: &str) {
     }
 }
 
+/// s3s-fs stores `a/b/c` as a file in folders `a/b`, and leaves the folders when the last object
+/// in them goes. Keys name their owner (`uploads/{user}/…`), so an empty folder would still say
+/// an account existed after it was deleted: remove the folders the delete emptied. `remove_dir`
+/// only ever removes an empty folder, so an object stored meanwhile keeps its own.
+fn remove_empty_folders(root: &Path, bucket: &str, key: &str) {
+    if key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        return;
+    }
+    let bucket_root = root.join(bucket);
+    let mut folder = bucket_root.join(key);
+    while folder.pop() && folder != bucket_root && folder.starts_with(&bucket_root) {
+        if std::fs::remove_dir(&folder).is_err() {
+            break;
+        }
+    }
+}
+
 /// Where the embedded endpoint keeps its credentials: beside, not inside, its object root.
 pub fn credentials_path(data_dir: &Path) -> PathBuf {
     data_dir.join("embedded-s3.secret")
@@ -183,5 +201,25 @@ mod tests {
         assert_eq!(url("[::]:3000"), "http://[::1]:3000/");
         assert_eq!(url("10.1.2.3:8080"), "http://10.1.2.3:8080/");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_delete_removes_the_folders_it_emptied_and_no_others() {
+        let root = std::env::temp_dir().join(format!("darkroom-folders-{}", uuid::Uuid::new_v4()));
+        for key in ["sources/ada/1", "sources/bob/2"] {
+            std::fs::create_dir_all(root.join("b").join(key).parent().unwrap()).unwrap();
+            std::fs::write(root.join("b").join(key), b"x").unwrap();
+        }
+        std::fs::remove_file(root.join("b/sources/ada/1")).unwrap();
+        remove_empty_folders(&root, "b", "sources/ada/1");
+        assert!(!root.join("b/sources/ada").exists(), "the emptied folder went");
+        assert!(root.join("b/sources/bob/2").exists(), "a folder with an object stays");
+        remove_empty_folders(&root, "b", "sources/../../x");
+        assert!(root.join("b/sources").exists());
+        std::fs::remove_file(root.join("b/sources/bob/2")).unwrap();
+        remove_empty_folders(&root, "b", "sources/bob/2");
+        assert!(!root.join("b/sources").exists());
+        assert!(root.join("b").exists(), "the bucket itself stays");
+        let _ = std::fs::remove_dir_all(root);
     }
 }

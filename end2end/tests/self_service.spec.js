@@ -1,4 +1,5 @@
 const fs = require('fs');
+const path = require('path');
 const { test, expect } = require('@playwright/test');
 const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, tab } = require('./helpers');
 
@@ -11,6 +12,14 @@ async function pngBytes() {
   canvas.getContext('2d').fillRect(0, 0, 8, 8);
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
   return [...new Uint8Array(await blob.arrayBuffer())];
+}
+
+/** Every path under `dir`, recursively. */
+function walk(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    return entry.isDirectory() ? [full, ...walk(full)] : [full];
+  });
 }
 
 async function login(page, email, password) {
@@ -77,6 +86,10 @@ test('the export downloads a zip; deleting the account says what goes, then noth
   await expect(img).toHaveJSProperty('naturalWidth', 16);
   const src = await img.getAttribute('src');
   expect((await page.request.get(src)).status()).toBe(200);
+  // The embedded storage keeps objects as files in the server's data directory, named by key.
+  const userId = new URL(src).pathname.split('/')[3];
+  const stored = () => walk(process.env.DARKROOM_E2E_DATA).filter((p) => p.includes(userId));
+  expect(stored().length).toBeGreaterThan(0);
 
   await tab(page, 'Account').click();
   await hydrated(page);
@@ -100,8 +113,10 @@ test('the export downloads a zip; deleting the account says what goes, then noth
   await expect(page).toHaveURL(/\/signup\?deleted=1$/);
   await expect(page.getByTestId('notice')).toHaveText('Your account and everything in it have been deleted.');
 
-  // The image's signed link, still within its lifetime, now finds nothing.
+  // The image's signed link, still within its lifetime, now finds nothing, and no file of the
+  // account is left in either bucket.
   expect((await page.request.get(src)).status()).toBe(404);
+  expect(stored()).toEqual([]);
   await login(page, email, PASSWORD);
   await expect(page.getByTestId('notice')).toHaveText('Wrong email or password.');
   expect(errors).toEqual([]);
