@@ -22,19 +22,51 @@ use futures::{Stream, StreamExt};
 /// How long an abandoned render may still run.
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// A page that has produced nothing in this long is stuck, not slow: pages take milliseconds.
+const STUCK: Duration = Duration::from_secs(5);
+
 pub async fn finish_abandoned(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
+    let path = request.uri().path().to_owned();
     let page_load = matches!(*request.method(), http::Method::GET | http::Method::HEAD)
         && !path.starts_with("/api/")
         && path != "/events";
     if !page_load {
         return next.run(request).await;
     }
-    let render = tokio::spawn(tracing::Instrument::in_current_span(async move { finishing(next.run(request).await) }));
-    render.await.unwrap_or_else(|err| {
+    // Under concurrent load, about one page render in several thousand never wakes again after
+    // its data has loaded (inside Leptos's rendering; the `pages` integration test counts them).
+    // A page load only reads, so a stuck one is dropped and the page rendered once more, rather
+    // than leaving the browser waiting for ever.
+    let again = replay(&request);
+    let mut first = render(next.clone(), request);
+    let joined = match tokio::time::timeout(STUCK, &mut first).await {
+        Ok(joined) => joined,
+        Err(_) => {
+            first.abort();
+            metrics::counter!("page_render_restarts_total").increment(1);
+            tracing::warn!(%path, "a page render produced nothing in 5 s; rendering it again");
+            render(next, again).await
+        }
+    };
+    joined.unwrap_or_else(|err| {
         tracing::error!(%err, "a page render failed");
         http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
     })
+}
+
+fn render(next: Next, request: Request) -> tokio::task::JoinHandle<Response> {
+    tokio::spawn(tracing::Instrument::in_current_span(async move { finishing(next.run(request).await) }))
+}
+
+/// The same bodiless request again (a page load is a GET or HEAD).
+fn replay(request: &Request) -> Request {
+    let mut again = Request::new(Body::empty());
+    *again.method_mut() = request.method().clone();
+    *again.uri_mut() = request.uri().clone();
+    *again.version_mut() = request.version();
+    *again.headers_mut() = request.headers().clone();
+    *again.extensions_mut() = request.extensions().clone();
+    again
 }
 
 /// A page's body that is read to its end whether or not anyone is listening.
