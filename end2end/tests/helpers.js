@@ -41,9 +41,25 @@ async function signup(page, email, password = PASSWORD, base = '') {
   await expect(page).toHaveURL(/\/create$/);
 }
 
+/** A PNG of `width` × `height` drawn by the page's own canvas, as a Buffer. */
+async function png(page, width, height) {
+  const bytes = await page.evaluate(
+    async ([w, h]) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = w;
+      canvas.height = h;
+      canvas.getContext('2d').fillRect(0, 0, w / 2, h / 2);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+      return [...new Uint8Array(await blob.arrayBuffer())];
+    },
+    [width, height],
+  );
+  return Buffer.from(bytes);
+}
+
 /** A tab of the main navigation (other links may share its name). */
 function tab(page, name) {
   return page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name });
 }
 
-module.exports = { PASSWORD, uniqueEmail, falKey, watchErrors, hydrated, signup, tab };
+module.exports = { PASSWORD, uniqueEmail, falKey, watchErrors, hydrated, signup, tab, png };

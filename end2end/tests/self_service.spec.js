@@ -1,18 +1,9 @@
 const fs = require('fs');
 const path = require('path');
 const { test, expect } = require('@playwright/test');
-const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, tab } = require('./helpers');
+const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, tab, png } = require('./helpers');
 
 const NEW_PASSWORD = 'a brand new passphrase 42';
-
-async function pngBytes() {
-  const canvas = document.createElement('canvas');
-  canvas.width = 16;
-  canvas.height = 16;
-  canvas.getContext('2d').fillRect(0, 0, 8, 8);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-  return [...new Uint8Array(await blob.arrayBuffer())];
-}
 
 /** Every path under `dir`, recursively. */
 function walk(dir) {
@@ -80,8 +71,7 @@ test('the export downloads a zip; deleting the account says what goes, then noth
   const errors = watchErrors(page);
   const email = uniqueEmail('delete');
   await signup(page, email);
-  const png = await page.evaluate(pngBytes);
-  await page.locator('#upload-input').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.locator('#upload-input').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: await png(page, 16, 16) });
   const img = page.getByTestId('image-tile').locator('img');
   await expect(img).toHaveJSProperty('naturalWidth', 16);
   const src = await img.getAttribute('src');

@@ -1,14 +1,5 @@
 const { test, expect } = require('@playwright/test');
-const { uniqueEmail, falKey, watchErrors, signup, tab } = require('./helpers');
-
-async function photoPng() {
-  const canvas = document.createElement('canvas');
-  canvas.width = 24;
-  canvas.height = 32;
-  canvas.getContext('2d').fillRect(0, 0, 12, 16);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-  return [...new Uint8Array(await blob.arrayBuffer())];
-}
+const { uniqueEmail, falKey, watchErrors, signup, tab, png } = require('./helpers');
 
 /** Signs up, saves a key, opens Create and uploads one photo. */
 async function readyToGenerate(page) {
@@ -18,8 +9,7 @@ async function readyToGenerate(page) {
   await page.getByRole('button', { name: 'Save key' }).click();
   await expect(page.getByTestId('notice').first()).toContainText('Key saved');
   await tab(page, 'Create').click();
-  const png = await page.evaluate(photoPng);
-  await page.locator('#upload-input').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.locator('#upload-input').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: await png(page, 24, 32) });
   await expect(page.getByTestId('image-tile')).toHaveCount(1);
   // The only image is the one to use: no extra step.
   await expect(page.getByTestId('use-image')).toBeChecked();

@@ -1,5 +1,5 @@
 const { test, expect } = require('@playwright/test');
-const { uniqueEmail, watchErrors, signup, tab } = require('./helpers');
+const { uniqueEmail, watchErrors, signup, tab, png } = require('./helpers');
 
 const GPS_MARK = 'DARKROOM-GPS-TEST';
 
@@ -34,15 +34,6 @@ async function gpsJpeg(mark) {
   const exif = [0x45, 0x78, 0x69, 0x66, 0, 0, ...bytes];
   const app1 = [0xff, 0xe1, ((exif.length + 2) >> 8) & 0xff, (exif.length + 2) & 0xff, ...exif];
   return [...jpeg.subarray(0, 2), ...app1, ...jpeg.subarray(2)];
-}
-
-async function pngBytes() {
-  const canvas = document.createElement('canvas');
-  canvas.width = 12;
-  canvas.height = 12;
-  canvas.getContext('2d').fillRect(0, 0, 6, 6);
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
-  return [...new Uint8Array(await blob.arrayBuffer())];
 }
 
 /** Records every status text the queue shows, so a test can see progress it cannot catch live. */
@@ -102,7 +93,7 @@ test('a GPS-tagged selfie goes straight to storage, shows progress, and is kept 
 test('images can be dropped or pasted, refused files say why, and images can be deleted', async ({ page }) => {
   const errors = watchErrors(page);
   await signup(page, uniqueEmail('drop'));
-  const png = await page.evaluate(pngBytes);
+  const image = await png(page, 12, 12);
 
   await page.evaluate((bytes) => {
     const dt = new DataTransfer();
@@ -110,7 +101,7 @@ test('images can be dropped or pasted, refused files say why, and images can be 
     document.querySelector('[data-testid=dropzone]').dispatchEvent(
       new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }),
     );
-  }, png);
+  }, [...image]);
   await expect(page.getByTestId('image-tile')).toHaveCount(1);
 
   // Leaving the tab and coming back must not double the paste listener.
@@ -121,7 +112,7 @@ test('images can be dropped or pasted, refused files say why, and images can be 
     const dt = new DataTransfer();
     dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
     document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
-  }, png);
+  }, [...image]);
   await expect(page.getByTestId('image-tile')).toHaveCount(2);
   await expect(page.getByTestId('upload-item')).toHaveCount(0);
 
@@ -144,7 +135,7 @@ test('images can be dropped or pasted, refused files say why, and images can be 
 test('a lost connection is retried, and an upload can be canceled', async ({ page }) => {
   const errors = watchErrors(page);
   await signup(page, uniqueEmail('retry'));
-  const png = await page.evaluate(pngBytes);
+  const image = await png(page, 12, 12);
   await recordStatuses(page);
 
   // The first PUT dies on the wire; the uploader backs off and tries again.
@@ -155,7 +146,7 @@ test('a lost connection is retried, and an upload can be canceled', async ({ pag
     if (puts === 1) return route.abort('connectionreset');
     return route.continue();
   });
-  await page.locator('#upload-input').setInputFiles({ name: 'flaky.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.locator('#upload-input').setInputFiles({ name: 'flaky.png', mimeType: 'image/png', buffer: image });
   await expect(page.getByTestId('image-tile')).toHaveCount(1, { timeout: 15_000 });
   expect(puts).toBe(2);
   expect(await page.evaluate(() => window.__statuses)).toContain('Connection lost, retrying (1/2)…');
@@ -166,7 +157,7 @@ test('a lost connection is retried, and an upload can be canceled', async ({ pag
     if (route.request().method() !== 'PUT') return route.continue();
     return new Promise(() => {});
   });
-  await page.locator('#upload-input').setInputFiles({ name: 'stuck.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+  await page.locator('#upload-input').setInputFiles({ name: 'stuck.png', mimeType: 'image/png', buffer: image });
   const stuck = page.getByTestId('upload-item');
   await expect(stuck.getByTestId('upload-status')).toHaveText(/^Uploading \d+%$/);
   await stuck.getByRole('button', { name: 'Cancel' }).click();
