@@ -55,6 +55,7 @@ impl AppError {
             | "request.cross_origin" => 403,
             "auth.email_taken"
             | "account.current_session"
+            | "account.last_admin"
             | "upload.busy"
             | "upload.closed"
             | "upload.not_uploaded" => 409,

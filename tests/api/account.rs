@@ -257,6 +257,18 @@ async fn deleting_an_account_leaves_no_object_and_no_row_naming_the_person() {
 }
 
 #[tokio::test]
+async fn the_only_admin_cannot_delete_their_account_until_there_is_another() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let refused = admin.call("account/delete", &[("password", PASSWORD), ("confirm", "DELETE")]).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "account.last_admin".into()));
+    assert!(admin.me().await.is_some(), "nothing was deleted");
+    app.admin("second@example.com").await;
+    let deleted = admin.call("account/delete", &[("password", PASSWORD), ("confirm", "DELETE")]).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+}
+
+#[tokio::test]
 async fn a_deletion_interrupted_after_it_began_is_finished_by_the_sweeper() {
     let app = TestApp::spawn_with(&[("DARKROOM_ERASE_LAST_PASS_SECS", "0")]).await;
     let ada = app.user("ada@example.com").await;

@@ -166,6 +166,13 @@ pub async fn delete_account(password: String, confirm: String) -> Result<(), App
             );
         }
         let state = state()?;
+        // The server must keep someone who can administer it.
+        if user.is_admin() && crate::server::auth::users::other_admins(&state.db, &user.id).await? == 0 {
+            return Err(AppError::new(
+                "account.last_admin",
+                "You are the only admin of this server: make someone else an admin first.",
+            ));
+        }
         account::confirm_password(&state.db, &state.config.auth, &user, &password).await.map_err(|e| {
             // The form's password field is "password", not "current".
             let mut e = AppError::from(e);

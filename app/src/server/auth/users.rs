@@ -114,6 +114,15 @@ pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<User>, AuthE
     Ok(find_for_login(db, email).await?.map(|(user, _)| user))
 }
 
+/// Admins other than `id` who may still sign in.
+pub async fn other_admins(db: &Db, id: &str) -> Result<i64, AuthError> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
 /// Every account, oldest first (the admin's user list).
 pub async fn list(db: &Db) -> Result<Vec<User>, AuthError> {
     let sql = format!("SELECT {COLUMNS} FROM users ORDER BY created_at, id");
