@@ -18,6 +18,7 @@ use tower_sessions::Session;
 
 use super::audit::{self, Action, Event};
 use super::db::{Db, now_ms, rfc3339};
+use super::jobs::AssetRow;
 use super::state::AppState;
 
 /// Exports running at once in this process; each holds a storage connection for its length.
@@ -25,18 +26,10 @@ const MAX_EXPORTS: usize = 2;
 
 /// One result file and the job that made it.
 struct Item {
-    job_id: String,
+    asset: AssetRow,
     model: String,
     params: Value,
     job_created_at: i64,
-    object_key: String,
-    content_type: String,
-    byte_size: i64,
-    sha256: String,
-    width: Option<i64>,
-    height: Option<i64>,
-    duration_ms: Option<i64>,
-    created_at: i64,
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
@@ -93,30 +86,20 @@ pub async fn download(State(state): State<AppState>, session: Session) -> Respon
 }
 
 async fn items(db: &Db, user_id: &str) -> Result<Vec<Item>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT a.object_key, a.content_type, a.byte_size, a.sha256, a.width, a.height, a.duration_ms, \
-                a.created_at, j.id AS job_id, j.model, j.params_json, j.created_at AS job_created_at \
+    let sql = format!(
+        "SELECT {}, j.model, j.params_json, j.created_at AS job_created_at \
          FROM assets a JOIN jobs j ON j.id = a.job_id WHERE a.user_id = $1 \
          ORDER BY j.created_at, j.id, a.position",
-    )
-    .bind(user_id)
-    .fetch_all(&db.pool)
-    .await?;
+        AssetRow::columns("a.")
+    );
+    let rows = sqlx::query(&sql).bind(user_id).fetch_all(&db.pool).await?;
     rows.iter()
         .map(|row| {
             Ok(Item {
-                job_id: row.try_get("job_id")?,
+                asset: AssetRow::from_row(row)?,
                 model: row.try_get("model")?,
                 params: serde_json::from_str(&row.try_get::<String, _>("params_json")?).unwrap_or(Value::Null),
                 job_created_at: row.try_get("job_created_at")?,
-                object_key: row.try_get("object_key")?,
-                content_type: row.try_get("content_type")?,
-                byte_size: row.try_get("byte_size")?,
-                sha256: row.try_get("sha256")?,
-                width: row.try_get("width")?,
-                height: row.try_get("height")?,
-                duration_ms: row.try_get("duration_ms")?,
-                created_at: row.try_get("created_at")?,
             })
         })
         .collect()
@@ -133,8 +116,9 @@ fn file_name(item: &Item, n: usize) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    let job: String = item.job_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
+    let job: String = item.asset.job_id.chars().filter(char::is_ascii_alphanumeric).take(8).collect();
     let ext = item
+        .asset
         .object_key
         .rsplit_once('.')
         .map(|(_, ext)| ext)
@@ -156,11 +140,11 @@ async fn write(
     let mut n = 0;
     let gone = |e: mpsc::SendError| format!("the browser went away: {e}");
     for item in &items {
-        if last_job.as_deref() != Some(&item.job_id) {
-            last_job = Some(item.job_id.clone());
+        if last_job.as_deref() != Some(&item.asset.job_id) {
+            last_job = Some(item.asset.job_id.clone());
             n = 0;
             jobs.push(json!({
-                "id": item.job_id,
+                "id": item.asset.job_id,
                 "model": item.model,
                 "created_at": rfc3339(item.job_created_at),
                 "params": item.params,
@@ -171,18 +155,19 @@ async fn write(
         let name = file_name(item, n);
         let mut file = json!({
             "name": name,
-            "content_type": item.content_type,
-            "bytes": item.byte_size,
-            "sha256": item.sha256,
-            "width": item.width,
-            "height": item.height,
-            "duration_ms": item.duration_ms,
-            "created_at": rfc3339(item.created_at),
+            "content_type": item.asset.content_type,
+            "bytes": item.asset.byte_size,
+            "sha256": item.asset.sha256,
+            "width": item.asset.width,
+            "height": item.asset.height,
+            "duration_ms": item.asset.duration_ms,
+            "created_at": rfc3339(item.asset.created_at),
         });
-        match storage.get_stream(&storage.results_bucket, &item.object_key).await {
+        match storage.get_stream(&storage.results_bucket, &item.asset.object_key).await {
             Ok(Some(mut body)) => {
-                let header =
-                    archive.begin(&name, item.byte_size.max(0) as u64, item.created_at).map_err(|e| e.to_string())?;
+                let header = archive
+                    .begin(&name, item.asset.byte_size.max(0) as u64, item.asset.created_at)
+                    .map_err(|e| e.to_string())?;
                 tx.send(Ok(header.into())).await.map_err(gone)?;
                 let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
                 loop {
@@ -196,7 +181,7 @@ async fn write(
                         Err(err) => {
                             // The archive cannot be mended mid-entry: end the download as failed.
                             let _ = tx.send(Err(std::io::Error::other("storage stopped answering"))).await;
-                            return Err(format!("reading {} failed: {err}", item.object_key));
+                            return Err(format!("reading {} failed: {err}", item.asset.object_key));
                         }
                     }
                 }
@@ -205,7 +190,7 @@ async fn write(
             }
             Ok(None) => file["missing"] = json!(true),
             Err(err) => {
-                tracing::warn!(%err, key = %item.object_key, "a result could not be read for an export");
+                tracing::warn!(%err, key = %item.asset.object_key, "a result could not be read for an export");
                 file["missing"] = json!(true);
             }
         }

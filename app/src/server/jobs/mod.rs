@@ -343,6 +343,49 @@ pub struct AssetRow {
     pub created_at: i64,
 }
 
+impl AssetRow {
+    const COLUMNS: [&'static str; 14] = [
+        "id",
+        "job_id",
+        "position",
+        "object_key",
+        "kind",
+        "content_type",
+        "byte_size",
+        "sha256",
+        "width",
+        "height",
+        "duration_ms",
+        "thumb_key",
+        "nsfw",
+        "created_at",
+    ];
+
+    /// The select list [`AssetRow::from_row`] reads, each column qualified by `table` (`"a."`).
+    pub fn columns(table: &str) -> String {
+        Self::COLUMNS.iter().map(|c| format!("{table}{c}")).collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            job_id: row.try_get("job_id")?,
+            position: row.try_get("position")?,
+            object_key: row.try_get("object_key")?,
+            kind: row.try_get("kind")?,
+            content_type: row.try_get("content_type")?,
+            byte_size: row.try_get("byte_size")?,
+            sha256: row.try_get("sha256")?,
+            width: row.try_get("width")?,
+            height: row.try_get("height")?,
+            duration_ms: row.try_get("duration_ms")?,
+            thumb_key: row.try_get("thumb_key")?,
+            nsfw: row.try_get::<Option<i64>, _>("nsfw")?.map(|n| n != 0),
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
 /// The assets of `job_ids`, in output order.
 pub async fn assets_of(db: &Db, user_id: &str, job_ids: &[String]) -> Result<Vec<AssetRow>, sqlx::Error> {
     if job_ids.is_empty() {
@@ -350,34 +393,12 @@ pub async fn assets_of(db: &Db, user_id: &str, job_ids: &[String]) -> Result<Vec
     }
     let marks = (0..job_ids.len()).map(|n| format!("${}", n + 2)).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT id, job_id, position, object_key, kind, content_type, byte_size, sha256, width, height, duration_ms, \
-         thumb_key, nsfw, created_at FROM assets WHERE user_id = $1 AND job_id IN ({marks}) ORDER BY job_id, position"
+        "SELECT {} FROM assets WHERE user_id = $1 AND job_id IN ({marks}) ORDER BY job_id, position",
+        AssetRow::columns("")
     );
     let mut query = sqlx::query(&sql).bind(user_id);
     for id in job_ids {
         query = query.bind(id);
     }
-    query
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(AssetRow {
-                id: row.try_get("id")?,
-                job_id: row.try_get("job_id")?,
-                position: row.try_get("position")?,
-                object_key: row.try_get("object_key")?,
-                kind: row.try_get("kind")?,
-                content_type: row.try_get("content_type")?,
-                byte_size: row.try_get("byte_size")?,
-                sha256: row.try_get("sha256")?,
-                width: row.try_get("width")?,
-                height: row.try_get("height")?,
-                duration_ms: row.try_get("duration_ms")?,
-                thumb_key: row.try_get("thumb_key")?,
-                nsfw: row.try_get::<Option<i64>, _>("nsfw")?.map(|n| n != 0),
-                created_at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    query.fetch_all(&db.pool).await?.iter().map(AssetRow::from_row).collect()
 }
