@@ -7,7 +7,7 @@ mod images;
 mod notice;
 pub mod uploader;
 
-pub use fields::{FieldHint, field_error};
+pub use fields::{FieldHint, action_field_error, field_error};
 pub use frame::AppFrame;
 pub use images::ImageGrid;
 pub use notice::{Notice, NoticeBanner};

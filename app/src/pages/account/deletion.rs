@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::account::{DELETE_WORD, DeleteAccount, account_contents};
-use crate::components::{FieldHint, Notice, NoticeBanner, field_error};
+use crate::components::{FieldHint, Notice, NoticeBanner, action_field_error};
 
 fn count(n: i64, one: &str, many: &str) -> String {
     if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
@@ -24,9 +24,7 @@ pub fn DeleteAccountCard(#[prop(into)] changed: Signal<usize>) -> impl IntoView 
             let _ = window().location().set_href("/signup?deleted=1");
         }
     });
-    let error = move |field: &'static str| {
-        Signal::derive(move || field_error(delete.value().get().and_then(Result::err), field))
-    };
+    let error = move |field: &'static str| action_field_error(delete.value(), field);
     view! {
         <section class="card danger-zone" aria-labelledby="delete-heading">
             <h2 id="delete-heading">"Delete your account"</h2>

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 
 use crate::api::account::ChangePassword;
 use crate::api::keys::{Credits, DeleteKey, KeyCheck, KeyCredits, SaveKey, TestKey, key_status};
-use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, field_error};
+use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::{money, timestamp};
 
 fn tested(check: &KeyCheck) -> String {
@@ -71,7 +71,7 @@ pub fn AccountPage() -> impl IntoView {
             notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| credits(&c))));
         }
     });
-    let key_error = Signal::derive(move || field_error(save.value().get().and_then(Result::err), "key"));
+    let key_error = action_field_error(save.value(), "key");
 
     view! {
         <AppFrame>

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::Auth;
 use crate::api::account::{ChangeEmail, ChangePassword, EndLogin, list_logins};
-use crate::components::{FieldHint, Notice, NoticeBanner, field_error};
+use crate::components::{FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::timestamp;
 
 #[component]
@@ -18,9 +18,7 @@ pub fn PasswordCard(change: ServerAction<ChangePassword>) -> impl IntoView {
             Err(e) => Some(Notice::from(&e)),
         })
     });
-    let error = move |field: &'static str| {
-        Signal::derive(move || field_error(change.value().get().and_then(Result::err), field))
-    };
+    let error = move |field: &'static str| action_field_error(change.value(), field);
     view! {
         <section class="card" aria-labelledby="password-heading">
             <h2 id="password-heading">"Password"</h2>
@@ -114,9 +112,7 @@ pub fn EmailCard() -> impl IntoView {
             Err(e) => Some(Notice::from(&e)),
         })
     });
-    let error = move |field: &'static str| {
-        Signal::derive(move || field_error(change.value().get().and_then(Result::err), field))
-    };
+    let error = move |field: &'static str| action_field_error(change.value(), field);
     view! {
         <section class="card" aria-labelledby="email-heading">
             <h2 id="email-heading">"Email address"</h2>
