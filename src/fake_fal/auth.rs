@@ -33,7 +33,7 @@ pub fn account(headers: &HeaderMap) -> Result<Account, Refusal> {
     })
 }
 
-/// The Platform API's envelope `{"error": {type, message}}` (fal-protocol.md §1).
+/// The Platform API's envelope `{"error": {type, message}}` (README, "fal's API": keys and errors).
 pub fn platform_error(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, Json(json!({ "error": { "type": kind, "message": message } }))).into_response()
 }

@@ -1,4 +1,4 @@
-//! `api.fal.ai/v1`: pricing (any valid key) and billing (ADMIN keys only), fal-protocol.md §7.
+//! `api.fal.ai/v1`: pricing (any valid key) and billing (ADMIN keys only), README, "fal's API": platform
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! The queue API (fal-protocol.md §2) of the fake: submit, status, result, cancel, with a
+//! The queue API (README, "fal's API": the queue) of the fake: submit, status, result, cancel, with a
 //! scripted life for every request and its webhook deliveries.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use super::auth::{Account, account};
 use super::{FakeState, FalRequest, Outcome, Scenario};
 
 /// Every queue route: `POST /queue/{endpoint…}` submits; `…/requests/{id}[/status|/cancel]`
-/// reads or cancels, whatever prefix the client used (fal-protocol.md §2.1).
+/// reads or cancels, whatever prefix the client used (README, "fal's API": the queue).
 pub async fn route(
     State(state): State<Arc<FakeState>>,
     method: Method,

@@ -1,4 +1,4 @@
-//! fal's storage (fal-protocol.md §6.1) in the fake: `POST /rest/storage/upload/initiate`
+//! fal's storage (README, "fal's API": storage) in the fake: `POST /rest/storage/upload/initiate`
 //! answers a presigned upload URL and the file's public URL, the `PUT` stores the bytes, and the
 //! file is served until its lifecycle (`X-Fal-Object-Lifecycle`) ends, then answers 404 like a
 //! deleted object.

@@ -1,4 +1,4 @@
-//! Webhook deliveries (fal-protocol.md §3): the body fal posts when a request finishes, signed
+//! Webhook deliveries (README, "fal's API": webhooks): the body fal posts when a request finishes, signed
 //! with the fake's own Ed25519 key, plus the misbehaviours tests need.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Typed configuration, read once from the environment (ARCHITECTURE.md §5).
+//! Typed configuration, read once from the environment (the README's "Configuration").
 //!
 //! Everything has a default so the app runs with nothing set: SQLite under `./data`, the
 //! embedded S3 endpoint on loopback, and a master key file generated on first run.

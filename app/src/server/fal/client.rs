@@ -52,7 +52,7 @@ impl FalClient {
     }
 
     /// `GET {api}/models/pricing?endpoint_id=…`: free, needs an API-scope key, so it doubles as
-    /// the "Test key" check (fal-protocol.md §7).
+    /// the "Test key" check (README, "fal's API": platform).
     pub async fn pricing(&self, key: &FalKey, endpoint_ids: &[&str]) -> Result<Vec<Price>, FalError> {
         #[derive(Deserialize)]
         struct Prices {

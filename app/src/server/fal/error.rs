@@ -1,4 +1,4 @@
-//! fal's error bodies (fal-protocol.md §1, §4), parsed into one typed error.
+//! fal's error bodies (README, "fal's API": errors), parsed into one typed error.
 //!
 //! Two families exist: the queue/run hosts answer FastAPI-style `{"detail": string | [ErrorObj]}`
 //! (plus `error_type` for infrastructure errors), and the Platform API answers
@@ -45,7 +45,7 @@ pub enum FalError {
 }
 
 impl FalError {
-    /// True when the same request may succeed later (fal-protocol.md §2.7).
+    /// True when the same request may succeed later (README, "fal's API": the queue).
     pub fn is_retriable(&self) -> bool {
         match self {
             Self::Transport(_) | Self::RateLimited { .. } => true,

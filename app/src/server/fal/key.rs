@@ -12,7 +12,7 @@ pub enum FalKeyError {
 pub struct FalKey(String);
 
 impl FalKey {
-    /// Accepts `key_id:key_secret` (fal-protocol.md §1): printable ASCII, no whitespace inside.
+    /// Accepts `key_id:key_secret` (README, "fal's API": keys and errors): printable ASCII, no whitespace inside.
     pub fn parse(raw: &str) -> Result<Self, FalKeyError> {
         let value = raw.trim();
         let printable = value.bytes().all(|b| b.is_ascii_graphic());

@@ -1,4 +1,4 @@
-//! fal.ai: the HTTP client, its typed errors and the key type (fal-protocol.md).
+//! fal.ai: the HTTP client, its typed errors and the key type (the README's "fal's API").
 
 mod client;
 mod error;

@@ -1,4 +1,4 @@
-//! fal's queue API (fal-protocol.md §2): submit, status, result, cancel.
+//! fal's queue API (README, "fal's API": the queue): submit, status, result, cancel.
 //!
 //! Status, result and cancel live under the app's `owner/alias` path with any sub-path
 //! stripped (`fal-ai/nano-banana/edit` is polled at `fal-ai/nano-banana/requests/{id}`), as the

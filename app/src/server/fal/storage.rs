@@ -1,4 +1,4 @@
-//! fal's own storage (fal-protocol.md §6.1): a copy of an input image for a fal that cannot
+//! fal's own storage (README, "fal's API": storage): a copy of an input image for a fal that cannot
 //! reach this server. `POST {rest}/storage/upload/initiate` with the user's key and a lifecycle
 //! that deletes the copy, then a `PUT` of the bytes to the presigned URL it answers.
 

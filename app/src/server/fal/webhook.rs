@@ -1,4 +1,4 @@
-//! Verifying fal's webhook deliveries (fal-protocol.md §3.3): four headers, a timestamp within
+//! Verifying fal's webhook deliveries (README, "fal's API": webhooks): four headers, a timestamp within
 //! ±300 s, and an Ed25519 signature over `request_id \n user_id \n timestamp \n sha256(body)`
 //! by any key in fal's JWKS. Keys are cached for 12 hours; when none verifies, the set is
 //! fetched again at most every 5 minutes (key rotation).

@@ -1,4 +1,4 @@
-//! Generation jobs (ARCHITECTURE.md §2 "Generate"): a durable row per request, a worker that
+//! Generation jobs (the README's "What happens when you press Generate"): a durable row per request, a worker that
 //! submits to fal's queue and follows it, one idempotent completion fed by webhooks and polling,
 //! and a persist step that copies every output into our results bucket exactly once.
 

@@ -1,4 +1,4 @@
-//! Finding the files in a model's output (fal-protocol.md §5.4): `images[]`, `image`, `video`,
+//! Finding the files in a model's output (README, "fal's API": outputs): `images[]`, `image`, `video`,
 //! `videos[]`, `audio`, `audio_url`, then any object with a string `url` anywhere; `data:` URIs
 //! included. Hints (type, size, dimensions) are carried along but never trusted.
 

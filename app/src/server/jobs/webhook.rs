@@ -1,5 +1,5 @@
 //! `POST /hooks/fal`: fal's completion deliveries. Only a body signed by a key in fal's JWKS,
-//! with a fresh timestamp, changes anything (ARCHITECTURE.md §4 security 6); everything else is
+//! with a fresh timestamp, changes anything (the README's "Security in short"); everything else is
 //! refused and audited. Accepted deliveries are recorded and answered at once: saving the
 //! results happens in the worker, not while fal waits.
 

@@ -1,4 +1,4 @@
-//! Direct uploads (ARCHITECTURE.md §2 "Upload"): a ticket with a presigned PUT, the browser's
+//! Direct uploads (the README's "What happens to an uploaded image"): a ticket with a presigned PUT, the browser's
 //! PUT straight to storage, and a confirm that validates the stored bytes and keeps a sanitized
 //! copy where no presigned URL can reach.
 
