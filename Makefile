@@ -9,7 +9,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 TOOLS := .ci/tools.sh
 # The same packages and features in every test run, so cargo never rebuilds between them (the
 # unit tests run again each time; they take a second).
-TEST_PACKAGES := -p darkroom -p app --features app/ssr
+TEST_PACKAGES := -p darkroom -p app --features app/ssr,darkroom/fake-fal
 
 .PHONY: run release test test-sqlite test-postgres test-garage test-replicas test-e2e test-network site
 
@@ -51,7 +51,7 @@ test-replicas:
 site:
 	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen
 	cargo leptos build --frontend-only
-	cargo build -p darkroom
+	cargo build -p darkroom --features fake-fal
 
 test-e2e: site
 	@echo "==> browser tests in Chromium"

@@ -29,6 +29,7 @@ enum Command {
     #[command(subcommand)]
     Storage(StorageCommand),
     /// Run the fake fal server used by the tests (never point production at it).
+    #[cfg(feature = "fake-fal")]
     FakeFal {
         #[arg(long, default_value = "127.0.0.1:3999")]
         addr: SocketAddr,
@@ -97,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => darkroom::cli::rotate_keys(&config()?).await,
         Command::Sweep => darkroom::cli::sweep(&config()?).await,
         Command::Storage(StorageCommand::Setup { origins }) => darkroom::cli::storage_setup(&config()?, &origins).await,
+        #[cfg(feature = "fake-fal")]
         Command::FakeFal { addr, trust_ca } => {
             let ca = trust_ca
                 .map(|path| std::fs::read(&path).with_context(|| format!("reading {}", path.display())))
