@@ -457,10 +457,11 @@ mod tests {
                 }
             }
             let names: Vec<_> = model.fields.iter().map(|f| f.name).collect();
-            let mut unique = names.clone();
-            unique.dedup();
-            assert_eq!(names.len(), unique.len());
+            let unique: std::collections::HashSet<_> = names.iter().collect();
+            assert_eq!(names.len(), unique.len(), "{} names a field twice: {names:?}", model.endpoint);
         }
+        let endpoints: std::collections::HashSet<_> = MODELS.iter().map(|m| m.endpoint).collect();
+        assert_eq!(endpoints.len(), MODELS.len(), "a model is listed twice");
         assert!(find(HAIRSTYLE_TRY_ON).is_some_and(|m| m.presets.len() >= 3));
     }
 

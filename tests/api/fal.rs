@@ -87,9 +87,10 @@ async fn the_fake_fetches_presigned_inputs_only_while_they_are_valid() {
         .unwrap();
     let fresh =
         storage.presign_get(&storage.uploads_bucket, "sources/u/x", Duration::from_secs(60), None).await.unwrap();
-    let short =
-        storage.presign_get(&storage.uploads_bucket, "sources/u/x", Duration::from_secs(1), None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Signed an hour ago for a minute: already expired.
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let expired = app::server::storage::Validity { ttl: Duration::from_secs(60), at: an_hour_ago };
+    let short = storage.presign_get(&storage.uploads_bucket, "sources/u/x", expired, None).await.unwrap();
     let fal = &app.running.state.fal;
     let input = json!({ "prompt": "x", "image_urls": [fresh, short] });
     fal.submit(&key("api"), "fal-ai/nano-banana/edit", &input, None, 60).await.unwrap();

@@ -70,10 +70,6 @@ async fn the_stored_key_column_holds_no_plain_text() {
     // Moving the ciphertext to another account does not give that account the key.
     let mallory = app.user("mallory@example.com").await;
     mallory.call("keys/save", &[("key", &unique_key("api"))]).await;
-    let ada_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ada@example.com'")
-        .fetch_one(&app.db().pool)
-        .await
-        .unwrap();
     let mallory_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'mallory@example.com'")
         .fetch_one(&app.db().pool)
         .await
@@ -88,7 +84,10 @@ async fn the_stored_key_column_holds_no_plain_text() {
     let stolen = mallory.call("keys/test", &[]).await;
     assert_eq!(stolen.code(), "keys.unreadable", "{}", stolen.body);
     assert!(app.fake.requests().iter().all(|r| r.authorization.as_deref() != Some(&format!("Key {key}"))));
-    assert!(!ada_id.is_empty());
+    // The positive control: the same ciphertext under its owner's id opens, and fal gets the key.
+    let own = client.call("keys/test", &[]).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert!(app.fake.requests().iter().any(|r| r.authorization.as_deref() == Some(&format!("Key {key}"))));
 }
 
 #[tokio::test]

@@ -303,11 +303,34 @@ async fn storage_refuses_puts_that_break_the_signature() {
 
 #[tokio::test]
 async fn an_expired_ticket_cannot_be_used_or_confirmed() {
-    let app = TestApp::spawn_with(&[("DARKROOM_UPLOAD_TTL_SECS", "1")]).await;
+    let app = TestApp::spawn().await;
     let client = app.user("ada@example.com").await;
     let jpeg = testdata::jpeg_with_exif(16, 16, 1, false);
-    let ticket = issued(&issue(&client, &jpeg, "image/jpeg").await);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let mut ticket = issued(&issue(&client, &jpeg, "image/jpeg").await);
+    // The ticket's time has passed: its row says so, and its URL is the same one signed an hour
+    // ago (storage refuses it by its signature's own time, which no row can change).
+    sqlx::query("UPDATE uploads SET expires_at = $1 WHERE id = $2")
+        .bind(app::server::db::now_ms() - 1)
+        .bind(&ticket.id)
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let storage = app.storage();
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let sha = ticket.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-amz-checksum-sha256")).unwrap().1.clone();
+    let expired = storage
+        .presign_put(
+            &storage.uploads_bucket,
+            &ticket.key,
+            "image/jpeg",
+            jpeg.len() as i64,
+            &sha,
+            app::server::storage::Validity { ttl: Duration::from_secs(300), at: an_hour_ago },
+            None,
+        )
+        .await
+        .unwrap();
+    (ticket.url, ticket.headers) = (expired.url, expired.headers);
     let status = put(&ticket, jpeg.clone(), None).await;
     assert!(matches!(status, StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST), "PUT after expiry: {status}");
     let reply = confirm(&client, &ticket.id).await;
@@ -575,7 +598,11 @@ async fn refusals_and_deletes_leave_nothing_behind_and_no_error_lines() {
 #[tokio::test]
 async fn uploads_are_audited_and_counted() {
     let app = TestApp::spawn().await;
-    let client = app.user("ada@example.com").await;
+    // A server process of its own: its counters are this test's alone (the in-process server
+    // shares one recorder with every test running beside it), so the deltas are exact.
+    let server = app.process("server", &[]).await;
+    let client = Client::new(&server.base);
+    assert_eq!(client.signup("ada@example.com", crate::helpers::PASSWORD).await.status, StatusCode::OK);
     let metric = |text: &str, name: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(name))
@@ -583,16 +610,16 @@ async fn uploads_are_audited_and_counted() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    let before = app.client().get("/metrics").await.body;
+    let before = Client::new(&server.base).get("/metrics").await.body;
     let (_, ok) = upload(&client, &testdata::png(4, 4), "image/png").await;
     let (_, bad) = upload(&client, &testdata::png(4, 4), "image/jpeg").await;
     assert_eq!((ok.status, bad.status), (StatusCode::OK, StatusCode::UNPROCESSABLE_ENTITY));
     client.call("uploads/delete", &[("upload", ok.json::<Value>()["id"].as_str().unwrap())]).await;
-    let after = app.client().get("/metrics").await.body;
-    assert!(metric(&after, "upload_issued_total") >= metric(&before, "upload_issued_total") + 2.0, "{after}");
-    assert!(metric(&after, "upload_confirmed_total") >= metric(&before, "upload_confirmed_total") + 1.0);
-    let rejected = "upload_rejected_total{reason=\"type_mismatch\"}";
-    assert!(metric(&after, rejected) >= metric(&before, rejected) + 1.0, "{after}");
+    let after = Client::new(&server.base).get("/metrics").await.body;
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    assert_eq!(delta("upload_issued_total"), 2.0, "{after}");
+    assert_eq!(delta("upload_confirmed_total"), 1.0, "{after}");
+    assert_eq!(delta("upload_rejected_total{reason=\"type_mismatch\"}"), 1.0, "{after}");
 
     let audit: Vec<(String, String)> =
         sqlx::query_as("SELECT action, detail_json FROM audit_events WHERE action LIKE 'upload.%' ORDER BY at, id")

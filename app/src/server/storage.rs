@@ -53,6 +53,31 @@ pub enum Signing {
     CallerOrigin,
 }
 
+/// How long a presigned URL lives, counted from when it is signed: now (a `Duration` alone), or
+/// a given moment (a signing time rounded down to a window gives the same URL for a while, so
+/// browsers can cache what it points to; one in the past gives a URL that has already expired).
+#[derive(Clone, Copy, Debug)]
+pub struct Validity {
+    pub ttl: Duration,
+    pub at: std::time::SystemTime,
+}
+
+impl From<Duration> for Validity {
+    fn from(ttl: Duration) -> Self {
+        Self { ttl, at: std::time::SystemTime::now() }
+    }
+}
+
+impl Validity {
+    fn config(self) -> Result<PresigningConfig, StorageError> {
+        PresigningConfig::builder()
+            .start_time(self.at)
+            .expires_in(self.ttl)
+            .build()
+            .map_err(|e| StorageError::Presign(e.to_string()))
+    }
+}
+
 /// A presigned PUT and the exact headers its signature covers.
 #[derive(Clone, Debug)]
 pub struct PresignedPut {
@@ -168,10 +193,10 @@ impl Storage {
         content_type: &str,
         content_length: i64,
         sha256_base64: &str,
-        ttl: Duration,
+        validity: impl Into<Validity>,
         origin: Option<&str>,
     ) -> Result<PresignedPut, StorageError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Presign(e.to_string()))?;
+        let config = validity.into().config()?;
         let put = self
             .client
             .put_object()
@@ -202,10 +227,10 @@ impl Storage {
         &self,
         bucket: &str,
         key: &str,
-        ttl: Duration,
+        validity: impl Into<Validity>,
         origin: Option<&str>,
     ) -> Result<String, StorageError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Presign(e.to_string()))?;
+        let config = validity.into().config()?;
         let get = self.client.get_object().bucket(bucket).key(key);
         let signed = match self.link_base(origin) {
             Some(base) => {
