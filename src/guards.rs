@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use app::error::{AppError, code};
 use app::server::audit::{self, Action, Event};
 use app::server::auth::logins::Seen;
 use app::server::auth::session::current_user;
@@ -76,8 +77,7 @@ fn allowed_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 fn forbidden_cross_origin() -> Response {
-    let body = r#"{"code":"request.cross_origin","message":"Requests from other sites are not allowed."}"#;
-    (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    AppError::new(code::REQUEST_CROSS_ORIGIN, "Requests from other sites are not allowed.").into_response()
 }
 
 /// Pages that need an account send visitors to the login page; `/admin` answers 403 to anyone

@@ -54,7 +54,8 @@ async fn count_jobs(state: &AppState) {
     use sqlx::Row;
     let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state").fetch_all(&state.db.pool).await;
     let Ok(rows) = rows else { return };
-    for name in ["queued", "submitted", "running", "persisting", "succeeded", "failed", "canceled"] {
+    for state in app::states::JobState::ALL {
+        let name = state.as_str();
         let n = rows
             .iter()
             .find(|r| r.try_get::<String, _>("state").is_ok_and(|s| s == name))

@@ -15,7 +15,9 @@ pub mod format;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod states;
 pub mod validate;
+pub mod views;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};

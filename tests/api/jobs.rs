@@ -419,11 +419,13 @@ async fn a_job_can_be_canceled_at_fal_and_retried() {
     assert_eq!(canceled["state"], "canceled");
     assert!(app.fake.submitted()[0].canceled, "the request was canceled at fal too");
     let again = client.call("jobs/cancel", &[("id", &id)]).await;
-    assert_eq!(again.code(), "job.not_cancelable");
+    assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "job.not_cancelable"));
 
     let retried: Value = client.call("jobs/retry", &[("id", &id)]).await.json();
     assert_eq!(retried["state"], "queued");
     wait_for(&app, &id, JobState::Succeeded).await;
+    let done_twice = client.call("jobs/retry", &[("id", &id)]).await;
+    assert_eq!((done_twice.status, done_twice.code().as_str()), (StatusCode::CONFLICT, "job.not_retriable"));
     assert_eq!(app.fake.submitted().len(), 2);
     assert_eq!(asset_count(&app, &id).await, 1);
 }
@@ -474,19 +476,25 @@ async fn the_event_stream_reports_each_change_to_the_owner_only() {
         "the stream reported the job while it ran, not only at the end: {states:?}"
     );
 
-    let bob_heard = tokio::time::timeout(Duration::from_millis(300), async {
-        let mut all = String::new();
-        while let Ok(Some(chunk)) = bob_events.chunk().await {
-            all.push_str(&String::from_utf8_lossy(&chunk));
-            if all.contains("event: job") {
-                break;
-            }
-        }
-        all
-    })
-    .await
-    .unwrap_or_default();
-    assert!(!bob_heard.contains("event: job"), "bob hears nothing of ada's jobs: {bob_heard}");
+    // Bob's stream was open all along. His own job is the control: the first job event he
+    // hears must be about it, so nothing of ada's reached him before it.
+    let bobs = start(&bob, TEXT, json!({ "prompt": "a harbour" }), &[]).await;
+    let mut heard = String::new();
+    let first_job_event = loop {
+        let chunk = tokio::time::timeout_at(tokio::time::Instant::now() + Duration::from_secs(20), bob_events.chunk())
+            .await
+            .expect("bob hears his own job")
+            .unwrap()
+            .expect("the stream stays open");
+        heard.push_str(&String::from_utf8_lossy(&chunk));
+        let Some(at) = heard.find("event: job") else { continue };
+        let Some(end) = heard[at..].find("\n\n") else { continue };
+        break heard[at..at + end].to_owned();
+    };
+    let data = first_job_event.lines().find_map(|l| l.strip_prefix("data: ")).expect("the event carries a job");
+    let view: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(view["id"], bobs.as_str(), "bob's first job event is about his own job: {heard}");
+    assert!(!heard.contains(&id), "nothing on bob's stream names ada's job: {heard}");
 }
 
 #[tokio::test]

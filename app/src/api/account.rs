@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::error::{AppError, code};
 
 /// One place the account is signed in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,14 +112,14 @@ pub async fn end_login(id: String) -> Result<(), AppError> {
         let (user, current) = signed_in().await?;
         if id == current {
             return Err(AppError::new(
-                "account.current_session",
+                code::ACCOUNT_CURRENT_SESSION,
                 "This is the session you are using: log out instead.",
             ));
         }
         let state = state()?;
         // Ids are ours (uuids); anything longer is not one of them and costs no query.
         if id.len() > 64 || !logins::end(&state.db, &user.id, &id).await? {
-            return Err(AppError::new("session.not_found", "That session has already ended."));
+            return Err(AppError::new(code::SESSION_NOT_FOUND, "That session has already ended."));
         }
         audit::record(
             &state.db,
@@ -162,14 +162,14 @@ pub async fn delete_account(password: String, confirm: String) -> Result<(), App
         let (user, _) = signed_in().await?;
         if confirm.trim() != DELETE_WORD {
             return Err(
-                AppError::new("account.not_confirmed", format!("Type {DELETE_WORD} to confirm.")).on_field("confirm")
+                AppError::new(code::ACCOUNT_NOT_CONFIRMED, format!("Type {DELETE_WORD} to confirm.")).on_field("confirm")
             );
         }
         let state = state()?;
         // The server must keep someone who can administer it.
         if user.is_admin() && crate::server::auth::users::other_admins(&state.db, &user.id).await? == 0 {
             return Err(AppError::new(
-                "account.last_admin",
+                code::ACCOUNT_LAST_ADMIN,
                 "You are the only admin of this server: make someone else an admin first.",
             ));
         }
@@ -185,7 +185,7 @@ pub async fn delete_account(password: String, confirm: String) -> Result<(), App
             EraseError::Storage(err) => {
                 tracing::warn!(%err, "deleting an account's objects failed; the sweeper will finish it");
                 AppError::new(
-                    "storage.unavailable",
+                    code::STORAGE_UNAVAILABLE,
                     "Storage did not answer. Your account is closed and will be deleted completely as soon as it does.",
                 )
             }

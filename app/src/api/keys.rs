@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::error::{AppError, code};
 
 /// The fal model whose price "Test key" looks up (the hairstyle try-on model).
 pub const TEST_ENDPOINT: &str = "fal-ai/nano-banana/edit";
@@ -44,7 +44,7 @@ async fn saved_key(
 ) -> Result<crate::server::fal::FalKey, AppError> {
     crate::server::keys::load(&state.db, &state.vault, user_id)
         .await?
-        .ok_or_else(|| AppError::new("keys.missing", "Save a fal key first."))
+        .ok_or_else(|| AppError::new(code::KEYS_MISSING, "Save a fal key first."))
 }
 
 #[server(endpoint = "keys/status")]
@@ -67,7 +67,7 @@ pub async fn save_key(key: String) -> Result<KeyView, AppError> {
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let key = FalKey::parse(&key).map_err(|e| AppError::new("keys.malformed", e.to_string()).on_field("key"))?;
+        let key = FalKey::parse(&key).map_err(|e| AppError::new(code::KEYS_MALFORMED, e.to_string()).on_field("key"))?;
         let (status, saved) = keys::save(&state.db, &state.vault, &user.id, &key).await?;
         let action = if saved == Saved::Created { Action::KeySaved } else { Action::KeyReplaced };
         let detail = serde_json::json!({ "last4": status.last4 });

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobView, RetryJob};
+use crate::states::{AssetKind, JobState};
 use crate::catalog::{self, Field, Kind, MODELS};
 
 /// Puts `job` in the list (replacing its older self), newest first.
@@ -293,7 +294,7 @@ pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
         <ul class="jobs" aria-live="polite" data-testid="jobs">
             <For
                 each=move || jobs.get()
-                key=|job| (job.id.clone(), job.state.clone(), job.status.clone(), job.progress.clone(), job.assets.len())
+                key=|job| (job.id.clone(), job.state, job.status.clone(), job.progress.clone(), job.assets.len())
                 let:job
             >
                 <JobCard job cancel retry clock />
@@ -311,19 +312,19 @@ fn JobCard(
 ) -> impl IntoView {
     let id = job.id.clone();
     let retry_id = job.id.clone();
-    let failed = job.state == "failed";
+    let failed = job.state == JobState::Failed;
     let started = job.started_at.as_deref().and_then(crate::format::epoch_ms);
-    let (state, status) = (job.state.clone(), job.status.clone());
+    let (state, status) = (job.state, job.status.clone());
     let status_now = move || {
         let secs = clock.get().zip(started).map(|(now, t)| crate::format::elapsed(((now - t).max(0) / 1000) as u64));
-        match (state.as_str(), secs) {
-            ("running", Some(secs)) => format!("Generating… {secs}"),
-            ("submitted", Some(secs)) => format!("{status} · {secs}"),
+        match (state, secs) {
+            (JobState::Running, Some(secs)) => format!("Generating… {secs}"),
+            (JobState::Submitted, Some(secs)) => format!("{status} · {secs}"),
             _ => status.clone(),
         }
     };
     view! {
-        <li class="job" data-testid="job" data-state=job.state.clone() data-id=job.id.clone()>
+        <li class="job" data-testid="job" data-state=job.state.as_str() data-id=job.id.clone()>
             <div class="job-head">
                 <span class="job-model">{job.model_name.clone()}</span>
                 <span class="pill" class:error=failed data-testid="job-status">{status_now}</span>
@@ -372,10 +373,10 @@ fn ResultTile(asset: AssetView) -> impl IntoView {
         (Some(w), Some(h)) => format!("{w} × {h}"),
         _ => asset.content_type.clone(),
     };
-    let media = if asset.kind == "video" {
+    let media = if asset.kind == AssetKind::Video {
         view! { <video controls preload="metadata" src=asset.url.clone() data-testid="result-video"></video> }
             .into_any()
-    } else if asset.kind == "image" {
+    } else if asset.kind == AssetKind::Image {
         let src = asset.thumb_url.clone().unwrap_or_else(|| asset.url.clone());
         view! {
             <a href=asset.url.clone() target="_blank" rel="noopener">

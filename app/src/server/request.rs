@@ -8,7 +8,7 @@ use tower_sessions::Session;
 
 use super::auth::{self, User};
 use super::state::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, code};
 
 /// The caller's address, put into request extensions by the server's middleware (which knows
 /// whether a trusted proxy's `X-Forwarded-For` applies).
@@ -127,7 +127,7 @@ pub fn cursor(before: Option<String>) -> Result<Option<String>, AppError> {
         None => Ok(None),
         Some(raw) => super::db::parse_id(raw)
             .map(Some)
-            .ok_or_else(|| AppError::new("request.invalid_cursor", "That page link is not valid.").on_field("before")),
+            .ok_or_else(|| AppError::new(code::REQUEST_INVALID_CURSOR, "That page link is not valid.").on_field("before")),
     }
 }
 

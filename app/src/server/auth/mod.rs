@@ -12,7 +12,7 @@ use std::time::Duration;
 pub use credentials::{Email, NewPassword};
 pub use users::{Role, User};
 
-use crate::error::AppError;
+use crate::error::{AppError, code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -68,34 +68,34 @@ impl From<AuthError> for AppError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::InvalidEmail => {
-                AppError::new("auth.invalid_email", "Enter a valid email address, like name@example.com.")
+                AppError::new(code::AUTH_INVALID_EMAIL, "Enter a valid email address, like name@example.com.")
                     .on_field("email")
             }
             AuthError::InvisibleCharacters => AppError::new(
-                "auth.invalid_email",
+                code::AUTH_INVALID_EMAIL,
                 "Email addresses cannot contain invisible or text-direction characters.",
             )
             .on_field("email"),
-            AuthError::WeakPassword(why) => AppError::new("auth.weak_password", why).on_field("password"),
+            AuthError::WeakPassword(why) => AppError::new(code::AUTH_WEAK_PASSWORD, why).on_field("password"),
             AuthError::PasswordMismatch => {
-                AppError::new("auth.password_mismatch", "The two passwords do not match.").on_field("confirm")
+                AppError::new(code::AUTH_PASSWORD_MISMATCH, "The two passwords do not match.").on_field("confirm")
             }
             AuthError::EmailTaken => {
-                AppError::new("auth.email_taken", "An account with this email already exists. Log in instead.")
+                AppError::new(code::AUTH_EMAIL_TAKEN, "An account with this email already exists. Log in instead.")
                     .on_field("email")
             }
             AuthError::SameEmail => {
-                AppError::new("auth.same_email", "That is already your email address.").on_field("email")
+                AppError::new(code::AUTH_SAME_EMAIL, "That is already your email address.").on_field("email")
             }
-            AuthError::InvalidCredentials => AppError::new("auth.invalid_credentials", "Wrong email or password."),
+            AuthError::InvalidCredentials => AppError::new(code::AUTH_INVALID_CREDENTIALS, "Wrong email or password."),
             AuthError::WrongPassword => {
-                AppError::new("auth.wrong_password", "That is not your current password.").on_field("current")
+                AppError::new(code::AUTH_WRONG_PASSWORD, "That is not your current password.").on_field("current")
             }
             AuthError::RateLimited(wait) => {
                 let secs = wait.as_secs().max(1);
                 let minutes = secs.div_ceil(60);
                 let mut e = AppError::new(
-                    "auth.rate_limited",
+                    code::AUTH_RATE_LIMITED,
                     format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }),
                 );
                 e.retry_after_secs = Some(secs);
@@ -103,12 +103,12 @@ impl From<AuthError> for AppError {
             }
             AuthError::Busy => {
                 let mut e =
-                    AppError::new("auth.busy", "The server is busy checking other logins. Try again in a moment.");
+                    AppError::new(code::AUTH_BUSY, "The server is busy checking other logins. Try again in a moment.");
                 e.retry_after_secs = Some(1);
                 e
             }
-            AuthError::SignupClosed => AppError::new("auth.signup_closed", "Signing up is closed on this server."),
-            AuthError::Disabled => AppError::new("auth.disabled", "This account has been disabled."),
+            AuthError::SignupClosed => AppError::new(code::AUTH_SIGNUP_CLOSED, "Signing up is closed on this server."),
+            AuthError::Disabled => AppError::new(code::AUTH_DISABLED, "This account has been disabled."),
             AuthError::Unauthenticated => AppError::unauthenticated(),
             AuthError::Forbidden => AppError::forbidden(),
             AuthError::Internal(cause) => {

@@ -11,12 +11,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, channel::mpsc};
-use http::{StatusCode, header};
+use http::header;
 use serde_json::{Value, json};
 use sqlx::Row;
 use tower_sessions::Session;
 
 use super::audit::{self, Action, Event};
+use crate::error::{AppError, code};
 use super::db::{Db, now_ms, rfc3339};
 use super::jobs::AssetRow;
 use super::state::AppState;
@@ -32,31 +33,27 @@ struct Item {
     job_created_at: i64,
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "code": code, "message": message }))).into_response()
-}
-
 pub async fn download(State(state): State<AppState>, session: Session) -> Response {
     let user = match super::auth::session::current_user(&session, &state.db, None).await {
         Ok(Some(user)) => user,
-        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "auth.unauthenticated", "Please log in to continue."),
+        Ok(None) => return AppError::unauthenticated().into_response(),
         Err(err) => {
             tracing::error!(%err, "reading the session for an export failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.");
+            return AppError::internal().into_response();
         }
     };
     let Some(slot) = Slot::take(&user.id) else {
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "export.busy",
+        return AppError::new(
+            code::EXPORT_BUSY,
             "An export is already being made (yours, or two others at once). Try again when it has finished.",
-        );
+        )
+        .into_response();
     };
     let items = match items(&state.db, &user.id).await {
         Ok(items) => items,
         Err(err) => {
             tracing::error!(%err, "listing results for an export failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side.");
+            return AppError::internal().into_response();
         }
     };
     audit::record(

@@ -159,27 +159,27 @@ fn summarize(fields: &[FieldError]) -> String {
 
 impl From<FalError> for crate::error::AppError {
     fn from(err: FalError) -> Self {
-        use crate::error::AppError;
+        use crate::error::{AppError, code};
         match err {
             FalError::KeyRejected { message } | FalError::NotPermitted { message } => {
-                AppError::new("fal.key_rejected", format!("fal rejected your key: {message}"))
+                AppError::new(code::FAL_KEY_REJECTED, format!("fal rejected your key: {message}"))
             }
             FalError::AccountLocked { message } => {
-                AppError::new("fal.account_locked", format!("Your fal account is locked: {message}"))
+                AppError::new(code::FAL_ACCOUNT_LOCKED, format!("Your fal account is locked: {message}"))
             }
-            FalError::Invalid { .. } => AppError::new("fal.invalid_request", err.to_string()),
+            FalError::Invalid { .. } => AppError::new(code::FAL_INVALID_REQUEST, err.to_string()),
             FalError::RateLimited { retry_after_secs, .. } => {
-                let mut e = AppError::new("fal.rate_limited", "fal is rate-limiting this key. Try again shortly.");
+                let mut e = AppError::new(code::FAL_RATE_LIMITED, "fal is rate-limiting this key. Try again shortly.");
                 e.retry_after_secs = retry_after_secs;
                 e
             }
             FalError::Transport(what) => {
                 tracing::warn!(%what, "fal unreachable");
-                AppError::new("fal.unreachable", "Could not reach fal. Try again in a moment.")
+                AppError::new(code::FAL_UNREACHABLE, "Could not reach fal. Try again in a moment.")
             }
             FalError::Upstream { .. } | FalError::Decode(_) => {
                 tracing::warn!(%err, "fal error");
-                AppError::new("fal.upstream", format!("fal answered with an error: {err}"))
+                AppError::new(code::FAL_UPSTREAM, format!("fal answered with an error: {err}"))
             }
         }
     }

@@ -29,10 +29,11 @@ pub(super) async fn build(
     let mut urls = Vec::with_capacity(uploads.len());
     for id in &uploads {
         let row = sqlx::query(
-            "SELECT object_key, content_type FROM uploads WHERE id = $1 AND user_id = $2 AND state = 'ready'",
+            "SELECT object_key, content_type FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3",
         )
         .bind(id)
         .bind(&job.user_id)
+        .bind(crate::states::UploadState::Ready.as_str())
         .fetch_optional(&services.db.pool)
         .await?;
         let image = match row {

@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::rows;
-use crate::api::jobs::views;
+use super::views;
 use crate::server::state::AppState;
 
 /// How often an open stream checks that its session is still good.

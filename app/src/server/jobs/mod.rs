@@ -12,6 +12,9 @@ pub mod mp4;
 pub mod outputs;
 mod persist;
 pub mod rows;
+mod setbacks;
+pub mod transition;
+pub mod views;
 pub mod webhook;
 pub mod worker;
 
@@ -27,11 +30,13 @@ pub use persist::host_allowed;
 pub use rows::{JobRow, JobState};
 
 use crate::catalog;
-use crate::error::AppError;
+use crate::error::{AppError, code};
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Db, new_id, now_ms};
 use crate::server::fal::webhook::Jwks;
 use crate::server::state::Services;
+use crate::states::{AssetKind, UploadState, sql_list};
+use transition::Step;
 
 /// What the job machinery shares across requests and the worker.
 #[derive(Clone)]
@@ -109,25 +114,25 @@ impl From<JobError> for AppError {
     fn from(err: JobError) -> Self {
         match err {
             JobError::UnknownModel(_) => {
-                AppError::new("job.unknown_model", "That model is not available.").on_field("model")
+                AppError::new(code::JOB_UNKNOWN_MODEL, "That model is not available.").on_field("model")
             }
-            JobError::Invalid(invalid) => AppError::new("job.invalid_input", invalid.message).on_field(invalid.field),
+            JobError::Invalid(invalid) => AppError::new(code::JOB_INVALID_INPUT, invalid.message).on_field(invalid.field),
             JobError::InputMissing(_) => AppError::new(
-                "job.input_missing",
+                code::JOB_INPUT_MISSING,
                 "One of the chosen images is no longer available. Pick it again or upload it again.",
             )
             .on_field("images"),
-            JobError::NoKey => AppError::new("keys.missing", "Save your fal key on the Account tab before generating."),
-            JobError::NotFound => AppError::new("job.not_found", "That job does not exist."),
+            JobError::NoKey => AppError::new(code::KEYS_MISSING, "Save your fal key on the Account tab before generating."),
+            JobError::NotFound => AppError::new(code::JOB_NOT_FOUND, "That job does not exist."),
             JobError::NotCancelable(state) => {
-                AppError::new("job.not_cancelable", format!("This job is {state} and can no longer be canceled."))
+                AppError::new(code::JOB_NOT_CANCELABLE, format!("This job is {state} and can no longer be canceled."))
             }
             JobError::NotRetriable(state) => AppError::new(
-                "job.not_retriable",
+                code::JOB_NOT_RETRIABLE,
                 format!("Only failed or canceled jobs can be retried; this one is {state}."),
             ),
             JobError::TooManyActive(limit) => AppError::new(
-                "job.rate_limited",
+                code::JOB_RATE_LIMITED,
                 format!("You already have {limit} jobs running. Wait for one to finish."),
             ),
             JobError::Fal(fal) => fal.into(),
@@ -151,6 +156,7 @@ pub struct NewJob<'a> {
 }
 
 /// Validates a request against the catalog and the caller's uploads, then queues it.
+#[tracing::instrument(skip(services, ip, new), fields(model = new.model, job_id))]
 pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_>) -> Result<JobRow, JobError> {
     let model = catalog::find(new.model).ok_or_else(|| JobError::UnknownModel(new.model.to_owned()))?;
     let valid = model.validate(new.params, new.images).map_err(JobError::Invalid)?;
@@ -167,6 +173,7 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
         return Err(JobError::NoKey);
     }
     let id = new_id();
+    tracing::Span::current().record("job_id", id.as_str());
     let now = now_ms();
     // The answer describes the job as it was created: by the time a later read ran, the worker
     // may already have moved it on, and the live stream reports that change anyway. The count
@@ -175,10 +182,12 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
     let sql = format!(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
          queued_at, created_at, updated_at, request_id) \
-         SELECT $1, $2, $3, $4, $5, 'queued', $6, $7, $7, $7, $7, $9 \
-         WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $2 AND state IN ('queued', 'submitted', 'running', 'persisting')) < $8 \
-         RETURNING {}",
-        rows::COLUMNS
+         SELECT $1, $2, $3, $4, $5, '{queued}', $6, $7, $7, $7, $7, $9 \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $2 AND state IN ({active})) < $8 \
+         RETURNING {columns}",
+        queued = JobState::Queued.as_str(),
+        active = sql_list(&JobState::ACTIVE, JobState::as_str),
+        columns = rows::COLUMNS
     );
     let binds = (
         id.clone(),
@@ -225,9 +234,10 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
 }
 
 pub(crate) async fn upload_ready(db: &Db, upload_id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM uploads WHERE id = $1 AND user_id = $2 AND state = 'ready'")
+    Ok(sqlx::query("SELECT 1 FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3")
         .bind(upload_id)
         .bind(user_id)
+        .bind(UploadState::Ready.as_str())
         .fetch_optional(&db.pool)
         .await?
         .is_some())
@@ -236,84 +246,65 @@ pub(crate) async fn upload_ready(db: &Db, upload_id: &str, user_id: &str) -> Res
 /// The caller's jobs, newest first, after the job `before` (keyset pages).
 pub async fn list(db: &Db, user_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<JobRow>, JobError> {
     let limit = limit.clamp(1, 100);
-    let rows = match before {
-        None => {
-            let sql = format!(
-                "SELECT {} FROM jobs WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
-                rows::COLUMNS
-            );
-            sqlx::query(&sql).bind(user_id).bind(limit).fetch_all(&db.pool).await?
-        }
-        Some(cursor) => {
-            let sql = format!(
-                "SELECT {} FROM jobs j WHERE user_id = $1 AND EXISTS (SELECT 1 FROM jobs c WHERE c.id = $2 \
-                 AND c.user_id = $1 AND (j.created_at < c.created_at OR (j.created_at = c.created_at AND j.id < c.id))) \
-                 ORDER BY created_at DESC, id DESC LIMIT $3",
-                rows::COLUMNS
-            );
-            sqlx::query(&sql).bind(user_id).bind(cursor).bind(limit).fetch_all(&db.pool).await?
-        }
+    // A keyset: the cursor's (created_at, id) is looked up once and the index entered there.
+    let after = if before.is_some() {
+        " AND (created_at, id) < (SELECT c.created_at, c.id FROM jobs c WHERE c.id = $3 AND c.user_id = $1)"
+    } else {
+        ""
     };
+    let sql = format!(
+        "SELECT {} FROM jobs WHERE user_id = $1{after} ORDER BY created_at DESC, id DESC LIMIT $2",
+        rows::COLUMNS
+    );
+    let mut query = sqlx::query(&sql).bind(user_id).bind(limit);
+    if let Some(cursor) = before {
+        query = query.bind(cursor);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     Ok(rows.iter().map(rows::from_row).collect::<Result<_, _>>()?)
 }
 
 /// Cancels a job that has not started saving its results: queued jobs stop at once; jobs at
 /// fal are canceled there too (best effort: a result that arrives anyway is ignored).
+#[tracing::instrument(skip(services, ip))]
 pub async fn cancel(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
     let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
     // One statement decides, whatever the worker does meanwhile (a poll flipping submitted and
     // running, a resubmit changing the request id): the id canceled at fal is the one replaced.
-    let canceled = sqlx::query(
-        "UPDATE jobs SET state = 'canceled', error_code = 'job.canceled', error_message = 'Canceled.', \
-         lease_owner = NULL, lease_until = NULL, completed_at = $1, updated_at = $1 \
-         WHERE id = $2 AND user_id = $3 AND state IN ('queued', 'submitted', 'running') RETURNING fal_request_id",
-    )
-    .bind(crate::server::db::now_ms())
-    .bind(&job.id)
-    .bind(user_id)
-    .fetch_optional(&services.db.pool)
-    .await?;
+    let canceled = Step::Canceled.of(&job.id).owned_by(user_id).run_returning(&services.db.pool).await?;
     let Some(canceled) = canceled else {
         let now = rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)?;
         return Err(JobError::NotCancelable(now.state.as_str()));
     };
-    if let Some(request_id) = canceled.try_get::<Option<String>, _>("fal_request_id")? {
-        cancel_at_fal(services, &job, &request_id).await;
+    if let Some(request_id) = &canceled.fal_request_id {
+        cancel_at_fal(services, &job, request_id).await;
     }
     audit::record(&services.db, Event::new(Action::JobCanceled).actor(user_id).subject("job", &job.id).ip(ip)).await;
     services.jobs.events.publish(user_id, &job.id).await;
-    rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)
+    Ok(canceled)
 }
 
+#[tracing::instrument(skip_all, fields(job_id = %job.id, user_id = %job.user_id))]
 pub(crate) async fn cancel_at_fal(services: &Services, job: &JobRow, request_id: &str) {
     match crate::server::keys::load(&services.db, &services.vault, &job.user_id).await {
         Ok(Some(key)) => {
             if let Err(err) = services.fal.cancel(&key, &job.model, request_id).await {
-                tracing::warn!(job = %job.id, %err, "fal did not take the cancel");
+                tracing::warn!(%err, "fal did not take the cancel");
             }
         }
-        _ => tracing::warn!(job = %job.id, "no key to cancel at fal with"),
+        _ => tracing::warn!("no key to cancel at fal with"),
     }
 }
 
 /// Queues a failed or canceled job again, with fresh attempts.
+#[tracing::instrument(skip(services, ip))]
 pub async fn retry(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
     let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
-    if !matches!(job.state, JobState::Failed | JobState::Canceled) {
+    if !JobState::RETRIABLE.contains(&job.state) {
         return Err(JobError::NotRetriable(job.state.as_str()));
     }
-    let changed = rows::Update {
-        id: &job.id,
-        from: &[JobState::Failed, JobState::Canceled],
-        lease: None,
-        set: "state = 'queued', fal_request_id = NULL, webhook = 0, attempts = 0, polls = 0, next_attempt_at = $1, \
-              lease_owner = NULL, lease_until = NULL, queue_position = NULL, progress = NULL, result_json = NULL, \
-              error_code = NULL, error_message = NULL, submitted_at = NULL, completed_at = NULL, max_attempts = $3, \
-              queued_at = $1",
-        binds: vec![i64::from(services.config.jobs.max_attempts).into()],
-    }
-    .run_returning(&services.db.pool)
-    .await?;
+    let step = Step::Retried { max_attempts: i64::from(services.config.jobs.max_attempts) };
+    let changed = step.of(&job.id).owned_by(user_id).run_returning(&services.db.pool).await?;
     let Some(queued) = changed else {
         return Err(JobError::NotRetriable(job.state.as_str()));
     };
@@ -331,7 +322,7 @@ pub struct AssetRow {
     pub job_id: String,
     pub position: i64,
     pub object_key: String,
-    pub kind: String,
+    pub kind: AssetKind,
     pub content_type: String,
     pub byte_size: i64,
     pub sha256: String,
@@ -372,7 +363,11 @@ impl AssetRow {
             job_id: row.try_get("job_id")?,
             position: row.try_get("position")?,
             object_key: row.try_get("object_key")?,
-            kind: row.try_get("kind")?,
+            kind: {
+                let kind: String = row.try_get("kind")?;
+                AssetKind::parse(&kind)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown asset kind {kind:?}").into()))?
+            },
             content_type: row.try_get("content_type")?,
             byte_size: row.try_get("byte_size")?,
             sha256: row.try_get("sha256")?,

@@ -15,14 +15,16 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::complete::{backoff, fail, may_retry};
+use super::setbacks::{backoff, fail, may_retry};
 use super::failure::Failure;
 use super::outputs::{self, OutputFile};
-use super::rows::{JobRow, JobState, Update};
+use super::rows::{JobRow, JobState};
+use super::transition::Step;
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{new_id, now_ms};
 use crate::server::state::Services;
 use crate::server::storage::multipart;
+use crate::states::AssetKind;
 
 /// Images are decoded for dimensions and a thumbnail, so they are read whole, up to this size.
 const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -74,7 +76,7 @@ pub fn host_allowed(hosts: &[String], url: &Url) -> bool {
 struct Stored {
     position: usize,
     key: String,
-    kind: &'static str,
+    kind: AssetKind,
     content_type: &'static str,
     bytes: u64,
     sha256: String,
@@ -137,7 +139,7 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
         .bind(&job.id)
         .bind(s.position as i64)
         .bind(&s.key)
-        .bind(s.kind)
+        .bind(s.kind.as_str())
         .bind(s.content_type)
         .bind(s.bytes as i64)
         .bind(&s.sha256)
@@ -152,15 +154,7 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
         .await?;
         ids.push(id);
     }
-    let done = Update {
-        id: &job.id,
-        from: &[JobState::Persisting],
-        lease: Some(lease),
-        set: "state = 'succeeded', lease_owner = NULL, lease_until = NULL, error_message = NULL, progress = NULL",
-        binds: vec![],
-    }
-    .run(&mut *tx)
-    .await?;
+    let done = Step::Succeeded.of(&job.id).under(lease).run(&mut *tx).await?;
     if !done {
         // Our lease lapsed and another worker owns the job now; it writes the same keys.
         tx.rollback().await?;
@@ -211,19 +205,8 @@ async fn later(services: &Services, job: &JobRow, lease: &str, reason: &str) -> 
     }
     tracing::info!(%reason, "saving results failed; retrying later");
     let at = now_ms() + backoff(services.config.jobs.retry_base, attempts).as_millis() as i64;
-    Update {
-        id: &job.id,
-        from: &[JobState::Persisting],
-        lease: Some(lease),
-        set: "attempts = $3, next_attempt_at = $4, error_message = $5, lease_owner = NULL, lease_until = NULL",
-        binds: vec![
-            attempts.into(),
-            at.into(),
-            format!("Retrying ({}/{}): saving the results failed ({reason})", attempts + 1, job.max_attempts).into(),
-        ],
-    }
-    .run(&services.db.pool)
-    .await?;
+    let step = Step::SaveRetry { attempts, max_attempts: job.max_attempts, next_at: at, reason: reason.to_owned() };
+    step.of(&job.id).under(lease).run(&services.db.pool).await?;
     services.jobs.events.publish(&job.user_id, &job.id).await;
     Ok(())
 }
@@ -326,7 +309,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
     let (kind, content_type, ext) = sniff(&head);
     let key = object_key(job, "results", &format!("{n}.{ext}"));
 
-    if kind == "image" {
+    if kind == AssetKind::Image {
         let mut bytes = head;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
@@ -343,7 +326,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
     let storage = &services.storage;
     let mut writer =
         multipart::Writer::new(storage, &services.db, &storage.results_bucket, key.clone(), content_type, &job.id);
-    let mut probe = (kind == "video").then(super::mp4::Probe::default);
+    let mut probe = (kind == AssetKind::Video).then(super::mp4::Probe::default);
     let streamed = async {
         writer.push(&head).await.map_err(write_failed)?;
         if let Some(probe) = probe.as_mut() {
@@ -420,23 +403,23 @@ fn check_size(actual: u64, announced: Option<u64>, declared: Option<u64>) -> Res
 }
 
 /// The kind, content type and extension the bytes themselves show (never the provider's label).
-fn sniff(head: &[u8]) -> (&'static str, &'static str, &'static str) {
+fn sniff(head: &[u8]) -> (AssetKind, &'static str, &'static str) {
     let mime = infer::get(head).map(|t| t.mime_type()).unwrap_or("application/octet-stream");
     match mime {
-        "image/png" => ("image", "image/png", "png"),
-        "image/jpeg" => ("image", "image/jpeg", "jpg"),
-        "image/webp" => ("image", "image/webp", "webp"),
-        "image/gif" => ("image", "image/gif", "gif"),
-        "image/avif" => ("image", "image/avif", "avif"),
-        "video/mp4" => ("video", "video/mp4", "mp4"),
-        "video/quicktime" => ("video", "video/quicktime", "mov"),
-        "video/webm" => ("video", "video/webm", "webm"),
-        "audio/mpeg" => ("audio", "audio/mpeg", "mp3"),
-        "audio/x-wav" => ("audio", "audio/wav", "wav"),
-        "audio/ogg" => ("audio", "audio/ogg", "ogg"),
-        "audio/m4a" | "audio/x-m4a" => ("audio", "audio/mp4", "m4a"),
-        "audio/x-flac" => ("audio", "audio/flac", "flac"),
-        _ => ("file", "application/octet-stream", "bin"),
+        "image/png" => (AssetKind::Image, "image/png", "png"),
+        "image/jpeg" => (AssetKind::Image, "image/jpeg", "jpg"),
+        "image/webp" => (AssetKind::Image, "image/webp", "webp"),
+        "image/gif" => (AssetKind::Image, "image/gif", "gif"),
+        "image/avif" => (AssetKind::Image, "image/avif", "avif"),
+        "video/mp4" => (AssetKind::Video, "video/mp4", "mp4"),
+        "video/quicktime" => (AssetKind::Video, "video/quicktime", "mov"),
+        "video/webm" => (AssetKind::Video, "video/webm", "webm"),
+        "audio/mpeg" => (AssetKind::Audio, "audio/mpeg", "mp3"),
+        "audio/x-wav" => (AssetKind::Audio, "audio/wav", "wav"),
+        "audio/ogg" => (AssetKind::Audio, "audio/ogg", "ogg"),
+        "audio/m4a" | "audio/x-m4a" => (AssetKind::Audio, "audio/mp4", "m4a"),
+        "audio/x-flac" => (AssetKind::Audio, "audio/flac", "flac"),
+        _ => (AssetKind::File, "application/octet-stream", "bin"),
     }
 }
 
@@ -454,7 +437,7 @@ async fn store_whole(
     let sha = Sha256::digest(&bytes);
     let (mut width, mut height, mut thumb_key) = (file.width, file.height, None);
     let mut bytes = bytes;
-    if kind == "image" {
+    if kind == AssetKind::Image {
         let max_pixels = services.config.uploads.max_pixels;
         // Decoding holds the whole bitmap: one at a time per process keeps memory bounded.
         let _decoding = DECODES.acquire().await.ok();
@@ -544,9 +527,9 @@ mod tests {
 
     #[test]
     fn types_come_from_the_bytes() {
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), ("image", "image/png", "png"));
-        assert_eq!(sniff(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), ("video", "video/mp4", "mp4"));
-        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'>"), ("file", "application/octet-stream", "bin"));
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), (AssetKind::Image, "image/png", "png"));
+        assert_eq!(sniff(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), (AssetKind::Video, "video/mp4", "mp4"));
+        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'>"), (AssetKind::File, "application/octet-stream", "bin"));
     }
 
     #[test]

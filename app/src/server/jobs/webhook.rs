@@ -71,10 +71,10 @@ pub async fn receive(State(state): State<AppState>, request: axum::extract::Requ
         Some(outcome) => outcome,
         None => {
             // fal could not put the output in the delivery: fetch it from the queue right away.
-            let _ = sqlx::query("UPDATE jobs SET next_attempt_at = 0 WHERE fal_request_id = $1")
-                .bind(&verified.request_id)
-                .execute(&state.db.pool)
-                .await;
+            if let Err(err) = super::transition::due_now(&state.db, &verified.request_id).await {
+                // The poller finds the result at its next look anyway.
+                tracing::warn!(%err, "could not move the job's next look forward");
+            }
             state.jobs.wake.notify_one();
             return answer(StatusCode::ACCEPTED, "webhook.accepted", "The result will be fetched from the queue.");
         }

@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::complete::{self, Completion, Outcome, fail, requeue};
+use super::complete::{self, Completion, Outcome};
+use super::setbacks::{fail, requeue};
 use super::failure::{self, Failure, Verdict};
 use super::inputs;
 use super::persist;
-use super::rows::{self, COLUMNS, JobRow, JobState, Update};
+use super::rows::{self, COLUMNS, JobRow, JobState};
+use super::transition::Step;
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Backend, new_id, now_ms};
 use crate::server::fal::{FalError, FalKey, QueueStatus};
 use crate::server::state::{AppState, Services};
+use crate::states::sql_list;
 
 /// Runs the worker until the server shuts down: it then claims nothing more, and the task ends
 /// once the steps under way have reached their safe points.
@@ -66,7 +69,7 @@ pub async fn release_leases(services: &Services) {
                 .execute(&services.db.pool)
                 .await;
         if let Err(err) = released {
-            tracing::warn!(%job, %err, "lease not released; it lapses by itself");
+            tracing::warn!(job_id = %job, %err, "lease not released; it lapses by itself");
         }
     }
 }
@@ -76,9 +79,10 @@ pub async fn claim(services: &Services, limit: i64) -> Result<Vec<(JobRow, Strin
     let token = new_id();
     let now = now_ms();
     let lock = if services.db.backend == Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let active = sql_list(&JobState::ACTIVE, JobState::as_str);
     let sql = format!(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM jobs \
-         WHERE state IN ('queued', 'submitted', 'running', 'persisting') AND next_attempt_at <= $3 \
+         WHERE state IN ({active}) AND next_attempt_at <= $3 \
          AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}) RETURNING {COLUMNS}"
     );
     let rows = sqlx::query(&sql)
@@ -97,7 +101,12 @@ pub async fn work(services: &Services, job: JobRow, lease: &str) {
     leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(job.id.clone(), lease.to_owned());
     let job_id = job.id.clone();
     // Every line logged for this step carries the job and the request that created it.
-    let span = tracing::info_span!("job", job_id = %job.id, request_id = job.request_id.as_deref().unwrap_or("-"));
+    let span = tracing::info_span!(
+        "job",
+        job_id = %job.id,
+        user_id = %job.user_id,
+        request_id = job.request_id.as_deref().unwrap_or("-")
+    );
     tracing::Instrument::instrument(work_step(services, job, lease), span).await;
     leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&job_id);
 }
@@ -116,7 +125,7 @@ async fn work_step(services: &Services, job: JobRow, lease: &str) {
                     .execute(&db.pool)
                     .await;
                 if let Err(err) = renewed {
-                    tracing::warn!(job = %id, %err, "lease not renewed; another worker may take the job over");
+                    tracing::warn!(job_id = %id, %err, "lease not renewed; another worker may take the job over");
                 }
             }
         }))
@@ -177,7 +186,7 @@ fn past_deadline(services: &Services, job: &JobRow) -> Option<Failure> {
     let config = &services.config.jobs;
     let now = now_ms();
     let past = |since: i64, limit: Duration| now - since > limit.as_millis() as i64;
-    let last_trouble = || job.error_message.as_deref().and_then(|m| m.split_once(": ")).map(|(_, why)| why.to_owned());
+    let last_trouble = || job.retry_reason.clone();
     match job.state {
         JobState::Queued if past(job.queued_at, config.retry_window) => Some(Failure::new(
             "job.retries_exhausted",
@@ -268,21 +277,13 @@ async fn submit(services: &Services, job: &JobRow, lease: &str) -> Result<(), sq
             } else {
                 config.poll_first
             };
-            let changed = Update {
-                id: &job.id,
-                from: &from,
-                lease: Some(lease),
-                set: "state = 'submitted', fal_request_id = $3, webhook = $4, submitted_at = $1, polls = 0, \
-                      next_attempt_at = $5, queue_position = $6, error_message = NULL",
-                binds: vec![
-                    submitted.request_id.clone().into(),
-                    i64::from(config.webhook_url.is_some()).into(),
-                    (now_ms() + wait.as_millis() as i64).into(),
-                    submitted.queue_position.map(|p| p as i64).into(),
-                ],
-            }
-            .run(&services.db.pool)
-            .await?;
+            let step = Step::Submitted {
+                request_id: submitted.request_id.clone(),
+                webhook: config.webhook_url.is_some(),
+                next_at: now_ms() + wait.as_millis() as i64,
+                queue_position: submitted.queue_position.map(|p| p as i64),
+            };
+            let changed = step.of(&job.id).under(lease).run(&services.db.pool).await?;
             if changed {
                 tracing::info!(request = %submitted.request_id, "submitted to fal");
                 services.jobs.events.publish(&job.user_id, &job.id).await;
@@ -342,17 +343,17 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
     match services.fal.status(&key, &job.model, request_id).await {
         Ok(QueueStatus::InQueue { position }) => {
             let position = position.map(|p| p as i64);
-            progress(services, job, lease, "submitted", position, None, next).await
+            progress(services, job, lease, JobState::Submitted, position, None, next).await
         }
         Ok(QueueStatus::InProgress { logs }) => {
             let line = logs.last().map(|l| l.chars().take(300).collect::<String>());
-            progress(services, job, lease, "running", None, line, next).await
+            progress(services, job, lease, JobState::Running, None, line, next).await
         }
         // Done at fal, and its webhook due any moment: the webhook brings the result. Should it
         // not have come when the grace ends, the next poll fetches the result itself.
         Ok(QueueStatus::Completed { .. }) if job.webhook && now_ms() < webhook_due(services, job) => {
             let at_grace = webhook_due(services, job).max(next);
-            progress(services, job, lease, "running", None, job.progress.clone(), at_grace).await
+            progress(services, job, lease, JobState::Running, None, job.progress.clone(), at_grace).await
         }
         Ok(QueueStatus::Completed { error, .. }) => {
             let outcome = match services.fal.result(&key, &job.model, request_id).await {
@@ -365,7 +366,7 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
                         services,
                         job,
                         lease,
-                        job.state.as_str(),
+                        job.state,
                         job.queue_position,
                         job.progress.clone(),
                         next,
@@ -387,7 +388,7 @@ async fn poll(services: &Services, job: &JobRow, lease: &str) -> Result<(), sqlx
         }
         Err(err) if err.is_retriable() => {
             tracing::info!(%err, "status check failed; polling again later");
-            progress(services, job, lease, job.state.as_str(), job.queue_position, job.progress.clone(), next).await
+            progress(services, job, lease, job.state, job.queue_position, job.progress.clone(), next).await
         }
         Err(err) => {
             let failure = match failure::classify(&err) {
@@ -403,21 +404,14 @@ async fn progress(
     services: &Services,
     job: &JobRow,
     lease: &str,
-    state: &str,
+    at_fal: JobState,
     position: Option<i64>,
     line: Option<String>,
     next: i64,
 ) -> Result<(), sqlx::Error> {
-    let changed_for_user = state != job.state.as_str() || position != job.queue_position || line != job.progress;
-    Update {
-        id: &job.id,
-        from: &JobState::AT_FAL,
-        lease: Some(lease),
-        set: "state = $3, queue_position = $4, progress = $5, polls = polls + 1, next_attempt_at = $6",
-        binds: vec![state.into(), position.into(), line.into(), next.into()],
-    }
-    .run(&services.db.pool)
-    .await?;
+    let changed_for_user = at_fal != job.state || position != job.queue_position || line != job.progress;
+    let step = Step::Progress { at_fal, queue_position: position, progress: line, next_at: next };
+    step.of(&job.id).under(lease).run(&services.db.pool).await?;
     if changed_for_user {
         services.jobs.events.publish(&job.user_id, &job.id).await;
     }

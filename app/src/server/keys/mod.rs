@@ -156,7 +156,7 @@ impl From<KeyError> for crate::error::AppError {
             KeyError::Vault(VaultError::UnknownKeyId(_) | VaultError::Corrupt) | KeyError::Unreadable => {
                 tracing::error!(%err, "saved fal key cannot be opened");
                 Self::new(
-                    "keys.unreadable",
+                    crate::error::code::KEYS_UNREADABLE,
                     "Your saved fal key can no longer be read (the server's master key changed). Save it again.",
                 )
             }

@@ -212,10 +212,11 @@ pub async fn abort_recorded(
             sqlx::query(
                 "SELECT m.upload_id, m.bucket, m.object_key FROM multipart_uploads m \
                  WHERE m.created_at < $1 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = m.job_id \
-                 AND j.state = 'persisting' AND j.lease_until IS NOT NULL AND j.lease_until > $2) LIMIT 500",
+                 AND j.state = $3 AND j.lease_until IS NOT NULL AND j.lease_until > $2) LIMIT 500",
             )
             .bind(older_than)
             .bind(now_ms())
+            .bind(crate::states::JobState::Persisting.as_str())
             .fetch_all(&db.pool)
             .await?
         }

@@ -35,10 +35,16 @@ pub async fn confirm(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str)
     // claim and the check (a client hanging up) must not leave the ticket claimed by nobody.
     let (db, storage, config) = (ctx.db.clone(), ctx.storage.clone(), ctx.config.clone());
     let (user_id, upload_id, ip) = (user_id.to_owned(), upload_id.to_owned(), ip.to_owned());
-    let settle = tokio::spawn(async move {
-        let ctx = Uploads { db: &db, storage: &storage, config: &config, origin: None };
-        settle(ctx, &user_id, &upload_id, &ip).await
-    });
+    // The task carries the request's span on, with the upload and its owner named once for
+    // every line the check logs.
+    let span = tracing::info_span!("upload", %upload_id, %user_id);
+    let settle = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let ctx = Uploads { db: &db, storage: &storage, config: &config, origin: None };
+            settle(ctx, &user_id, &upload_id, &ip).await
+        },
+        span,
+    ));
     settle.await.map_err(|e| UploadError::Internal(format!("confirm task: {e}")))?
 }
 
@@ -132,30 +138,23 @@ async fn finish(ctx: Uploads<'_>, ticket: &UploadRow, clean: Sanitized, ip: &str
     }
     // The original is no longer needed; a failure here is retried by the sweeper.
     if let Err(err) = ctx.storage.delete(&ctx.storage.uploads_bucket, &ticket.upload_key).await {
-        tracing::warn!(upload = %ticket.id, %err, "could not delete the original upload yet");
+        tracing::warn!(%err, "could not delete the original upload yet");
     }
-    let sql = format!(
-        "UPDATE uploads SET state = 'ready', object_key = $1, content_type = $2, byte_size = $3, sha256 = $4, \
-         width = $5, height = $6, updated_at = $7 WHERE id = $8 AND state = 'confirming' RETURNING {}",
-        rows::COLUMNS
-    );
-    let row = sqlx::query(&sql)
-        .bind(&source_key)
-        .bind(clean.kind.mime())
-        .bind(size)
-        .bind(checksum.hex())
-        .bind(i64::from(clean.width))
-        .bind(i64::from(clean.height))
-        .bind(now_ms())
-        .bind(&ticket.id)
-        .fetch_optional(&ctx.db.pool)
-        .await?;
-    let Some(row) = row else {
+    let checksum_hex = checksum.hex();
+    let clean_row = rows::Clean {
+        object_key: &source_key,
+        content_type: clean.kind.mime(),
+        byte_size: size,
+        sha256: &checksum_hex,
+        width: clean.width,
+        height: clean.height,
+    };
+    let ready = rows::mark_ready(ctx.db, &ticket.id, clean_row).await?;
+    let Some(ready) = ready else {
         // The sweeper gave up on this ticket meanwhile: do not leave the copy behind.
         let _ = ctx.storage.delete(&ctx.storage.uploads_bucket, &source_key).await;
         return Err(UploadError::Internal("the ticket changed state during confirmation".into()));
     };
-    let ready = rows::from_row(&row)?;
     metrics::counter!("upload_confirmed_total").increment(1);
     let detail = json!({ "type": clean.kind.mime(), "bytes": size, "width": clean.width, "height": clean.height });
     audit::record(
@@ -168,18 +167,18 @@ async fn finish(ctx: Uploads<'_>, ticket: &UploadRow, clean: Sanitized, ip: &str
 
 /// Refuses the ticket for good: its object goes, the reason is kept.
 async fn reject(ctx: Uploads<'_>, ticket: &UploadRow, err: &UploadError, ip: &str) {
-    let reason = err.code();
+    let reason = err.code().name;
     if let Err(db) =
         rows::transition(ctx.db, &ticket.id, &[UploadState::Confirming], UploadState::Rejected, Some(reason)).await
     {
-        tracing::error!(upload = %ticket.id, %db, "could not mark an upload rejected");
+        tracing::error!(%db, "could not mark an upload rejected");
     }
     match ctx.storage.delete(&ctx.storage.uploads_bucket, &ticket.upload_key).await {
         Ok(()) => {
             let _ = mark_swept(ctx, &ticket.id).await;
         }
         Err(storage) => {
-            tracing::warn!(upload = %ticket.id, %storage, "could not delete a rejected upload yet; the sweeper will")
+            tracing::warn!(%storage, "could not delete a rejected upload yet; the sweeper will")
         }
     }
     metrics::counter!("upload_rejected_total", "reason" => reason.trim_start_matches("upload.")).increment(1);

@@ -13,6 +13,10 @@ pub struct Image {
     pub url: String,
 }
 
+/// Rows after the cursor row `$4` of the same user, in `(created_at, id)` order.
+const AFTER_CURSOR: &str =
+    " AND (created_at, id) < (SELECT c.created_at, c.id FROM uploads c WHERE c.id = $4 AND c.user_id = $1)";
+
 /// Ready images of `user_id`, newest first, after the image `before` (an id from the previous page).
 pub async fn list(
     ctx: Uploads<'_>,
@@ -21,24 +25,17 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Image>, UploadError> {
     let limit = limit.clamp(1, 100);
-    let rows = match before {
-        None => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM uploads WHERE user_id = $1 AND state = 'ready' \
-                 ORDER BY created_at DESC, id DESC LIMIT $2"
-            );
-            sqlx::query(&sql).bind(user_id).bind(limit).fetch_all(&ctx.db.pool).await?
-        }
-        Some(cursor) => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM uploads u WHERE user_id = $1 AND state = 'ready' AND EXISTS ( \
-                   SELECT 1 FROM uploads c WHERE c.id = $2 AND c.user_id = $1 \
-                   AND (u.created_at < c.created_at OR (u.created_at = c.created_at AND u.id < c.id))) \
-                 ORDER BY created_at DESC, id DESC LIMIT $3"
-            );
-            sqlx::query(&sql).bind(user_id).bind(cursor).bind(limit).fetch_all(&ctx.db.pool).await?
-        }
-    };
+    // A keyset: the cursor's (created_at, id) is looked up once and the index entered there,
+    // so a deep page costs what the first costs.
+    let after = if before.is_some() { AFTER_CURSOR } else { "" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM uploads WHERE user_id = $1 AND state = $2{after} ORDER BY created_at DESC, id DESC LIMIT $3"
+    );
+    let mut query = sqlx::query(&sql).bind(user_id).bind(UploadState::Ready.as_str()).bind(limit);
+    if let Some(cursor) = before {
+        query = query.bind(cursor);
+    }
+    let rows = query.fetch_all(&ctx.db.pool).await?;
     let mut images = Vec::with_capacity(rows.len());
     for row in &rows {
         let row = rows::from_row(row)?;
@@ -70,7 +67,7 @@ pub async fn remove(ctx: Uploads<'_>, user_id: &str, upload_id: &str, ip: &str) 
     if let Some(key) = key {
         match ctx.storage.delete(&ctx.storage.uploads_bucket, &key).await {
             Ok(()) => mark_swept(ctx, &ticket.id).await?,
-            Err(err) => tracing::warn!(upload = %ticket.id, %err, "object not deleted yet; the sweeper will retry"),
+            Err(err) => tracing::warn!(upload_id = %ticket.id, %err, "object not deleted yet; the sweeper will retry"),
         }
     }
     let detail = json!({ "state": ticket.state.as_str() });

@@ -19,7 +19,7 @@ pub use rows::UploadState;
 pub use sweep::{Sweep, SweepPosition, SweepReport, sweep};
 pub use tickets::{IssueRequest, Ticket, issue};
 
-use crate::error::AppError;
+use crate::error::{AppError, Code, code};
 use crate::server::config::UploadConfig;
 use crate::server::db::Db;
 use crate::server::storage::{Storage, StorageError};
@@ -72,8 +72,8 @@ pub enum UploadError {
     #[error("upload was {0} and cannot be confirmed")]
     Closed(&'static str),
     /// Confirmed before and refused then, for the reason with this code.
-    #[error("upload was refused earlier ({0})")]
-    Refused(&'static str),
+    #[error("upload was refused earlier ({})", .0.name)]
+    Refused(Code),
     #[error("nothing was uploaded for this ticket")]
     NotUploaded,
     #[error("stored {actual} bytes, declared {declared}")]
@@ -100,43 +100,43 @@ pub enum UploadError {
 
 impl UploadError {
     /// The stable code, also the `reason` of a rejected ticket and of the rejection metric.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Self::UnsupportedType(_) => "upload.unsupported_type",
-            Self::Empty => "upload.empty",
-            Self::TooLarge { .. } => "upload.too_large",
-            Self::MalformedChecksum => "upload.malformed_checksum",
-            Self::DailyCount { .. } | Self::DailyBytes { .. } => "upload.quota_exceeded",
-            Self::NotFound => "upload.not_found",
-            Self::InvalidKey => "upload.invalid_key",
-            Self::Expired => "upload.expired",
-            Self::Busy => "upload.busy",
-            Self::Closed(_) => "upload.closed",
-            Self::Refused(code) => code,
-            Self::NotUploaded => "upload.not_uploaded",
-            Self::SizeMismatch { .. } => "upload.size_mismatch",
-            Self::ChecksumMismatch => "upload.checksum_mismatch",
-            Self::NotAnImage(_) | Self::TypeMismatch { .. } => "upload.type_mismatch",
-            Self::Polyglot(_) => "upload.polyglot",
-            Self::Undecodable(_) => "upload.undecodable",
-            Self::TooManyPixels { .. } => "upload.too_many_pixels",
-            Self::Storage(_) => "upload.storage_unavailable",
-            Self::Database(_) | Self::Internal(_) => "internal",
+            Self::UnsupportedType(_) => code::UPLOAD_UNSUPPORTED_TYPE,
+            Self::Empty => code::UPLOAD_EMPTY,
+            Self::TooLarge { .. } => code::UPLOAD_TOO_LARGE,
+            Self::MalformedChecksum => code::UPLOAD_MALFORMED_CHECKSUM,
+            Self::DailyCount { .. } | Self::DailyBytes { .. } => code::UPLOAD_QUOTA_EXCEEDED,
+            Self::NotFound => code::UPLOAD_NOT_FOUND,
+            Self::InvalidKey => code::UPLOAD_INVALID_KEY,
+            Self::Expired => code::UPLOAD_EXPIRED,
+            Self::Busy => code::UPLOAD_BUSY,
+            Self::Closed(_) => code::UPLOAD_CLOSED,
+            Self::Refused(code) => *code,
+            Self::NotUploaded => code::UPLOAD_NOT_UPLOADED,
+            Self::SizeMismatch { .. } => code::UPLOAD_SIZE_MISMATCH,
+            Self::ChecksumMismatch => code::UPLOAD_CHECKSUM_MISMATCH,
+            Self::NotAnImage(_) | Self::TypeMismatch { .. } => code::UPLOAD_TYPE_MISMATCH,
+            Self::Polyglot(_) => code::UPLOAD_POLYGLOT,
+            Self::Undecodable(_) => code::UPLOAD_UNDECODABLE,
+            Self::TooManyPixels { .. } => code::UPLOAD_TOO_MANY_PIXELS,
+            Self::Storage(_) => code::UPLOAD_STORAGE_UNAVAILABLE,
+            Self::Database(_) | Self::Internal(_) => code::INTERNAL,
         }
     }
 
     /// The error a stored rejection reason stands for (the codes `reject` writes).
     fn refused(reason: Option<&str>) -> Self {
-        const CODES: [&str; 7] = [
-            "upload.too_large",
-            "upload.size_mismatch",
-            "upload.checksum_mismatch",
-            "upload.type_mismatch",
-            "upload.polyglot",
-            "upload.undecodable",
-            "upload.too_many_pixels",
+        const CODES: [Code; 7] = [
+            code::UPLOAD_TOO_LARGE,
+            code::UPLOAD_SIZE_MISMATCH,
+            code::UPLOAD_CHECKSUM_MISMATCH,
+            code::UPLOAD_TYPE_MISMATCH,
+            code::UPLOAD_POLYGLOT,
+            code::UPLOAD_UNDECODABLE,
+            code::UPLOAD_TOO_MANY_PIXELS,
         ];
-        Self::Refused(CODES.iter().find(|c| Some(**c) == reason).copied().unwrap_or("upload.refused"))
+        Self::Refused(CODES.iter().find(|c| Some(c.name) == reason).copied().unwrap_or(code::UPLOAD_REFUSED))
     }
 
     /// Whether the ticket can be tried again later rather than being rejected for good.

@@ -4,46 +4,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::server::db::{Db, now_ms};
+use crate::states::sql_list;
 
-/// A ticket's life: `issued` → `confirming` → `ready` | `rejected`; `issued` → `expired` |
-/// `canceled`; `ready` → `deleted`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UploadState {
-    Issued,
-    Confirming,
-    Ready,
-    Rejected,
-    Expired,
-    Canceled,
-    Deleted,
-}
-
-impl UploadState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Issued => "issued",
-            Self::Confirming => "confirming",
-            Self::Ready => "ready",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Canceled => "canceled",
-            Self::Deleted => "deleted",
-        }
-    }
-
-    fn parse(raw: &str) -> Result<Self, sqlx::Error> {
-        Ok(match raw {
-            "issued" => Self::Issued,
-            "confirming" => Self::Confirming,
-            "ready" => Self::Ready,
-            "rejected" => Self::Rejected,
-            "expired" => Self::Expired,
-            "canceled" => Self::Canceled,
-            "deleted" => Self::Deleted,
-            other => return Err(sqlx::Error::Decode(format!("unknown upload state {other:?}").into())),
-        })
-    }
-}
+pub use crate::states::UploadState;
 
 #[derive(Clone, Debug)]
 pub struct UploadRow {
@@ -74,7 +37,11 @@ pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
     Ok(UploadRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        state: UploadState::parse(&row.try_get::<String, _>("state")?)?,
+        state: {
+            let state: String = row.try_get("state")?;
+            UploadState::parse(&state)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown upload state {state:?}").into()))?
+        },
         upload_key: row.try_get("upload_key")?,
         object_key: row.try_get("object_key")?,
         declared_type: row.try_get("declared_type")?,
@@ -107,11 +74,44 @@ pub async fn transition(
     to: UploadState,
     reason: Option<&str>,
 ) -> Result<Option<UploadRow>, sqlx::Error> {
-    let allowed = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(", ");
+    let allowed = sql_list(from, UploadState::as_str);
     let sql = format!(
         "UPDATE uploads SET state = $1, reject_reason = COALESCE($2, reject_reason), updated_at = $3 \
          WHERE id = $4 AND state IN ({allowed}) RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql).bind(to.as_str()).bind(reason).bind(now_ms()).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// What a confirmation learned about the clean image it stored.
+pub struct Clean<'a> {
+    pub object_key: &'a str,
+    pub content_type: &'a str,
+    pub byte_size: i64,
+    pub sha256: &'a str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// `confirming → ready`, recording the clean image; `None` when the ticket left `confirming`
+/// meanwhile (the sweeper gave up on it).
+pub async fn mark_ready(db: &Db, id: &str, clean: Clean<'_>) -> Result<Option<UploadRow>, sqlx::Error> {
+    let sql = format!(
+        "UPDATE uploads SET state = '{ready}', object_key = $1, content_type = $2, byte_size = $3, sha256 = $4, \
+         width = $5, height = $6, updated_at = $7 WHERE id = $8 AND state = '{confirming}' RETURNING {COLUMNS}",
+        ready = UploadState::Ready.as_str(),
+        confirming = UploadState::Confirming.as_str(),
+    );
+    let row = sqlx::query(&sql)
+        .bind(clean.object_key)
+        .bind(clean.content_type)
+        .bind(clean.byte_size)
+        .bind(clean.sha256)
+        .bind(i64::from(clean.width))
+        .bind(i64::from(clean.height))
+        .bind(now_ms())
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }

@@ -11,6 +11,7 @@ use super::policy::Keys;
 use super::rows::{self, UploadState};
 use super::{UploadError, Uploads};
 use crate::server::db::now_ms;
+use crate::states::sql_list;
 
 /// How old things must be before the sweeper touches them, and how much it looks at per run.
 #[derive(Clone, Copy, Debug)]
@@ -72,10 +73,10 @@ pub async fn sweep(ctx: Uploads<'_>, options: Sweep, position: &SweepPosition) -
     let mut report = SweepReport::default();
     let now = now_ms();
     let failed = |what: &str, id: &str, err: &dyn std::fmt::Display| {
-        tracing::warn!(upload = %id, %err, "sweep: {what} failed; trying again next run");
+        tracing::warn!(upload_id = %id, %err, "sweep: {what} failed; trying again next run");
     };
 
-    for id in ids(ctx, "state = 'issued' AND expires_at <= $1", now).await? {
+    for id in ids(ctx, &format!("state = '{}' AND expires_at <= $1", UploadState::Issued), now).await? {
         match expire_ticket(ctx, &id).await {
             Ok(true) => report.expired += 1,
             Ok(false) => {}
@@ -87,7 +88,7 @@ pub async fn sweep(ctx: Uploads<'_>, options: Sweep, position: &SweepPosition) -
     }
 
     let stuck_before = now - options.stuck_after.as_millis() as i64;
-    for id in ids(ctx, "state = 'confirming' AND updated_at <= $1", stuck_before).await? {
+    for id in ids(ctx, &format!("state = '{}' AND updated_at <= $1", UploadState::Confirming), stuck_before).await? {
         match give_up_confirming(ctx, &id).await {
             Ok(true) => report.interrupted += 1,
             Ok(false) => {}
@@ -99,8 +100,8 @@ pub async fn sweep(ctx: Uploads<'_>, options: Sweep, position: &SweepPosition) -
     }
 
     // Deletions that failed when they were first attempted.
-    let retry =
-        ids(ctx, "state IN ('deleted', 'rejected', 'canceled') AND swept_at IS NULL AND updated_at <= $1", now).await?;
+    let gone = sql_list(&[UploadState::Deleted, UploadState::Rejected, UploadState::Canceled], UploadState::as_str);
+    let retry = ids(ctx, &format!("state IN ({gone}) AND swept_at IS NULL AND updated_at <= $1"), now).await?;
     for id in retry {
         match delete_leftovers(ctx, &id).await {
             Ok(()) => report.retried_deletes += 1,
@@ -234,9 +235,10 @@ async fn reconcile(
 
 async fn still_needed(ctx: Uploads<'_>, key: &str, needed: Needed) -> Result<bool, sqlx::Error> {
     let (column, states) = match needed {
-        Needed::WhileUploading => ("upload_key", "'issued', 'confirming'"),
-        Needed::WhileReady => ("object_key", "'ready'"),
+        Needed::WhileUploading => ("upload_key", &[UploadState::Issued, UploadState::Confirming][..]),
+        Needed::WhileReady => ("object_key", &[UploadState::Ready][..]),
     };
+    let states = sql_list(states, UploadState::as_str);
     let sql = format!("SELECT 1 AS needed FROM uploads WHERE {column} = $1 AND state IN ({states})");
     let referenced = sqlx::query(&sql).bind(key).fetch_optional(&ctx.db.pool).await?.is_some();
     if referenced || matches!(needed, Needed::WhileUploading) {
@@ -244,8 +246,9 @@ async fn still_needed(ctx: Uploads<'_>, key: &str, needed: Needed) -> Result<boo
     }
     // A source being written by a confirmation has no object_key on its row yet.
     let id = key.rsplit('/').next().unwrap_or_default();
-    Ok(sqlx::query("SELECT 1 AS needed FROM uploads WHERE id = $1 AND state = 'confirming'")
+    Ok(sqlx::query("SELECT 1 AS needed FROM uploads WHERE id = $1 AND state = $2")
         .bind(id)
+        .bind(UploadState::Confirming.as_str())
         .fetch_optional(&ctx.db.pool)
         .await?
         .is_some())

@@ -7,6 +7,7 @@ use sqlx::Row;
 use super::policy::{ImageType, Keys, Sha256, display_filename};
 use super::{UploadError, Uploads};
 use crate::server::audit::{self, Action, Event};
+use crate::states::UploadState;
 use crate::server::db::{new_id, now_ms};
 
 pub struct IssueRequest<'a> {
@@ -103,7 +104,7 @@ pub async fn issue(
     }
     sqlx::query(
         "INSERT INTO uploads (id, user_id, state, upload_key, declared_type, declared_bytes, declared_sha256, \
-         filename, expires_at, created_at, updated_at) VALUES ($1, $2, 'issued', $3, $4, $5, $6, $7, $8, $9, $9)",
+         filename, expires_at, created_at, updated_at) VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9, $9)",
     )
     .bind(&id)
     .bind(user_id)
@@ -114,6 +115,7 @@ pub async fn issue(
     .bind(display_filename(request.filename))
     .bind(expires_at)
     .bind(now)
+    .bind(UploadState::Issued.as_str())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
