@@ -109,24 +109,32 @@ impl<'a> Event<'a> {
     }
 }
 
+const INSERT: &str = "INSERT INTO audit_events (id, at, actor_id, action, subject_type, subject_id, ip, detail_json) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+fn insert<'q>(event: &'q mut Event<'_>) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    super::redact::json(&mut event.detail);
+    sqlx::query(INSERT)
+        .bind(new_id())
+        .bind(now_ms())
+        .bind(event.actor_id)
+        .bind(event.action.as_str())
+        .bind(event.subject.map(|(kind, _)| kind))
+        .bind(event.subject.map(|(_, id)| id))
+        .bind(event.ip)
+        .bind(event.detail.to_string())
+}
+
 /// Records `event`. A failure to audit is logged loudly but does not undo the user's action.
 pub async fn record(db: &Db, mut event: Event<'_>) {
-    super::redact::json(&mut event.detail);
-    let result = sqlx::query(
-        "INSERT INTO audit_events (id, at, actor_id, action, subject_type, subject_id, ip, detail_json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(new_id())
-    .bind(now_ms())
-    .bind(event.actor_id)
-    .bind(event.action.as_str())
-    .bind(event.subject.map(|(kind, _)| kind))
-    .bind(event.subject.map(|(_, id)| id))
-    .bind(event.ip)
-    .bind(event.detail.to_string())
-    .execute(&db.pool)
-    .await;
-    if let Err(err) = result {
-        tracing::error!(action = event.action.as_str(), %err, "could not write audit event");
+    let action = event.action.as_str();
+    if let Err(err) = insert(&mut event).execute(&db.pool).await {
+        tracing::error!(action, %err, "could not write audit event");
     }
+}
+
+/// Records `event` inside the transaction of the action it describes: both commit or neither.
+pub async fn record_in(conn: &mut sqlx::AnyConnection, mut event: Event<'_>) -> Result<(), sqlx::Error> {
+    insert(&mut event).execute(conn).await?;
+    Ok(())
 }

@@ -46,16 +46,8 @@ pub async fn open(db: &Db, user_id: &str, seen: &Seen) -> Result<String, AuthErr
 /// The account behind login `id` of `user_id`, when the login still stands; refreshes its
 /// last-seen time and address when `seen` is given and the last one is stale.
 pub async fn user_of(db: &Db, id: &str, user_id: &str, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
-    let Some(last_seen) = sqlx::query("SELECT last_seen_at FROM logins WHERE id = $1 AND user_id = $2")
-        .bind(id)
-        .bind(user_id)
-        .fetch_optional(&db.pool)
-        .await?
-        .map(|row| row.try_get::<i64, _>("last_seen_at"))
-        .transpose()?
-    else {
-        return Ok(None);
-    };
+    // The login and its account in one round trip: this runs on every signed-in request.
+    let Some((user, last_seen)) = users::with_login(db, id, user_id).await? else { return Ok(None) };
     let now = now_ms();
     if let Some(seen) = seen.filter(|_| now - last_seen >= TOUCH_EVERY_MS) {
         sqlx::query("UPDATE logins SET last_seen_at = $1, ip = $2 WHERE id = $3")
@@ -65,7 +57,7 @@ pub async fn user_of(db: &Db, id: &str, user_id: &str, seen: Option<&Seen>) -> R
             .execute(&db.pool)
             .await?;
     }
-    users::find(db, user_id).await
+    Ok(Some(user))
 }
 
 /// Whether login `id` of `user_id` still stands.

@@ -110,6 +110,17 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<User>, AuthError> {
     Ok(row.map(|r| from_row(&r)).transpose()?)
 }
 
+/// The account of login `login_id`, with when that login was last seen, if the login stands.
+pub async fn with_login(db: &Db, login_id: &str, user_id: &str) -> Result<Option<(User, i64)>, AuthError> {
+    let columns = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {columns}, l.last_seen_at FROM logins l JOIN users u ON u.id = l.user_id \
+         WHERE l.id = $1 AND l.user_id = $2"
+    );
+    let row = sqlx::query(&sql).bind(login_id).bind(user_id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| Ok::<_, sqlx::Error>((from_row(&r)?, r.try_get("last_seen_at")?))).transpose()?)
+}
+
 pub async fn find_by_email(db: &Db, email: &Email) -> Result<Option<User>, AuthError> {
     Ok(find_for_login(db, email).await?.map(|(user, _)| user))
 }

@@ -118,11 +118,13 @@ pub async fn issue(
     .bind(UploadState::Issued.as_str())
     .execute(&mut *tx)
     .await?;
+    // The usage, the ticket and its audit event commit together: one commit per ticket, and
+    // no ticket without its record.
+    let detail = json!({ "type": kind.mime(), "bytes": bytes });
+    let event = Event::new(Action::UploadIssued).actor(user_id).subject("upload", &id).ip(ip).detail(detail);
+    audit::record_in(&mut tx, event).await?;
     tx.commit().await?;
 
     metrics::counter!("upload_issued_total").increment(1);
-    let detail = json!({ "type": kind.mime(), "bytes": bytes });
-    audit::record(ctx.db, Event::new(Action::UploadIssued).actor(user_id).subject("upload", &id).ip(ip).detail(detail))
-        .await;
     Ok(Ticket { id, key, url: signed.url, headers: signed.headers, expires_at, max_bytes: ctx.config.max_bytes })
 }
