@@ -571,3 +571,17 @@ async fn with_a_webhook_coming_the_page_still_learns_that_fal_is_generating() {
     assert_eq!(fetched, 0, "the webhook brought the result; the poller only asked how far fal was");
     assert_eq!(app.fake.deliveries().iter().map(|d| d.status).collect::<Vec<_>>(), [200]);
 }
+
+#[tokio::test]
+async fn a_flag_column_holds_zero_or_one_on_every_backend() {
+    let app = TestApp::spawn_with(&[("DARKROOM_WORKERS", "0")]).await;
+    let client = user_with_key(&app, "ada@example.com", "api").await;
+    let id = start(&client, TEXT, json!({ "prompt": "x" }), &[]).await;
+    let set = |value: i64| {
+        sqlx::query("UPDATE jobs SET webhook = $1 WHERE id = $2").bind(value).bind(id.clone()).execute(&app.db().pool)
+    };
+    set(1).await.expect("1 is a flag");
+    let refused = set(2).await.expect_err("2 is not a flag");
+    assert!(refused.to_string().to_lowercase().contains("check"), "{refused}");
+    assert_eq!(rows::find(app.db(), &id).await.unwrap().unwrap().webhook, true, "the refused update changed nothing");
+}

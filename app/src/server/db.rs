@@ -180,6 +180,7 @@ migrations! {
     5 "0005_multipart_uploads",
     6 "0006_logins",
     7 "0007_job_retry_reason",
+    8 "0008_indexes_and_checks",
 }
 
 impl MigrationSource<'static> for Embedded {

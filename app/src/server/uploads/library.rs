@@ -13,9 +13,9 @@ pub struct Image {
     pub url: String,
 }
 
-/// Rows after the cursor row `$4` of the same user, in `(created_at, id)` order.
+/// Rows after the cursor row `$3` of the same user, in `(created_at, id)` order.
 const AFTER_CURSOR: &str =
-    " AND (created_at, id) < (SELECT c.created_at, c.id FROM uploads c WHERE c.id = $4 AND c.user_id = $1)";
+    " AND (created_at, id) < (SELECT c.created_at, c.id FROM uploads c WHERE c.id = $3 AND c.user_id = $1)";
 
 /// Ready images of `user_id`, newest first, after the image `before` (an id from the previous page).
 pub async fn list(
@@ -28,10 +28,14 @@ pub async fn list(
     // A keyset: the cursor's (created_at, id) is looked up once and the index entered there,
     // so a deep page costs what the first costs.
     let after = if before.is_some() { AFTER_CURSOR } else { "" };
+    // The state is written out (not bound) so the planner can use the partial index of ready
+    // images.
     let sql = format!(
-        "SELECT {COLUMNS} FROM uploads WHERE user_id = $1 AND state = $2{after} ORDER BY created_at DESC, id DESC LIMIT $3"
+        "SELECT {COLUMNS} FROM uploads WHERE user_id = $1 AND state = '{ready}'{after} \
+         ORDER BY created_at DESC, id DESC LIMIT $2",
+        ready = UploadState::Ready.as_str()
     );
-    let mut query = sqlx::query(&sql).bind(user_id).bind(UploadState::Ready.as_str()).bind(limit);
+    let mut query = sqlx::query(&sql).bind(user_id).bind(limit);
     if let Some(cursor) = before {
         query = query.bind(cursor);
     }
