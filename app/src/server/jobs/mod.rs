@@ -8,6 +8,7 @@ pub mod events;
 mod failure;
 mod inputs;
 pub mod live;
+mod media;
 pub mod mp4;
 pub mod outputs;
 mod persist;
@@ -26,7 +27,7 @@ use sqlx::Row;
 pub use complete::{Completion, Outcome, complete};
 pub use events::{Events, JobEvent};
 pub use failure::Failure;
-pub use persist::host_allowed;
+pub use media::host_allowed;
 pub use rows::{JobRow, JobState};
 
 use crate::catalog;
@@ -74,7 +75,7 @@ impl JobRuntime {
             events,
             jwks: Arc::new(Jwks::new(config.fal.jwks_url.clone())),
             wake: Arc::new(tokio::sync::Notify::new()),
-            media: persist::media_client(&config.fal.media_hosts),
+            media: media::media_client(&config.fal.media_hosts),
             closing: Arc::new(tokio::sync::watch::channel(false).0),
             streams: live::OpenStreams::default(),
             submitting: Arc::new(tokio::sync::Semaphore::new(SUBMITS_AT_ONCE as usize)),

@@ -1,4 +1,5 @@
-//! Copying a finished job's outputs into our results bucket, exactly once.
+//! Copying a finished job's outputs into our results bucket, exactly once (the orchestration;
+//! downloads and decoding are [`super::media`]'s, multipart writes the storage's).
 //!
 //! Each output is downloaded from an allow-listed media host only (redirects included), streamed
 //! into `results/{user}/{job}/{n}.{ext}` (multipart above one part, so memory does not grow with
@@ -6,8 +7,6 @@
 //! thumbnail when it is an image. The asset rows and `succeeded` commit in one transaction.
 //! Keys depend only on the result, so a run interrupted at any point (a crash, a lost lease)
 //! is simply done again: it overwrites the same keys, and nothing is stored twice.
-
-use std::io::Cursor;
 
 use base64::Engine;
 use futures::StreamExt;
@@ -17,6 +16,7 @@ use url::Url;
 
 use super::setbacks::{backoff, fail, may_retry};
 use super::failure::Failure;
+use super::media;
 use super::outputs::{self, OutputFile};
 use super::rows::{JobRow, JobState};
 use super::transition::Step;
@@ -28,48 +28,7 @@ use crate::states::AssetKind;
 
 /// Images are decoded for dimensions and a thumbnail, so they are read whole, up to this size.
 const MAX_IMAGE_BYTES: usize = 64 * 1024 * 1024;
-const THUMB_EDGE: u32 = 384;
-/// Lossy WebP quality of thumbnails: a 384 px tile in a few tens of KB, with no visible loss at
-/// grid size.
-const THUMB_QUALITY: f32 = 75.0;
 static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
-/// The HTTP client for media downloads: it follows a redirect only to another allowed host.
-pub fn media_client(hosts: &[String]) -> reqwest::Client {
-    let allowed = hosts.to_vec();
-    reqwest::Client::builder()
-        .user_agent(concat!("darkroom/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .read_timeout(std::time::Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 {
-                attempt.error(Disallowed("too many redirects".into()))
-            } else if host_allowed(&allowed, attempt.url()) {
-                attempt.follow()
-            } else {
-                let host = attempt.url().host_str().unwrap_or_default().to_owned();
-                attempt.error(Disallowed(host))
-            }
-        }))
-        .build()
-        .expect("static reqwest configuration is valid")
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("redirect to a host that is not allowed: {0}")]
-struct Disallowed(String);
-
-/// Whether `url` is on an allowed media host: an exact name, or `*.suffix` for subdomains.
-pub fn host_allowed(hosts: &[String], url: &Url) -> bool {
-    if !matches!(url.scheme(), "https" | "http") {
-        return false;
-    }
-    let Some(host) = url.host_str().map(|h| h.trim_end_matches('.').to_ascii_lowercase()) else { return false };
-    hosts.iter().any(|allowed| match allowed.strip_prefix("*.") {
-        Some(suffix) => host.ends_with(&format!(".{suffix}")),
-        None => host == *allowed,
-    })
-}
 
 /// One stored output.
 #[derive(Debug)]
@@ -265,11 +224,11 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
     let url = Url::parse(&file.url).map_err(|_| {
         Problem::Fail(Failure::new("job.bad_output", "The provider returned an output with an invalid URL."))
     })?;
-    if !host_allowed(&services.config.fal.media_hosts, &url) {
+    if !media::host_allowed(&services.config.fal.media_hosts, &url) {
         return Err(disallowed(url.host_str().unwrap_or("an unknown host")));
     }
     let response = services.jobs.media.get(url).send().await.map_err(|err| {
-        if let Some(host) = redirect_refusal(&err) {
+        if let Some(host) = media::redirect_refusal(&err) {
             disallowed(&host)
         } else {
             Problem::Retry(if err.is_timeout() {
@@ -306,7 +265,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
             None => break,
         }
     }
-    let (kind, content_type, ext) = sniff(&head);
+    let (kind, content_type, ext) = media::sniff(&head);
     let key = object_key(job, "results", &format!("{n}.{ext}"));
 
     if kind == AssetKind::Image {
@@ -381,17 +340,6 @@ fn too_large(max: u64) -> Problem {
     Problem::Fail(Failure::new("job.output_too_large", format!("An output is larger than the {max} byte limit.")))
 }
 
-fn redirect_refusal(err: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&dyn std::error::Error> = Some(err);
-    while let Some(e) = source {
-        if let Some(refused) = e.downcast_ref::<Disallowed>() {
-            return Some(refused.0.clone());
-        }
-        source = e.source();
-    }
-    err.is_redirect().then(|| "a redirect target".to_owned())
-}
-
 fn check_size(actual: u64, announced: Option<u64>, declared: Option<u64>) -> Result<(), Problem> {
     if let Some(expected) = announced.filter(|n| *n != actual) {
         return Err(Problem::Retry(format!("the download stopped at {actual} of {expected} bytes")));
@@ -400,27 +348,6 @@ fn check_size(actual: u64, announced: Option<u64>, declared: Option<u64>) -> Res
         return Err(Problem::Retry(format!("got {actual} bytes where the provider announced {expected}")));
     }
     Ok(())
-}
-
-/// The kind, content type and extension the bytes themselves show (never the provider's label).
-fn sniff(head: &[u8]) -> (AssetKind, &'static str, &'static str) {
-    let mime = infer::get(head).map(|t| t.mime_type()).unwrap_or("application/octet-stream");
-    match mime {
-        "image/png" => (AssetKind::Image, "image/png", "png"),
-        "image/jpeg" => (AssetKind::Image, "image/jpeg", "jpg"),
-        "image/webp" => (AssetKind::Image, "image/webp", "webp"),
-        "image/gif" => (AssetKind::Image, "image/gif", "gif"),
-        "image/avif" => (AssetKind::Image, "image/avif", "avif"),
-        "video/mp4" => (AssetKind::Video, "video/mp4", "mp4"),
-        "video/quicktime" => (AssetKind::Video, "video/quicktime", "mov"),
-        "video/webm" => (AssetKind::Video, "video/webm", "webm"),
-        "audio/mpeg" => (AssetKind::Audio, "audio/mpeg", "mp3"),
-        "audio/x-wav" => (AssetKind::Audio, "audio/wav", "wav"),
-        "audio/ogg" => (AssetKind::Audio, "audio/ogg", "ogg"),
-        "audio/m4a" | "audio/x-m4a" => (AssetKind::Audio, "audio/mp4", "m4a"),
-        "audio/x-flac" => (AssetKind::Audio, "audio/flac", "flac"),
-        _ => (AssetKind::File, "application/octet-stream", "bin"),
-    }
 }
 
 /// Stores an output already in memory (an image, or an inline file), with dimensions and a
@@ -432,7 +359,7 @@ async fn store_whole(
     file: &OutputFile,
     bytes: Vec<u8>,
 ) -> Result<Stored, Problem> {
-    let (kind, content_type, ext) = sniff(&bytes);
+    let (kind, content_type, ext) = media::sniff(&bytes);
     let key = object_key(job, "results", &format!("{n}.{ext}"));
     let sha = Sha256::digest(&bytes);
     let (mut width, mut height, mut thumb_key) = (file.width, file.height, None);
@@ -442,7 +369,7 @@ async fn store_whole(
         // Decoding holds the whole bitmap: one at a time per process keeps memory bounded.
         let _decoding = DECODES.acquire().await.ok();
         let (source, made) = tokio::task::spawn_blocking(move || {
-            let made = thumbnail(&bytes, max_pixels);
+            let made = media::thumbnail(&bytes, max_pixels);
             (bytes, made)
         })
         .await
@@ -481,91 +408,14 @@ async fn put(services: &Services, key: &str, bytes: Vec<u8>, content_type: &str)
     })
 }
 
-/// Width, height and a lossy WebP thumbnail (longest edge at most 384 px; a smaller image keeps
-/// its size, never upscaled), or `None` when the image cannot be decoded here (the original is
-/// still kept).
-fn thumbnail(bytes: &[u8], max_pixels: u64) -> Option<(u32, u32, Vec<u8>)> {
-    let reader = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
-    let (w, h) = reader.into_dimensions().ok()?;
-    if u64::from(w) * u64::from(h) > max_pixels {
-        return None;
-    }
-    let decoded = image::ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?.decode().ok()?;
-    let small = if w > THUMB_EDGE || h > THUMB_EDGE { decoded.thumbnail(THUMB_EDGE, THUMB_EDGE) } else { decoded };
-    Some((w, h, encode_thumbnail(&small)?))
-}
-
-fn encode_thumbnail(picture: &image::DynamicImage) -> Option<Vec<u8>> {
-    let (width, height) = (picture.width(), picture.height());
-    let encoded = if picture.color().has_alpha() {
-        let rgba = picture.to_rgba8();
-        webp::Encoder::from_rgba(rgba.as_raw(), width, height).encode_simple(false, THUMB_QUALITY).ok()?.to_vec()
-    } else {
-        let rgb = picture.to_rgb8();
-        webp::Encoder::from_rgb(rgb.as_raw(), width, height).encode_simple(false, THUMB_QUALITY).ok()?.to_vec()
-    };
-    Some(encoded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_allow_listed_hosts_are_fetched() {
-        let hosts = vec!["v3.fal.media".to_owned(), "*.fal.media".to_owned()];
-        let ok = |u: &str| host_allowed(&hosts, &Url::parse(u).unwrap());
-        assert!(ok("https://v3.fal.media/files/x.png"));
-        assert!(ok("https://v3b.fal.media/files/x.png"));
-        assert!(ok("https://V3.FAL.MEDIA./x"));
-        assert!(!ok("https://fal.media.evil.example/x"));
-        assert!(!ok("https://v3.fal.media@169.254.169.254/latest/meta-data"));
-        assert!(!ok("http://169.254.169.254/latest/meta-data"));
-        assert!(!ok("file:///etc/passwd"));
-        assert!(!ok("https://evilfal.media/x"));
-    }
-
-    #[test]
-    fn types_come_from_the_bytes() {
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), (AssetKind::Image, "image/png", "png"));
-        assert_eq!(sniff(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), (AssetKind::Video, "video/mp4", "mp4"));
-        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'>"), (AssetKind::File, "application/octet-stream", "bin"));
-    }
 
     #[test]
     fn sizes_must_match_what_was_announced() {
         assert!(check_size(10, Some(10), Some(10)).is_ok());
         assert!(matches!(check_size(9, Some(10), None), Err(Problem::Retry(_))));
         assert!(matches!(check_size(10, None, Some(11)), Err(Problem::Retry(_))));
-    }
-
-    #[test]
-    fn thumbnails_are_lossy_webp_and_never_upscaled() {
-        let png = |w: u32, h: u32| {
-            let picture =
-                image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]));
-            let mut out = Vec::new();
-            image::DynamicImage::ImageRgb8(picture)
-                .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-                .unwrap();
-            out
-        };
-        let webp_size = |thumb: &[u8]| {
-            let decoded = image::load_from_memory_with_format(thumb, image::ImageFormat::WebP).unwrap();
-            (decoded.width(), decoded.height())
-        };
-        let lossy = |thumb: &[u8]| thumb.windows(4).any(|w| w == b"VP8 ");
-
-        let (w, h, thumb) = thumbnail(&png(64, 64), u64::MAX).unwrap();
-        assert_eq!((w, h), (64, 64));
-        assert_eq!(webp_size(&thumb), (64, 64), "a small image is not upscaled");
-        assert!(lossy(&thumb), "lossy VP8, not lossless VP8L");
-
-        let big = png(1600, 1200);
-        let (_, _, thumb) = thumbnail(&big, u64::MAX).unwrap();
-        assert_eq!(webp_size(&thumb), (384, 288));
-        assert!(lossy(&thumb));
-        eprintln!("thumbnail of a {}-byte 1600×1200 PNG: 384×288, {} bytes", big.len(), thumb.len());
-        assert!(thumb.len() < 40 * 1024, "a typical thumbnail is a few tens of KB, not {} bytes", thumb.len());
     }
 }
