@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use app::server::config::Config;
+use app::views::JobView;
 use base64::Engine;
 use darkroom::fake_fal::FakeFal;
 use darkroom::server::{Running, SESSION_COOKIE};
@@ -439,6 +440,23 @@ impl Client {
         let request =
             self.http.post(format!("{}/api/{endpoint}", self.base)).header("accept", "application/json").form(form);
         self.send(request).await
+    }
+
+    /// Starts a job and answers the app's own view of it (the typed calls below fail to compile
+    /// when a view changes shape, where a JSON lookup would quietly read nothing).
+    pub async fn create_job(&self, model: &str, params: serde_json::Value, images: &[&str]) -> Result<JobView, Reply> {
+        let body = serde_json::json!({ "model": model, "params": params, "images": images });
+        let request =
+            self.http.post(format!("{}/api/jobs/create", self.base)).header("accept", "application/json").json(&body);
+        let reply = self.send(request).await;
+        if reply.status == StatusCode::OK { Ok(reply.json()) } else { Err(reply) }
+    }
+
+    /// The owner's view of job `id`.
+    pub async fn job_view(&self, id: &str) -> JobView {
+        let reply = self.call("jobs/get", &[("id", id)]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json()
     }
 
     pub async fn get(&self, path: &str) -> Reply {

@@ -42,11 +42,9 @@ async fn create(client: &Client, model: &str, params: Value, images: &[&str]) ->
 }
 
 pub(crate) async fn start(client: &Client, model: &str, params: Value, images: &[&str]) -> String {
-    let reply = create(client, model, params, images).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let job: Value = reply.json();
-    assert_eq!(job["state"], "queued");
-    job["id"].as_str().unwrap().to_owned()
+    let job = client.create_job(model, params, images).await.unwrap_or_else(|reply| panic!("{}", reply.body));
+    assert_eq!(job.state, JobState::Queued);
+    job.id
 }
 
 pub(crate) async fn job(app: &TestApp, id: &str) -> JobRow {

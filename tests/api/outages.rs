@@ -45,8 +45,8 @@ async fn a_media_host_outage_delays_the_save_and_the_result_is_kept_once() {
     .await;
     let message = retrying.error_message.unwrap_or_default();
     assert!(message.contains("503") && !message.contains("http"), "a sentence for the user: {message}");
-    let view: Value = client.call("jobs/get", &[("id", &id)]).await.json();
-    assert!(view["status"].as_str().unwrap().contains("retrying"), "{view}");
+    let view = client.job_view(&id).await;
+    assert!(view.status.starts_with("Saving results, retrying ("), "{view:?}");
 
     app.fake.set_media_down(false);
     let done = eventually("the job finished", || async {
