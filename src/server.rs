@@ -79,7 +79,7 @@ impl Running {
         if tokio::time::timeout_at(deadline, &mut self.task).await.is_err() {
             tracing::warn!("requests still open at the end of the grace period");
         }
-        jobs::worker::release_leases(&self.state).await;
+        jobs::worker::release_leases((&self.state).into()).await;
         tracing::info!("stopped");
     }
 

@@ -17,8 +17,8 @@ pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<S
         let user = require_user().await?;
         let state = state()?;
         let new = NewJob { model: &model, params: &params, images: &images, request_id: request_id() };
-        let job = jobs::create(&state, &user.id, &client_ip(), new).await?;
-        Ok(jobs::views::one(&state, job, origin().as_deref()).await?)
+        let job = jobs::create((&state).into(), &user.id, &client_ip(), new).await?;
+        Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
     })
     .await
 }
@@ -44,7 +44,7 @@ pub async fn list_jobs(before: Option<String>) -> Result<Vec<JobView>, AppError>
         let user = require_user().await?;
         let state = state()?;
         let rows = jobs::list(&state.db, &user.id, cursor(before)?.as_deref(), 20).await?;
-        Ok(jobs::views::many(&state, &user.id, rows, origin().as_deref()).await?)
+        Ok(jobs::views::many((&state).into(), &user.id, rows, origin().as_deref()).await?)
     })
     .await
 }
@@ -58,7 +58,7 @@ pub async fn get_job(id: String) -> Result<JobView, AppError> {
         let state = state()?;
         let job =
             rows::find_owned(&state.db, &id, &user.id).await.map_err(JobError::from)?.ok_or(JobError::NotFound)?;
-        Ok(jobs::views::one(&state, job, origin().as_deref()).await?)
+        Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
     })
     .await
 }
@@ -70,8 +70,8 @@ pub async fn cancel_job(id: String) -> Result<JobView, AppError> {
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let job = jobs::cancel(&state, &user.id, &id, &client_ip()).await?;
-        Ok(jobs::views::one(&state, job, origin().as_deref()).await?)
+        let job = jobs::cancel((&state).into(), &user.id, &id, &client_ip()).await?;
+        Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
     })
     .await
 }
@@ -83,8 +83,8 @@ pub async fn retry_job(id: String) -> Result<JobView, AppError> {
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let job = jobs::retry(&state, &user.id, &id, &client_ip()).await?;
-        Ok(jobs::views::one(&state, job, origin().as_deref()).await?)
+        let job = jobs::retry((&state).into(), &user.id, &id, &client_ip()).await?;
+        Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
     })
     .await
 }

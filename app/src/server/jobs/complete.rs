@@ -4,13 +4,13 @@
 
 use serde_json::Value;
 
+use super::Jobs;
 use super::failure::{self, Verdict};
 use super::setbacks::{fail, requeue};
 use super::rows::{self, JobRow, JobState};
 use super::transition::Step;
 use crate::server::db::now_ms;
 use crate::server::fal::FalError;
-use crate::server::state::Services;
 
 /// What fal said a request ended with.
 #[derive(Clone, Debug)]
@@ -33,8 +33,8 @@ pub enum Completion {
     Unknown,
 }
 
-pub async fn complete(services: &Services, request_id: &str, outcome: Outcome) -> Result<Completion, sqlx::Error> {
-    let Some(job) = rows::find_by_request(&services.db, request_id).await? else { return Ok(Completion::Unknown) };
+pub async fn complete(ctx: Jobs<'_>, request_id: &str, outcome: Outcome) -> Result<Completion, sqlx::Error> {
+    let Some(job) = rows::find_by_request(&ctx.db, request_id).await? else { return Ok(Completion::Unknown) };
     if !JobState::AT_FAL.contains(&job.state) {
         return Ok(Completion::AlreadyDone(job.state));
     }
@@ -42,9 +42,9 @@ pub async fn complete(services: &Services, request_id: &str, outcome: Outcome) -
     let done: fn(JobRow) -> Completion = match outcome {
         Outcome::Output(payload) => {
             let changed =
-                Step::Completed { result_json: payload.to_string() }.of(&job.id).run(&services.db.pool).await?;
+                Step::Completed { result_json: payload.to_string() }.of(&job.id).run(&ctx.db.pool).await?;
             if !changed {
-                return Ok(already(services, &job.id).await?);
+                return Ok(already(ctx, &job.id).await?);
             }
             metrics::counter!("fal_request_success_total").increment(1);
             if let Some(secs) = elapsed {
@@ -56,27 +56,27 @@ pub async fn complete(services: &Services, request_id: &str, outcome: Outcome) -
             metrics::counter!("fal_request_failure_total", "code" => failure::metric_code(&err)).increment(1);
             match failure::classify(&err) {
                 Verdict::Fail(failure) => {
-                    if !fail(services, &job, &JobState::AT_FAL, None, &failure).await? {
-                        return Ok(already(services, &job.id).await?);
+                    if !fail(ctx, &job, &JobState::AT_FAL, None, &failure).await? {
+                        return Ok(already(ctx, &job.id).await?);
                     }
                     Completion::Failed
                 }
-                Verdict::Retry(reason) => match requeue(services, &job, &JobState::AT_FAL, None, &reason).await? {
+                Verdict::Retry(reason) => match requeue(ctx, &job, &JobState::AT_FAL, None, &reason).await? {
                     Some(true) => Completion::Requeued,
                     Some(false) => Completion::Failed,
-                    None => return Ok(already(services, &job.id).await?),
+                    None => return Ok(already(ctx, &job.id).await?),
                 },
             }
         }
     };
-    services.jobs.events.publish(&job.user_id, &job.id).await;
-    services.jobs.wake.notify_one();
-    let row = rows::find(&services.db, &job.id).await?.unwrap_or(job);
+    ctx.runtime.events.publish(&job.user_id, &job.id).await;
+    ctx.runtime.wake.notify_one();
+    let row = rows::find(&ctx.db, &job.id).await?.unwrap_or(job);
     Ok(done(row))
 }
 
-async fn already(services: &Services, job_id: &str) -> Result<Completion, sqlx::Error> {
-    Ok(match rows::find(&services.db, job_id).await? {
+async fn already(ctx: Jobs<'_>, job_id: &str) -> Result<Completion, sqlx::Error> {
+    Ok(match rows::find(&ctx.db, job_id).await? {
         Some(job) => Completion::AlreadyDone(job.state),
         None => Completion::Unknown,
     })

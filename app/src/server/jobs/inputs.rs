@@ -6,17 +6,17 @@
 use serde_json::{Map, Value};
 use sqlx::Row;
 
+use super::Jobs;
 use super::failure::{self, Failure, Verdict};
 use super::rows::JobRow;
 use crate::catalog::{self, Kind};
 use crate::server::config::InputDelivery;
 use crate::server::fal::FalKey;
-use crate::server::state::Services;
 use crate::server::storage::Fetched;
 
 /// The input, or why the job cannot be submitted now (`Retry`) or ever (`Fail`).
 pub(super) async fn build(
-    services: &Services,
+    ctx: Jobs<'_>,
     job: &JobRow,
     key: &FalKey,
 ) -> Result<Result<Value, Verdict>, sqlx::Error> {
@@ -34,7 +34,7 @@ pub(super) async fn build(
         .bind(id)
         .bind(&job.user_id)
         .bind(crate::states::UploadState::Ready.as_str())
-        .fetch_optional(&services.db.pool)
+        .fetch_optional(&ctx.db.pool)
         .await?;
         let image = match row {
             Some(row) => {
@@ -45,7 +45,7 @@ pub(super) async fn build(
         let Some((object_key, content_type)) = image else {
             return Ok(Err(Verdict::Fail(missing())));
         };
-        match hand_over(services, key, id, &object_key, &content_type).await {
+        match hand_over(ctx, key, id, &object_key, &content_type).await {
             Ok(url) => urls.push(Value::String(url)),
             Err(verdict) => return Ok(Err(verdict)),
         }
@@ -60,17 +60,17 @@ pub(super) async fn build(
 
 /// The URL fal reads one image from.
 async fn hand_over(
-    services: &Services,
+    ctx: Jobs<'_>,
     key: &FalKey,
     upload_id: &str,
     object_key: &str,
     content_type: &str,
 ) -> Result<String, Verdict> {
-    let storage = &services.storage;
-    let ttl = match services.config.jobs.inputs {
+    let storage = &ctx.storage;
+    let ttl = match ctx.config.inputs {
         InputDelivery::Links => {
             let link =
-                storage.presign_get(&storage.uploads_bucket, object_key, services.config.jobs.input_url_ttl, None);
+                storage.presign_get(&storage.uploads_bucket, object_key, ctx.config.input_url_ttl, None);
             return link.await.map_err(|err| {
                 tracing::error!(%err, "could not presign an input");
                 Verdict::Retry("our storage could not sign a link to an input image".into())
@@ -79,7 +79,7 @@ async fn hand_over(
         InputDelivery::FalStorage { ttl } => ttl,
     };
     // Sanitized sources are never larger than an upload may be.
-    let limit = services.config.uploads.max_bytes.saturating_mul(2);
+    let limit = ctx.uploads.max_bytes.saturating_mul(2);
     let bytes = match storage.get_bytes(&storage.uploads_bucket, object_key, limit).await {
         Ok(Some(Fetched::Bytes(bytes))) => bytes,
         Ok(None) => return Err(Verdict::Fail(missing())),
@@ -94,7 +94,7 @@ async fn hand_over(
     };
     let extension = content_type.rsplit('/').next().unwrap_or("bin");
     let name = format!("{upload_id}.{extension}");
-    match services.fal.upload(key, bytes, content_type, &name, ttl).await {
+    match ctx.fal.upload(key, bytes, content_type, &name, ttl).await {
         Ok(url) => Ok(url.into()),
         Err(err) => {
             metrics::counter!("fal_request_failure_total", "code" => failure::metric_code(&err)).increment(1);

@@ -144,7 +144,7 @@ pub async fn stream(
             let Ok(Some(job)) = rows::find_owned(&follow.state.db, &event.job_id, &follow.user_id).await else {
                 continue;
             };
-            let Ok(view) = views::one(&follow.state, job, follow.origin.as_deref()).await else { continue };
+            let Ok(view) = views::one((&follow.state).into(), job, follow.origin.as_deref()).await else { continue };
             let data = serde_json::to_string(&view).unwrap_or_default();
             return Some((Ok(SseEvent::default().event("job").data(data)), follow));
         }

@@ -35,9 +35,44 @@ use crate::error::{AppError, code};
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Db, new_id, now_ms};
 use crate::server::fal::webhook::Jwks;
-use crate::server::state::Services;
 use crate::states::{AssetKind, UploadState, sql_list};
 use transition::Step;
+
+/// What the job machinery works with: the stores, the fal client, its own settings and runtime,
+/// and nothing else of the server (no sessions, no page options).
+#[derive(Clone, Copy)]
+pub struct Jobs<'a> {
+    pub db: &'a Db,
+    pub storage: &'a crate::server::storage::Storage,
+    pub vault: &'a crate::server::keys::Vault,
+    pub fal: &'a crate::server::fal::FalClient,
+    pub config: &'a crate::server::config::JobConfig,
+    pub fal_config: &'a crate::server::config::FalConfig,
+    /// For the image limits thumbnails respect and how long viewing links live.
+    pub uploads: &'a crate::server::config::UploadConfig,
+    pub runtime: &'a JobRuntime,
+}
+
+impl<'a> From<&'a crate::server::state::Services> for Jobs<'a> {
+    fn from(services: &'a crate::server::state::Services) -> Self {
+        Self {
+            db: &services.db,
+            storage: &services.storage,
+            vault: &services.vault,
+            fal: &services.fal,
+            config: &services.config.jobs,
+            fal_config: &services.config.fal,
+            uploads: &services.config.uploads,
+            runtime: &services.jobs,
+        }
+    }
+}
+
+impl<'a> From<&'a crate::server::state::AppState> for Jobs<'a> {
+    fn from(state: &'a crate::server::state::AppState) -> Self {
+        Self::from(&**state)
+    }
+}
 
 /// What the job machinery shares across requests and the worker.
 #[derive(Clone)]
@@ -157,16 +192,16 @@ pub struct NewJob<'a> {
 }
 
 /// Validates a request against the catalog and the caller's uploads, then queues it.
-#[tracing::instrument(skip(services, ip, new), fields(model = new.model, job_id))]
-pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_>) -> Result<JobRow, JobError> {
+#[tracing::instrument(skip(ctx, ip, new), fields(model = new.model, job_id))]
+pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> Result<JobRow, JobError> {
     let model = catalog::find(new.model).ok_or_else(|| JobError::UnknownModel(new.model.to_owned()))?;
     let valid = model.validate(new.params, new.images).map_err(JobError::Invalid)?;
     for upload in &valid.images {
-        if !upload_ready(&services.db, upload, user_id).await? {
+        if !upload_ready(&ctx.db, upload, user_id).await? {
             return Err(JobError::InputMissing(upload.clone()));
         }
     }
-    if crate::server::keys::status(&services.db, user_id)
+    if crate::server::keys::status(&ctx.db, user_id)
         .await
         .map_err(|e| JobError::Internal(e.to_string()))?
         .is_none()
@@ -196,10 +231,10 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
         model.endpoint,
         Value::Object(valid.params).to_string(),
         json!(valid.images).to_string(),
-        i64::from(services.config.jobs.max_attempts),
+        i64::from(ctx.config.max_attempts),
         new.request_id,
     );
-    let created = services
+    let created = ctx
         .db
         .exclusive(&format!("jobs:{user_id}"), move |conn| {
             Box::pin(async move {
@@ -221,7 +256,7 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
     let Some(created) = created else { return Err(JobError::TooManyActive(MAX_ACTIVE_PER_USER)) };
     let created = rows::from_row(&created)?;
     audit::record(
-        &services.db,
+        &ctx.db,
         Event::new(Action::JobCreated)
             .actor(user_id)
             .subject("job", &id)
@@ -229,8 +264,8 @@ pub async fn create(services: &Services, user_id: &str, ip: &str, new: NewJob<'_
             .detail(json!({ "model": model.endpoint })),
     )
     .await;
-    services.jobs.events.publish(user_id, &id).await;
-    services.jobs.wake.notify_one();
+    ctx.runtime.events.publish(user_id, &id).await;
+    ctx.runtime.wake.notify_one();
     Ok(created)
 }
 
@@ -267,29 +302,29 @@ pub async fn list(db: &Db, user_id: &str, before: Option<&str>, limit: i64) -> R
 
 /// Cancels a job that has not started saving its results: queued jobs stop at once; jobs at
 /// fal are canceled there too (best effort: a result that arrives anyway is ignored).
-#[tracing::instrument(skip(services, ip))]
-pub async fn cancel(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
-    let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
+#[tracing::instrument(skip(ctx, ip))]
+pub async fn cancel(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
+    let job = rows::find_owned(&ctx.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
     // One statement decides, whatever the worker does meanwhile (a poll flipping submitted and
     // running, a resubmit changing the request id): the id canceled at fal is the one replaced.
-    let canceled = Step::Canceled.of(&job.id).owned_by(user_id).run_returning(&services.db.pool).await?;
+    let canceled = Step::Canceled.of(&job.id).owned_by(user_id).run_returning(&ctx.db.pool).await?;
     let Some(canceled) = canceled else {
-        let now = rows::find(&services.db, &job.id).await?.ok_or(JobError::NotFound)?;
+        let now = rows::find(&ctx.db, &job.id).await?.ok_or(JobError::NotFound)?;
         return Err(JobError::NotCancelable(now.state.as_str()));
     };
     if let Some(request_id) = &canceled.fal_request_id {
-        cancel_at_fal(services, &job, request_id).await;
+        cancel_at_fal(ctx, &job, request_id).await;
     }
-    audit::record(&services.db, Event::new(Action::JobCanceled).actor(user_id).subject("job", &job.id).ip(ip)).await;
-    services.jobs.events.publish(user_id, &job.id).await;
+    audit::record(&ctx.db, Event::new(Action::JobCanceled).actor(user_id).subject("job", &job.id).ip(ip)).await;
+    ctx.runtime.events.publish(user_id, &job.id).await;
     Ok(canceled)
 }
 
 #[tracing::instrument(skip_all, fields(job_id = %job.id, user_id = %job.user_id))]
-pub(crate) async fn cancel_at_fal(services: &Services, job: &JobRow, request_id: &str) {
-    match crate::server::keys::load(&services.db, &services.vault, &job.user_id).await {
+pub(crate) async fn cancel_at_fal(ctx: Jobs<'_>, job: &JobRow, request_id: &str) {
+    match crate::server::keys::load(&ctx.db, &ctx.vault, &job.user_id).await {
         Ok(Some(key)) => {
-            if let Err(err) = services.fal.cancel(&key, &job.model, request_id).await {
+            if let Err(err) = ctx.fal.cancel(&key, &job.model, request_id).await {
                 tracing::warn!(%err, "fal did not take the cancel");
             }
         }
@@ -298,20 +333,20 @@ pub(crate) async fn cancel_at_fal(services: &Services, job: &JobRow, request_id:
 }
 
 /// Queues a failed or canceled job again, with fresh attempts.
-#[tracing::instrument(skip(services, ip))]
-pub async fn retry(services: &Services, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
-    let job = rows::find_owned(&services.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
+#[tracing::instrument(skip(ctx, ip))]
+pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
+    let job = rows::find_owned(&ctx.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
     if !JobState::RETRIABLE.contains(&job.state) {
         return Err(JobError::NotRetriable(job.state.as_str()));
     }
-    let step = Step::Retried { max_attempts: i64::from(services.config.jobs.max_attempts) };
-    let changed = step.of(&job.id).owned_by(user_id).run_returning(&services.db.pool).await?;
+    let step = Step::Retried { max_attempts: i64::from(ctx.config.max_attempts) };
+    let changed = step.of(&job.id).owned_by(user_id).run_returning(&ctx.db.pool).await?;
     let Some(queued) = changed else {
         return Err(JobError::NotRetriable(job.state.as_str()));
     };
-    audit::record(&services.db, Event::new(Action::JobRetried).actor(user_id).subject("job", &job.id).ip(ip)).await;
-    services.jobs.events.publish(user_id, &job.id).await;
-    services.jobs.wake.notify_one();
+    audit::record(&ctx.db, Event::new(Action::JobRetried).actor(user_id).subject("job", &job.id).ip(ip)).await;
+    ctx.runtime.events.publish(user_id, &job.id).await;
+    ctx.runtime.wake.notify_one();
     // The job as queued: the worker may already be submitting it, which the live stream reports.
     Ok(queued)
 }

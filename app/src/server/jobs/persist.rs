@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use super::Jobs;
 use super::setbacks::{backoff, fail, may_retry};
 use super::failure::Failure;
 use super::media;
@@ -22,7 +23,6 @@ use super::rows::{JobRow, JobState};
 use super::transition::Step;
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{new_id, now_ms};
-use crate::server::state::Services;
 use crate::server::storage::multipart;
 use crate::states::AssetKind;
 
@@ -56,35 +56,35 @@ enum Problem {
 
 /// `resumed`: the job was found in this state rather than just brought here, so an earlier run
 /// may have left unfinished multipart uploads behind.
-pub async fn persist(services: &Services, job: &JobRow, lease: &str, resumed: bool) -> Result<(), sqlx::Error> {
+pub async fn persist(ctx: Jobs<'_>, job: &JobRow, lease: &str, resumed: bool) -> Result<(), sqlx::Error> {
     let payload: Value = job.result_json.as_deref().and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
     let files = outputs::extract(&payload);
     if files.is_empty() {
         let failure = Failure::new("job.no_output", "The model finished but returned no files.");
-        return give_up(services, job, lease, &failure).await;
+        return give_up(ctx, job, lease, &failure).await;
     }
     if resumed {
-        abort_unfinished_uploads(services, job).await;
+        abort_unfinished_uploads(ctx, job).await;
     }
     tracing::info!(files = files.len(), resumed, "saving results");
 
     let mut stored = Vec::with_capacity(files.len());
     for (n, file) in files.iter().enumerate() {
-        match store(services, job, n, file).await {
+        match store(ctx, job, n, file).await {
             Ok(one) => stored.push(one),
-            Err(Problem::Fail(failure)) => return give_up(services, job, lease, &failure).await,
-            Err(Problem::Retry(reason)) => return later(services, job, lease, &reason).await,
+            Err(Problem::Fail(failure)) => return give_up(ctx, job, lease, &failure).await,
+            Err(Problem::Retry(reason)) => return later(ctx, job, lease, &reason).await,
             // Nothing to count or record: the lease is given back and the job stays due.
             Err(Problem::Interrupted) => return Ok(()),
         }
     }
-    commit(services, job, lease, &stored).await
+    commit(ctx, job, lease, &stored).await
 }
 
-async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored]) -> Result<(), sqlx::Error> {
+async fn commit(ctx: Jobs<'_>, job: &JobRow, lease: &str, stored: &[Stored]) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let expires_at = now + services.config.jobs.result_ttl.as_millis() as i64;
-    let mut tx = services.db.pool.begin().await?;
+    let expires_at = now + ctx.config.result_ttl.as_millis() as i64;
+    let mut tx = ctx.db.pool.begin().await?;
     let mut ids = Vec::with_capacity(stored.len());
     for s in stored {
         let id = new_id();
@@ -123,7 +123,7 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
     tx.commit().await?;
     for (s, id) in stored.iter().zip(&ids) {
         audit::record(
-            &services.db,
+            &ctx.db,
             Event::new(Action::AssetPersisted).actor(&job.user_id).subject("asset", id).detail(
                 json!({ "job": job.id, "key": s.key, "bytes": s.bytes, "sha256": s.sha256, "type": s.content_type }),
             ),
@@ -132,41 +132,41 @@ async fn commit(services: &Services, job: &JobRow, lease: &str, stored: &[Stored
     }
     metrics::counter!("job_succeeded_total").increment(1);
     tracing::info!(files = stored.len(), "results persisted");
-    services.jobs.events.publish(&job.user_id, &job.id).await;
+    ctx.runtime.events.publish(&job.user_id, &job.id).await;
     Ok(())
 }
 
 /// A final failure: nothing of this job stays in storage.
 pub(super) async fn give_up(
-    services: &Services,
+    ctx: Jobs<'_>,
     job: &JobRow,
     lease: &str,
     failure: &Failure,
 ) -> Result<(), sqlx::Error> {
     // Only while the job is still ours: a run that lost its lease must not delete what the
     // worker that took over has stored (and perhaps committed).
-    if fail(services, job, &[JobState::Persisting], Some(lease), failure).await? {
-        remove_objects(services, job).await;
-        services.jobs.events.publish(&job.user_id, &job.id).await;
+    if fail(ctx, job, &[JobState::Persisting], Some(lease), failure).await? {
+        remove_objects(ctx, job).await;
+        ctx.runtime.events.publish(&job.user_id, &job.id).await;
     }
     Ok(())
 }
 
 /// A passing problem: try again after a backoff, until the attempts run out.
-async fn later(services: &Services, job: &JobRow, lease: &str, reason: &str) -> Result<(), sqlx::Error> {
+async fn later(ctx: Jobs<'_>, job: &JobRow, lease: &str, reason: &str) -> Result<(), sqlx::Error> {
     let attempts = job.attempts + 1;
-    if !may_retry(services, job, attempts, job.completed_at.unwrap_or(job.updated_at)) {
+    if !may_retry(ctx, job, attempts, job.completed_at.unwrap_or(job.updated_at)) {
         let failure = Failure::new(
             "job.persist_failed",
             format!("The results could not be saved after {attempts} attempts: {reason}."),
         );
-        return give_up(services, job, lease, &failure).await;
+        return give_up(ctx, job, lease, &failure).await;
     }
     tracing::info!(%reason, "saving results failed; retrying later");
-    let at = now_ms() + backoff(services.config.jobs.retry_base, attempts).as_millis() as i64;
+    let at = now_ms() + backoff(ctx.config.retry_base, attempts).as_millis() as i64;
     let step = Step::SaveRetry { attempts, max_attempts: job.max_attempts, next_at: at, reason: reason.to_owned() };
-    step.of(&job.id).under(lease).run(&services.db.pool).await?;
-    services.jobs.events.publish(&job.user_id, &job.id).await;
+    step.of(&job.id).under(lease).run(&ctx.db.pool).await?;
+    ctx.runtime.events.publish(&job.user_id, &job.id).await;
     Ok(())
 }
 
@@ -179,8 +179,8 @@ fn prefixes(job: &JobRow) -> [String; 2] {
     [object_key(job, "results", ""), object_key(job, "thumbs", "")]
 }
 
-async fn remove_objects(services: &Services, job: &JobRow) {
-    let storage = &services.storage;
+async fn remove_objects(ctx: Jobs<'_>, job: &JobRow) {
+    let storage = &ctx.storage;
     for prefix in prefixes(job) {
         match storage.list(&storage.results_bucket, &prefix, None).await {
             Ok((objects, _)) => {
@@ -193,13 +193,13 @@ async fn remove_objects(services: &Services, job: &JobRow) {
             Err(err) => tracing::warn!(%err, "could not list partial results"),
         }
     }
-    abort_unfinished_uploads(services, job).await;
+    abort_unfinished_uploads(ctx, job).await;
 }
 
 /// Multipart uploads an interrupted run left open hold storage without being objects: abort
 /// the ones recorded for this job.
-async fn abort_unfinished_uploads(services: &Services, job: &JobRow) {
-    if let Err(err) = multipart::abort_recorded(&services.storage, &services.db, Some(&job.id), 0).await {
+async fn abort_unfinished_uploads(ctx: Jobs<'_>, job: &JobRow) {
+    if let Err(err) = multipart::abort_recorded(&ctx.storage, &ctx.db, Some(&job.id), 0).await {
         tracing::warn!(%err, "could not look up unfinished uploads; the sweeper will");
     }
 }
@@ -210,8 +210,8 @@ fn write_failed(err: multipart::WriteError) -> Problem {
     Problem::Retry("our storage did not accept the file".into())
 }
 
-async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -> Result<Stored, Problem> {
-    let max = services.config.jobs.max_output_bytes;
+async fn store(ctx: Jobs<'_>, job: &JobRow, n: usize, file: &OutputFile) -> Result<Stored, Problem> {
+    let max = ctx.config.max_output_bytes;
     if let Some(data) = file.url.strip_prefix("data:") {
         let bytes = super::data_uri::decode(data, max.min(MAX_IMAGE_BYTES as u64)).map_err(|err| match err {
             super::data_uri::DataUriError::TooLarge(limit) => too_large(limit),
@@ -219,15 +219,15 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
                 Problem::Fail(Failure::new("job.bad_output", "The provider returned an unreadable inline file."))
             }
         })?;
-        return store_whole(services, job, n, file, bytes).await;
+        return store_whole(ctx, job, n, file, bytes).await;
     }
     let url = Url::parse(&file.url).map_err(|_| {
         Problem::Fail(Failure::new("job.bad_output", "The provider returned an output with an invalid URL."))
     })?;
-    if !media::host_allowed(&services.config.fal.media_hosts, &url) {
+    if !media::host_allowed(&ctx.fal_config.media_hosts, &url) {
         return Err(disallowed(url.host_str().unwrap_or("an unknown host")));
     }
-    let response = services.jobs.media.get(url).send().await.map_err(|err| {
+    let response = ctx.runtime.media.get(url).send().await.map_err(|err| {
         if let Some(host) = media::redirect_refusal(&err) {
             disallowed(&host)
         } else {
@@ -279,12 +279,12 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
             bytes.extend_from_slice(&chunk);
         }
         check_size(bytes.len() as u64, announced, file.file_size)?;
-        return store_whole(services, job, n, file, bytes).await;
+        return store_whole(ctx, job, n, file, bytes).await;
     }
 
-    let storage = &services.storage;
+    let storage = &ctx.storage;
     let mut writer =
-        multipart::Writer::new(storage, &services.db, &storage.results_bucket, key.clone(), content_type, &job.id);
+        multipart::Writer::new(storage, &ctx.db, &storage.results_bucket, key.clone(), content_type, &job.id);
     let mut probe = (kind == AssetKind::Video).then(super::mp4::Probe::default);
     let streamed = async {
         writer.push(&head).await.map_err(write_failed)?;
@@ -293,7 +293,7 @@ async fn store(services: &Services, job: &JobRow, n: usize, file: &OutputFile) -
         }
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
-            if services.jobs.is_closing() {
+            if ctx.runtime.is_closing() {
                 return Err(Problem::Interrupted);
             }
             if writer.total + chunk.len() as u64 > max {
@@ -353,7 +353,7 @@ fn check_size(actual: u64, announced: Option<u64>, declared: Option<u64>) -> Res
 /// Stores an output already in memory (an image, or an inline file), with dimensions and a
 /// thumbnail for images.
 async fn store_whole(
-    services: &Services,
+    ctx: Jobs<'_>,
     job: &JobRow,
     n: usize,
     file: &OutputFile,
@@ -365,7 +365,7 @@ async fn store_whole(
     let (mut width, mut height, mut thumb_key) = (file.width, file.height, None);
     let mut bytes = bytes;
     if kind == AssetKind::Image {
-        let max_pixels = services.config.uploads.max_pixels;
+        let max_pixels = ctx.uploads.max_pixels;
         // Decoding holds the whole bitmap: one at a time per process keeps memory bounded.
         let _decoding = DECODES.acquire().await.ok();
         let (source, made) = tokio::task::spawn_blocking(move || {
@@ -378,12 +378,12 @@ async fn store_whole(
         if let Some((w, h, thumb)) = made {
             (width, height) = (Some(u64::from(w)), Some(u64::from(h)));
             let key = object_key(job, "thumbs", &format!("{n}.webp"));
-            put(services, &key, thumb, "image/webp").await?;
+            put(ctx, &key, thumb, "image/webp").await?;
             thumb_key = Some(key);
         }
     }
     let size = bytes.len() as u64;
-    put(services, &key, bytes, content_type).await?;
+    put(ctx, &key, bytes, content_type).await?;
     Ok(Stored {
         position: n,
         key,
@@ -399,9 +399,9 @@ async fn store_whole(
     })
 }
 
-async fn put(services: &Services, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Problem> {
+async fn put(ctx: Jobs<'_>, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), Problem> {
     let sha = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
-    let storage = &services.storage;
+    let storage = &ctx.storage;
     storage.put_bytes(&storage.results_bucket, key, bytes, content_type, &sha).await.map_err(|err| {
         tracing::warn!(%err, "storage refused a result");
         Problem::Retry("our storage did not accept the file".into())

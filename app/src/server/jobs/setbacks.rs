@@ -6,27 +6,27 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::Jobs;
 use super::failure;
 use super::rows::{JobRow, JobState};
 use super::transition::Step;
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::now_ms;
-use crate::server::state::Services;
 
 /// Marks the job failed (from one of `from`, under `lease` when given). Returns whether it did.
 pub async fn fail(
-    services: &Services,
+    ctx: Jobs<'_>,
     job: &JobRow,
     from: &[JobState],
     lease: Option<&str>,
     failure: &failure::Failure,
 ) -> Result<bool, sqlx::Error> {
     let step = Step::Failed { code: failure.code.to_owned(), message: failure.message.clone() };
-    let changed = step.of(&job.id).from(from).under(lease).run(&services.db.pool).await?;
+    let changed = step.of(&job.id).from(from).under(lease).run(&ctx.db.pool).await?;
     if changed {
         tracing::info!(job_id = %job.id, user_id = %job.user_id, code = failure.code, "job failed");
         audit::record(
-            &services.db,
+            &ctx.db,
             Event::new(Action::JobFailed)
                 .actor(&job.user_id)
                 .subject("job", &job.id)
@@ -39,8 +39,8 @@ pub async fn fail(
 
 /// Whether a passing failure may be tried again: within the attempts, and within the retry
 /// window counted from `since` (when the step that keeps failing first began).
-pub fn may_retry(services: &Services, job: &JobRow, attempts: i64, since: i64) -> bool {
-    let window = services.config.jobs.retry_window.as_millis() as i64;
+pub fn may_retry(ctx: Jobs<'_>, job: &JobRow, attempts: i64, since: i64) -> bool {
+    let window = ctx.config.retry_window.as_millis() as i64;
     attempts < job.max_attempts && now_ms() - since < window
 }
 
@@ -48,20 +48,20 @@ pub fn may_retry(services: &Services, job: &JobRow, attempts: i64, since: i64) -
 /// window are used up. `Some(true)`: requeued; `Some(false)`: failed; `None`: it had already
 /// moved on.
 pub async fn requeue(
-    services: &Services,
+    ctx: Jobs<'_>,
     job: &JobRow,
     from: &[JobState],
     lease: Option<&str>,
     reason: &str,
 ) -> Result<Option<bool>, sqlx::Error> {
     let attempts = job.attempts + 1;
-    if !may_retry(services, job, attempts, job.queued_at) {
+    if !may_retry(ctx, job, attempts, job.queued_at) {
         let failure = failure::exhausted(reason, attempts);
-        return Ok(fail(services, job, from, lease, &failure).await?.then_some(false));
+        return Ok(fail(ctx, job, from, lease, &failure).await?.then_some(false));
     }
-    let at = now_ms() + backoff(services.config.jobs.retry_base, attempts).as_millis() as i64;
+    let at = now_ms() + backoff(ctx.config.retry_base, attempts).as_millis() as i64;
     let step = Step::Requeued { attempts, max_attempts: job.max_attempts, next_at: at, reason: reason.to_owned() };
-    let changed = step.of(&job.id).from(from).under(lease).run(&services.db.pool).await?;
+    let changed = step.of(&job.id).from(from).under(lease).run(&ctx.db.pool).await?;
     Ok(changed.then_some(true))
 }
 

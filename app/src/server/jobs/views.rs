@@ -1,40 +1,40 @@
 //! Job rows to the views their owner is shown, with fresh URLs for the stored outputs.
 
+use super::Jobs;
 use super::{AssetRow, JobRow, JobState, outputs};
 use crate::catalog;
 use crate::error::{AppError, code};
 use crate::server::db::rfc3339;
-use crate::server::state::Services;
 use crate::views::{AssetView, JobView};
 
 /// `origin`: the origin the browser used, when links follow it (`Storage::presign_get`).
-pub async fn one(services: &Services, job: JobRow, origin: Option<&str>) -> Result<JobView, AppError> {
+pub async fn one(ctx: Jobs<'_>, job: JobRow, origin: Option<&str>) -> Result<JobView, AppError> {
     let user_id = job.user_id.clone();
-    Ok(many(services, &user_id, vec![job], origin).await?.pop().ok_or_else(AppError::internal)?)
+    Ok(many(ctx, &user_id, vec![job], origin).await?.pop().ok_or_else(AppError::internal)?)
 }
 
 pub async fn many(
-    services: &Services,
+    ctx: Jobs<'_>,
     user_id: &str,
     rows: Vec<JobRow>,
     origin: Option<&str>,
 ) -> Result<Vec<JobView>, AppError> {
     let ids: Vec<String> = rows.iter().filter(|j| j.state == JobState::Succeeded).map(|j| j.id.clone()).collect();
-    let assets = super::assets_of(&services.db, user_id, &ids).await.map_err(super::JobError::from)?;
+    let assets = super::assets_of(&ctx.db, user_id, &ids).await.map_err(super::JobError::from)?;
     let mut views = Vec::with_capacity(rows.len());
     for job in rows {
         let mut mine = Vec::new();
         for asset in assets.iter().filter(|a| a.job_id == job.id) {
-            mine.push(asset_view(services, asset, origin).await?);
+            mine.push(asset_view(ctx, asset, origin).await?);
         }
         views.push(view(job, mine));
     }
     Ok(views)
 }
 
-async fn asset_view(services: &Services, asset: &AssetRow, origin: Option<&str>) -> Result<AssetView, AppError> {
-    let storage = &services.storage;
-    let ttl = services.config.uploads.view_ttl;
+async fn asset_view(ctx: Jobs<'_>, asset: &AssetRow, origin: Option<&str>) -> Result<AssetView, AppError> {
+    let storage = &ctx.storage;
+    let ttl = ctx.uploads.view_ttl;
     let presign = |key: String| async move {
         storage.presign_get(&storage.results_bucket, &key, ttl, origin).await.map_err(|err| {
             tracing::error!(%err, "could not presign a result");

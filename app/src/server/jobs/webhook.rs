@@ -79,7 +79,7 @@ pub async fn receive(State(state): State<AppState>, request: axum::extract::Requ
             return answer(StatusCode::ACCEPTED, "webhook.accepted", "The result will be fetched from the queue.");
         }
     };
-    match complete(&state, &verified.request_id, outcome).await {
+    match complete((&state).into(), &verified.request_id, outcome).await {
         Ok(Completion::Unknown) => {
             metrics::counter!("webhook_rejected_total", "reason" => "unknown_request").increment(1);
             reject(&state, Some(&verified.request_id), "unknown_request").await;
