@@ -16,6 +16,7 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 pub mod states;
+pub mod upload_queue;
 pub mod validate;
 pub mod views;
 

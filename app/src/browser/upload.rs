@@ -16,7 +16,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{File, ProgressEvent, XmlHttpRequest};
 
 use crate::api::uploads::{UploadTicket, confirm_upload, delete_upload, issue_upload};
-use crate::components::uploader::{Item, Phase, Queue};
+use crate::upload_queue::{Item, Phase, Queue};
 
 /// Attempts per PUT when the network or storage fails transiently.
 const ATTEMPTS: u8 = 3;

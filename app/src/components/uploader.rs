@@ -4,98 +4,14 @@
 use leptos::html;
 use leptos::prelude::*;
 
-/// Where one file is in its journey.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Phase {
-    Hashing,
-    Uploading(u8),
-    Retrying { attempt: u8, of: u8 },
-    Verifying,
-    Ready,
-    Failed(String),
-    Canceled,
-}
-
-impl Phase {
-    fn label(&self) -> String {
-        match self {
-            Self::Hashing => "Preparing…".into(),
-            Self::Uploading(percent) => format!("Uploading {percent}%"),
-            Self::Retrying { attempt, of } => format!("Connection lost, retrying ({attempt}/{of})…"),
-            Self::Verifying => "Checking the image…".into(),
-            Self::Ready => "Ready".into(),
-            Self::Failed(message) => message.clone(),
-            Self::Canceled => "Canceled".into(),
-        }
-    }
-
-    pub fn is_active(&self) -> bool {
-        matches!(self, Self::Hashing | Self::Uploading(_) | Self::Retrying { .. } | Self::Verifying)
-    }
-
-    fn percent(&self) -> u8 {
-        match self {
-            Self::Uploading(p) => *p,
-            Self::Verifying | Self::Ready => 100,
-            _ => 0,
-        }
-    }
-}
-
-/// One file in the queue.
-#[derive(Clone)]
-pub struct Item {
-    pub key: u64,
-    pub name: String,
-    pub size: u64,
-    /// A local `blob:` URL for the preview; never leaves the browser.
-    pub preview: Option<String>,
-    pub phase: RwSignal<Phase>,
-    /// The stored image's id once it is ready: its row leaves the queue when the image shows
-    /// in the grid, so each upload is shown once.
-    pub upload_id: RwSignal<Option<String>>,
-}
-
-/// The queue, and a counter that moves each time an image becomes ready (lists refetch on it).
-#[derive(Clone, Copy)]
-pub struct Queue {
-    pub items: RwSignal<Vec<Item>>,
-    pub completed: RwSignal<u64>,
-}
-
-impl Queue {
-    pub fn new() -> Self {
-        Self { items: RwSignal::new(Vec::new()), completed: RwSignal::new(0) }
-    }
-}
-
-impl Default for Queue {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-pub fn human_size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.0} KB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
-}
-
-pub const ACCEPT: &str = "image/jpeg,image/png,image/webp,image/heic,image/heif,image/avif,.heic,.heif,.avif";
+pub use crate::upload_queue::{ACCEPT, Item, Phase, Queue, human_size};
 
 #[component]
 pub fn Uploader(queue: Queue) -> impl IntoView {
     let input = NodeRef::<html::Input>::new();
     let dragging = RwSignal::new(false);
 
-    #[cfg(feature = "hydrate")]
-    {
-        let paste = window_event_listener(leptos::ev::paste, move |ev| crate::browser::upload::from_paste(queue, &ev));
-        // The handle does not remove the listener when dropped; without this every visit adds one.
-        on_cleanup(move || paste.remove());
-    }
+    queue.take_pastes();
 
     view! {
         <div
@@ -110,8 +26,7 @@ pub fn Uploader(queue: Queue) -> impl IntoView {
             on:drop=move |ev| {
                 ev.prevent_default();
                 dragging.set(false);
-                #[cfg(feature = "hydrate")]
-                crate::browser::upload::from_drop(queue, &ev);
+                queue.take_drop(&ev);
             }
         >
             <p class="dropzone-title">
@@ -136,9 +51,8 @@ pub fn Uploader(queue: Queue) -> impl IntoView {
                 aria-describedby="dropzone-help"
                 tabindex="-1"
                 on:change=move |_ev| {
-                    #[cfg(feature = "hydrate")]
                     if let Some(input) = input.get() {
-                        crate::browser::upload::from_input(queue, &input);
+                        queue.take_picked(&input);
                     }
                 }
             />
@@ -176,18 +90,13 @@ fn QueueRow(item: Item, queue: Queue) -> impl IntoView {
             {move || {
                 if phase.get().is_active() {
                     view! {
-                        <button type="button" class="link" on:click=move |_| {
-                            #[cfg(feature = "hydrate")]
-                            crate::browser::upload::cancel(queue, key);
-                        }>"Cancel"</button>
+                        <button type="button" class="link" on:click=move |_| queue.cancel(key)>"Cancel"</button>
                     }
                     .into_any()
                 } else {
                     view! {
                         <button type="button" class="link" aria-label="Dismiss" on:click=move |_| {
-                            #[cfg(feature = "hydrate")]
-                            crate::browser::upload::release_preview(queue, key);
-                            queue.items.update(|items| items.retain(|i| i.key != key));
+                            queue.dismiss(key)
                         }>"Dismiss"</button>
                     }
                     .into_any()
