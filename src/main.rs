@@ -1,5 +1,3 @@
-use std::net::SocketAddr;
-
 use anyhow::Context;
 use app::server::config::Config;
 use clap::{Parser, Subcommand};
@@ -32,7 +30,7 @@ enum Command {
     #[cfg(feature = "fake-fal")]
     FakeFal {
         #[arg(long, default_value = "127.0.0.1:3999")]
-        addr: SocketAddr,
+        addr: std::net::SocketAddr,
         /// A CA certificate (PEM) to trust when reaching Darkroom over https.
         #[arg(long)]
         trust_ca: Option<std::path::PathBuf>,

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, code};
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::code;
 
 /// One place the account is signed in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,7 +1,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, code};
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::code;
 
 /// The fal model whose price "Test key" looks up (the hairstyle try-on model).
 pub const TEST_ENDPOINT: &str = "fal-ai/nano-banana/edit";

@@ -165,7 +165,7 @@ async fn delete_leftovers(ctx: Uploads<'_>, id: &str) -> Result<(), UploadError>
     let (user_id, upload_key, state): (String, String, String) =
         (row.try_get("user_id")?, row.try_get("upload_key")?, row.try_get("state")?);
     ctx.storage.delete(&ctx.storage.uploads_bucket, &upload_key).await?;
-    if state == "deleted" {
+    if UploadState::parse(&state) == Some(UploadState::Deleted) {
         ctx.storage.delete(&ctx.storage.uploads_bucket, &Keys::source(&user_id, id)).await?;
     }
     mark_swept(ctx, id).await?;
