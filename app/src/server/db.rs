@@ -61,8 +61,11 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-const SQLITE_PRAGMAS: &str =
-    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;";
+/// Reads go through a memory map instead of a `pread` per page, into a larger page cache: every
+/// signed-in request reads its session, login and account (measured with `cargo bench --bench
+/// presign`).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000; \
+     PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456; PRAGMA cache_size=-16384;";
 
 impl Db {
     /// Runs `work` in a transaction that nothing else holding `key` runs beside: a check and
@@ -115,7 +118,9 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    .pragma("mmap_size", "268435456")
+                    .pragma("cache_size", "-16384");
                 SessionPool::Sqlite(SqlitePoolOptions::new().max_connections(4).connect_with(options).await?)
             }
             Backend::Postgres => SessionPool::Postgres(PgPoolOptions::new().max_connections(4).connect(&url).await?),
