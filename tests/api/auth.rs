@@ -179,3 +179,24 @@ async fn audit_log_records_signup_login_and_failures() {
         .unwrap();
     assert_eq!(ip.as_deref(), Some("127.0.0.1"));
 }
+
+/// A signed-in request checks its session without reading the session's record (the account and
+/// login it belongs to are remembered): the check must still see a session that was removed or
+/// that expired behind the app's back, at once.
+#[tokio::test]
+async fn a_session_removed_or_expired_in_the_store_is_refused_at_the_next_request() {
+    let app = TestApp::spawn().await;
+    let (table, an_hour_ago) = match app.db().backend {
+        app::server::db::Backend::Sqlite => ("tower_sessions", "datetime('now', '-1 hour')"),
+        app::server::db::Backend::Postgres => ("tower_sessions.session", "now() - interval '1 hour'"),
+    };
+    let endings = [format!("DELETE FROM {table}"), format!("UPDATE {table} SET expiry_date = {an_hour_ago}")];
+    for (n, ending) in endings.iter().enumerate() {
+        let client = app.user(&format!("user{n}@example.com")).await;
+        for _ in 0..2 {
+            assert_eq!(client.call("keys/status", &[]).await.status, StatusCode::OK, "signed in");
+        }
+        sqlx::query(ending).execute(&app.db().pool).await.unwrap();
+        assert_eq!(client.call("keys/status", &[]).await.status, StatusCode::UNAUTHORIZED, "{ending}");
+    }
+}

@@ -47,7 +47,25 @@ pub async fn open(db: &Db, user_id: &str, seen: &Seen) -> Result<String, AuthErr
 /// last-seen time and address when `seen` is given and the last one is stale.
 pub async fn user_of(db: &Db, id: &str, user_id: &str, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
     // The login and its account in one round trip: this runs on every signed-in request.
-    let Some((user, last_seen)) = users::with_login(db, id, user_id).await? else { return Ok(None) };
+    let found = users::with_login(db, id, user_id).await?;
+    touched(db, id, found, seen).await
+}
+
+/// Like [`user_of`], and only while session `session_id` still stands (read in the same query).
+pub async fn user_of_session(
+    db: &Db,
+    session_id: &str,
+    id: &str,
+    user_id: &str,
+    seen: Option<&Seen>,
+) -> Result<Option<User>, AuthError> {
+    let found = users::with_session(db, session_id, id, user_id).await?;
+    touched(db, id, found, seen).await
+}
+
+/// Refreshes login `id`'s last-seen time and address, at most once a minute.
+async fn touched(db: &Db, id: &str, found: Option<(User, i64)>, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
+    let Some((user, last_seen)) = found else { return Ok(None) };
     let now = now_ms();
     if let Some(seen) = seen.filter(|_| now - last_seen >= TOUCH_EVERY_MS) {
         sqlx::query("UPDATE logins SET last_seen_at = $1, ip = $2 WHERE id = $3")

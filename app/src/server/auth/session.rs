@@ -2,7 +2,8 @@
 //! role, status and the login itself are read fresh from the database on every request, so a
 //! promotion, a disable or an ended session applies at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use tower_sessions::{Session, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
@@ -38,12 +39,53 @@ pub async fn login_id(session: &Session) -> Result<Option<String>, AuthError> {
     Ok(session.get::<String>(LOGIN_ID).await?)
 }
 
+/// Which account and login each session id seen lately belongs to. A session id never changes
+/// hands (a login gets a fresh one), so the pair can be kept; every request still checks, in one
+/// query with the account, that the session, its login and the account are all still there.
+/// Kept per process, for any server in it (ids are random, and the check reads the caller's own
+/// database), and emptied when it grows large.
+static KNOWN: LazyLock<Mutex<HashMap<String, (String, String)>>> = LazyLock::new(Mutex::default);
+const KNOWN_AT_MOST: usize = 100_000;
+
+fn known(session_id: &str) -> Option<(String, String)> {
+    KNOWN.lock().unwrap_or_else(PoisonError::into_inner).get(session_id).cloned()
+}
+
+fn remember(session_id: String, user_id: &str, login: &str) {
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    if known.len() >= KNOWN_AT_MOST {
+        known.clear();
+    }
+    known.insert(session_id, (user_id.to_owned(), login.to_owned()));
+}
+
+fn forget(session_id: &str) {
+    KNOWN.lock().unwrap_or_else(PoisonError::into_inner).remove(session_id);
+}
+
 /// The signed-in account, if the session's login still stands and the account may sign in.
 /// `seen` (where the request comes from) refreshes the login's last-seen time and address.
 pub async fn current_user(session: &Session, db: &Db, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
+    // A session already changed by this request (a login just made) is read the long way.
+    let session_id = session.id().map(|id| id.to_string()).filter(|_| !session.is_modified());
+    if let Some(sid) = &session_id
+        && let Some((user_id, login)) = known(sid)
+    {
+        match logins::user_of_session(db, sid, &login, &user_id, seen).await? {
+            Some(user) if !user.disabled => return Ok(Some(user)),
+            // Gone, ended or disabled: the long way below says so and clears the cookie.
+            _ => forget(sid),
+        }
+    }
     let Some(id) = session.get::<String>(USER_ID).await? else { return Ok(None) };
     let user = match login_id(session).await? {
-        Some(login) => logins::user_of(db, &login, &id, seen).await?,
+        Some(login) => {
+            let user = logins::user_of(db, &login, &id, seen).await?;
+            if let (Some(sid), Some(_)) = (session_id, &user) {
+                remember(sid, &id, &login);
+            }
+            user
+        }
         // Signed in before logins were recorded: record this one now rather than sign it out.
         None => match users::find(db, &id).await? {
             Some(user) if !user.disabled => {

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{AuthError, Email};
-use crate::server::db::{Db, is_unique_violation, new_id, now_ms};
+use crate::server::db::{Backend, Db, is_unique_violation, new_id, now_ms};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -118,6 +118,30 @@ pub async fn with_login(db: &Db, login_id: &str, user_id: &str) -> Result<Option
          WHERE l.id = $1 AND l.user_id = $2"
     );
     let row = sqlx::query(&sql).bind(login_id).bind(user_id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| Ok::<_, sqlx::Error>((from_row(&r)?, r.try_get("last_seen_at")?))).transpose()?)
+}
+
+/// Like [`with_login`], and only while session `session_id` still exists unexpired: what a
+/// signed-in request needs to know, in one round trip, without reading the session's record.
+/// The session table is the session layer's own (`tower_sessions`, or `tower_sessions.session`
+/// on PostgreSQL).
+pub async fn with_session(
+    db: &Db,
+    session_id: &str,
+    login_id: &str,
+    user_id: &str,
+) -> Result<Option<(User, i64)>, AuthError> {
+    let columns = COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+    let (table, unexpired) = match db.backend {
+        // The store writes its expiry as text that SQLite's date functions read.
+        Backend::Sqlite => ("tower_sessions", "datetime(s.expiry_date) > datetime('now')"),
+        Backend::Postgres => ("\"tower_sessions\".\"session\"", "s.expiry_date > now()"),
+    };
+    let sql = format!(
+        "SELECT {columns}, l.last_seen_at FROM {table} s JOIN logins l ON l.id = $2 AND l.user_id = $3 \
+         JOIN users u ON u.id = l.user_id WHERE s.id = $1 AND {unexpired}"
+    );
+    let row = sqlx::query(&sql).bind(session_id).bind(login_id).bind(user_id).fetch_optional(&db.pool).await?;
     Ok(row.map(|r| Ok::<_, sqlx::Error>((from_row(&r)?, r.try_get("last_seen_at")?))).transpose()?)
 }
 
