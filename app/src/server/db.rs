@@ -194,6 +194,14 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
+/// A column holding one of a wire enum's words (`crate::states`), read as that enum; any other
+/// word is a decoding error naming the column.
+pub fn word_column<T>(row: &sqlx::any::AnyRow, column: &str, parse: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+    use sqlx::Row;
+    let word: String = row.try_get(column)?;
+    parse(&word).ok_or_else(|| sqlx::Error::Decode(format!("unknown {column} {word:?}").into()))
+}
+
 /// True when `err` is a unique-constraint violation (on either backend).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())

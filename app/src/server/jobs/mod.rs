@@ -399,11 +399,7 @@ impl AssetRow {
             job_id: row.try_get("job_id")?,
             position: row.try_get("position")?,
             object_key: row.try_get("object_key")?,
-            kind: {
-                let kind: String = row.try_get("kind")?;
-                AssetKind::parse(&kind)
-                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown asset kind {kind:?}").into()))?
-            },
+            kind: crate::server::db::word_column(row, "kind", AssetKind::parse)?,
             content_type: row.try_get("content_type")?,
             byte_size: row.try_get("byte_size")?,
             sha256: row.try_get("sha256")?,

@@ -43,15 +43,13 @@ pub const COLUMNS: &str = "id, user_id, model, params_json, upload_ids_json, sta
     error_code, error_message, retry_reason, submitted_at, completed_at, queued_at, created_at, updated_at, request_id";
 
 pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
-    let state: String = row.try_get("state")?;
     Ok(JobRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         model: row.try_get("model")?,
         params_json: row.try_get("params_json")?,
         upload_ids_json: row.try_get("upload_ids_json")?,
-        state: JobState::parse(&state)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state {state:?}").into()))?,
+        state: crate::server::db::word_column(row, "state", JobState::parse)?,
         fal_request_id: row.try_get("fal_request_id")?,
         webhook: row.try_get::<i64, _>("webhook")? != 0,
         attempts: row.try_get("attempts")?,

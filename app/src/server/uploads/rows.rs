@@ -37,11 +37,7 @@ pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
     Ok(UploadRow {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
-        state: {
-            let state: String = row.try_get("state")?;
-            UploadState::parse(&state)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown upload state {state:?}").into()))?
-        },
+        state: crate::server::db::word_column(row, "state", UploadState::parse)?,
         upload_key: row.try_get("upload_key")?,
         object_key: row.try_get("object_key")?,
         declared_type: row.try_get("declared_type")?,
