@@ -213,9 +213,10 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), count, "a code is declared twice");
         for c in code::ALL {
-            let well_formed = c.name.split('.').all(|part| {
-                !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
-            });
+            let well_formed = c
+                .name
+                .split('.')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(well_formed && c.name.split('.').count() <= 2, "{}", c.name);
             assert!((400..=599).contains(&c.status), "{} answers {}", c.name, c.status);
             let error = AppError::new(*c, "m");

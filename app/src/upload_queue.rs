@@ -72,7 +72,8 @@ impl Queue {
     pub fn take_pastes(self) {
         #[cfg(feature = "hydrate")]
         {
-            let paste = window_event_listener(leptos::ev::paste, move |ev| crate::browser::upload::from_paste(self, &ev));
+            let paste =
+                window_event_listener(leptos::ev::paste, move |ev| crate::browser::upload::from_paste(self, &ev));
             // The handle does not remove the listener when dropped; without this every visit adds one.
             on_cleanup(move || paste.remove());
         }

@@ -163,9 +163,8 @@ pub async fn delete_account(password: String, confirm: String) -> Result<(), App
     respond(async move {
         let (user, _) = signed_in().await?;
         if confirm.trim() != DELETE_WORD {
-            return Err(
-                AppError::new(code::ACCOUNT_NOT_CONFIRMED, format!("Type {DELETE_WORD} to confirm.")).on_field("confirm")
-            );
+            return Err(AppError::new(code::ACCOUNT_NOT_CONFIRMED, format!("Type {DELETE_WORD} to confirm."))
+                .on_field("confirm"));
         }
         let state = state()?;
         // The server must keep someone who can administer it.

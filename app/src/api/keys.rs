@@ -69,7 +69,8 @@ pub async fn save_key(key: String) -> Result<KeyView, AppError> {
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let key = FalKey::parse(&key).map_err(|e| AppError::new(code::KEYS_MALFORMED, e.to_string()).on_field("key"))?;
+        let key =
+            FalKey::parse(&key).map_err(|e| AppError::new(code::KEYS_MALFORMED, e.to_string()).on_field("key"))?;
         let (status, saved) = keys::save(&state.db, &state.vault, &user.id, &key).await?;
         let action = if saved == Saved::Created { Action::KeySaved } else { Action::KeyReplaced };
         let detail = serde_json::json!({ "last4": status.last4 });

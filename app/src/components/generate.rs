@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobView, RetryJob};
-use crate::states::{AssetKind, JobState};
 use crate::catalog::{self, Field, Kind, MODELS};
+use crate::states::{AssetKind, JobState};
 
 /// Puts `job` in the list (replacing its older self), newest first.
 /// A view older than the one shown (a slow answer overtaken by a live event) is ignored.

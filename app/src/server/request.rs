@@ -125,9 +125,9 @@ pub fn answer_with_status(err: &AppError) {
 pub fn cursor(before: Option<String>) -> Result<Option<String>, AppError> {
     match before.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
         None => Ok(None),
-        Some(raw) => super::db::parse_id(raw)
-            .map(Some)
-            .ok_or_else(|| AppError::new(code::REQUEST_INVALID_CURSOR, "That page link is not valid.").on_field("before")),
+        Some(raw) => super::db::parse_id(raw).map(Some).ok_or_else(|| {
+            AppError::new(code::REQUEST_INVALID_CURSOR, "That page link is not valid.").on_field("before")
+        }),
     }
 }
 

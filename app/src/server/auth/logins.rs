@@ -64,7 +64,12 @@ pub async fn user_of_session(
 }
 
 /// Refreshes login `id`'s last-seen time and address, at most once a minute.
-async fn touched(db: &Db, id: &str, found: Option<(User, i64)>, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
+async fn touched(
+    db: &Db,
+    id: &str,
+    found: Option<(User, i64)>,
+    seen: Option<&Seen>,
+) -> Result<Option<User>, AuthError> {
     let Some((user, last_seen)) = found else { return Ok(None) };
     let now = now_ms();
     if let Some(seen) = seen.filter(|_| now - last_seen >= TOUCH_EVERY_MS) {

@@ -17,10 +17,10 @@ use sqlx::Row;
 use tower_sessions::Session;
 
 use super::audit::{self, Action, Event};
-use crate::error::{AppError, code};
 use super::db::{Db, now_ms, rfc3339};
 use super::jobs::AssetRow;
 use super::state::AppState;
+use crate::error::{AppError, code};
 
 /// Exports running at once in this process; each holds a storage connection for its length.
 const MAX_EXPORTS: usize = 2;

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::Jobs;
 use super::failure::{self, Verdict};
-use super::setbacks::{fail, requeue};
 use super::rows::{self, JobRow, JobState};
+use super::setbacks::{fail, requeue};
 use super::transition::Step;
 use crate::server::db::now_ms;
 use crate::server::fal::FalError;
@@ -41,8 +41,7 @@ pub async fn complete(ctx: Jobs<'_>, request_id: &str, outcome: Outcome) -> Resu
     let elapsed = job.submitted_at.map(|at| (now_ms() - at).max(0) as f64 / 1000.0);
     let done: fn(JobRow) -> Completion = match outcome {
         Outcome::Output(payload) => {
-            let changed =
-                Step::Completed { result_json: payload.to_string() }.of(&job.id).run(&ctx.db.pool).await?;
+            let changed = Step::Completed { result_json: payload.to_string() }.of(&job.id).run(&ctx.db.pool).await?;
             if !changed {
                 return Ok(already(ctx, &job.id).await?);
             }

@@ -15,11 +15,7 @@ use crate::server::fal::FalKey;
 use crate::server::storage::Fetched;
 
 /// The input, or why the job cannot be submitted now (`Retry`) or ever (`Fail`).
-pub(super) async fn build(
-    ctx: Jobs<'_>,
-    job: &JobRow,
-    key: &FalKey,
-) -> Result<Result<Value, Verdict>, sqlx::Error> {
+pub(super) async fn build(ctx: Jobs<'_>, job: &JobRow, key: &FalKey) -> Result<Result<Value, Verdict>, sqlx::Error> {
     let Some(model) = catalog::find(&job.model) else {
         return Ok(Err(Verdict::Fail(Failure::new("job.unknown_model", "This model is no longer available."))));
     };
@@ -28,14 +24,13 @@ pub(super) async fn build(
     let Some(field) = model.image_field() else { return Ok(Ok(Value::Object(input))) };
     let mut urls = Vec::with_capacity(uploads.len());
     for id in &uploads {
-        let row = sqlx::query(
-            "SELECT object_key, content_type FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3",
-        )
-        .bind(id)
-        .bind(&job.user_id)
-        .bind(crate::states::UploadState::Ready.as_str())
-        .fetch_optional(&ctx.db.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT object_key, content_type FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3")
+                .bind(id)
+                .bind(&job.user_id)
+                .bind(crate::states::UploadState::Ready.as_str())
+                .fetch_optional(&ctx.db.pool)
+                .await?;
         let image = match row {
             Some(row) => {
                 row.try_get::<Option<String>, _>("object_key")?.zip(row.try_get::<Option<String>, _>("content_type")?)
@@ -69,8 +64,7 @@ async fn hand_over(
     let storage = &ctx.storage;
     let ttl = match ctx.config.inputs {
         InputDelivery::Links => {
-            let link =
-                storage.presign_get(&storage.uploads_bucket, object_key, ctx.config.input_url_ttl, None);
+            let link = storage.presign_get(&storage.uploads_bucket, object_key, ctx.config.input_url_ttl, None);
             return link.await.map_err(|err| {
                 tracing::error!(%err, "could not presign an input");
                 Verdict::Retry("our storage could not sign a link to an input image".into())

@@ -129,7 +129,10 @@ mod tests {
     fn types_come_from_the_bytes() {
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), (AssetKind::Image, "image/png", "png"));
         assert_eq!(sniff(b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"), (AssetKind::Video, "video/mp4", "mp4"));
-        assert_eq!(sniff(b"<svg xmlns='http://www.w3.org/2000/svg'>"), (AssetKind::File, "application/octet-stream", "bin"));
+        assert_eq!(
+            sniff(b"<svg xmlns='http://www.w3.org/2000/svg'>"),
+            (AssetKind::File, "application/octet-stream", "bin")
+        );
     }
 
     #[test]

@@ -152,13 +152,17 @@ impl From<JobError> for AppError {
             JobError::UnknownModel(_) => {
                 AppError::new(code::JOB_UNKNOWN_MODEL, "That model is not available.").on_field("model")
             }
-            JobError::Invalid(invalid) => AppError::new(code::JOB_INVALID_INPUT, invalid.message).on_field(invalid.field),
+            JobError::Invalid(invalid) => {
+                AppError::new(code::JOB_INVALID_INPUT, invalid.message).on_field(invalid.field)
+            }
             JobError::InputMissing(_) => AppError::new(
                 code::JOB_INPUT_MISSING,
                 "One of the chosen images is no longer available. Pick it again or upload it again.",
             )
             .on_field("images"),
-            JobError::NoKey => AppError::new(code::KEYS_MISSING, "Save your fal key on the Account tab before generating."),
+            JobError::NoKey => {
+                AppError::new(code::KEYS_MISSING, "Save your fal key on the Account tab before generating.")
+            }
             JobError::NotFound => AppError::new(code::JOB_NOT_FOUND, "That job does not exist."),
             JobError::NotCancelable(state) => {
                 AppError::new(code::JOB_NOT_CANCELABLE, format!("This job is {state} and can no longer be canceled."))
@@ -201,11 +205,7 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
             return Err(JobError::InputMissing(upload.clone()));
         }
     }
-    if crate::server::keys::status(&ctx.db, user_id)
-        .await
-        .map_err(|e| JobError::Internal(e.to_string()))?
-        .is_none()
-    {
+    if crate::server::keys::status(&ctx.db, user_id).await.map_err(|e| JobError::Internal(e.to_string()))?.is_none() {
         return Err(JobError::NoKey);
     }
     let id = new_id();

@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::Jobs;
-use super::setbacks::{backoff, fail, may_retry};
 use super::failure::Failure;
 use super::media;
 use super::outputs::{self, OutputFile};
 use super::rows::{JobRow, JobState};
+use super::setbacks::{backoff, fail, may_retry};
 use super::transition::Step;
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{new_id, now_ms};
@@ -137,12 +137,7 @@ async fn commit(ctx: Jobs<'_>, job: &JobRow, lease: &str, stored: &[Stored]) -> 
 }
 
 /// A final failure: nothing of this job stays in storage.
-pub(super) async fn give_up(
-    ctx: Jobs<'_>,
-    job: &JobRow,
-    lease: &str,
-    failure: &Failure,
-) -> Result<(), sqlx::Error> {
+pub(super) async fn give_up(ctx: Jobs<'_>, job: &JobRow, lease: &str, failure: &Failure) -> Result<(), sqlx::Error> {
     // Only while the job is still ours: a run that lost its lease must not delete what the
     // worker that took over has stored (and perhaps committed).
     if fail(ctx, job, &[JobState::Persisting], Some(lease), failure).await? {

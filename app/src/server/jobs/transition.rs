@@ -80,7 +80,12 @@ impl Step {
             Self::Submitted { request_id, webhook, next_at, queue_position } => (
                 "fal_request_id = $3, webhook = $4, submitted_at = $1, polls = 0, next_attempt_at = $5, \
                  queue_position = $6, error_message = NULL, retry_reason = NULL",
-                vec![Text(Some(request_id.clone())), Int(Some(i64::from(*webhook))), Int(Some(*next_at)), Int(*queue_position)],
+                vec![
+                    Text(Some(request_id.clone())),
+                    Int(Some(i64::from(*webhook))),
+                    Int(Some(*next_at)),
+                    Int(*queue_position),
+                ],
             ),
             Self::Progress { queue_position, progress, next_at, .. } => (
                 "queue_position = $3, progress = $4, polls = polls + 1, next_attempt_at = $5",
@@ -157,11 +162,7 @@ pub struct Move<'a> {
 impl<'a> Move<'a> {
     /// Narrows the states the job may be in (a worker moves a job only from the state it found).
     pub fn from(mut self, states: &'a [JobState]) -> Self {
-        debug_assert!(
-            states.iter().all(|s| self.step.leaves().contains(s)),
-            "{:?} cannot leave {states:?}",
-            self.step
-        );
+        debug_assert!(states.iter().all(|s| self.step.leaves().contains(s)), "{:?} cannot leave {states:?}", self.step);
         self.from = states;
         self
     }
@@ -285,7 +286,10 @@ mod tests {
         for step in every_step() {
             let leaves_final = step.leaves().iter().any(|s| s.is_final());
             assert_eq!(leaves_final, matches!(step, Step::Retried { .. }), "{step:?}");
-            assert!(!step.leaves().contains(&step.enters()) || matches!(step, Step::Progress { .. } | Step::SaveRetry { .. } | Step::Requeued { .. }));
+            assert!(
+                !step.leaves().contains(&step.enters())
+                    || matches!(step, Step::Progress { .. } | Step::SaveRetry { .. } | Step::Requeued { .. })
+            );
         }
     }
 

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use super::Jobs;
 use super::complete::{self, Completion, Outcome};
-use super::setbacks::{fail, requeue};
 use super::failure::{self, Failure, Verdict};
 use super::inputs;
 use super::persist;
 use super::rows::{self, COLUMNS, JobRow, JobState};
+use super::setbacks::{fail, requeue};
 use super::transition::Step;
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Backend, new_id, now_ms};
@@ -265,10 +265,8 @@ async fn submit(ctx: Jobs<'_>, job: &JobRow, lease: &str) -> Result<(), sqlx::Er
         ),
     )
     .await;
-    let submitted = ctx
-        .fal
-        .submit(&key, &job.model, &input, config.webhook_url.as_ref(), config.fal_output_ttl.as_secs())
-        .await;
+    let submitted =
+        ctx.fal.submit(&key, &job.model, &input, config.webhook_url.as_ref(), config.fal_output_ttl.as_secs()).await;
     match submitted {
         Ok(submitted) => {
             // With a webhook coming, status is still checked now and then (never the result):
@@ -363,16 +361,7 @@ async fn poll(ctx: Jobs<'_>, job: &JobRow, lease: &str) -> Result<(), sqlx::Erro
                 // rate limit, a gateway hiccup): it is still there; look again shortly rather
                 // than paying for the request again.
                 Err(err) if error.is_none() && err.is_retriable() => {
-                    return progress(
-                        ctx,
-                        job,
-                        lease,
-                        job.state,
-                        job.queue_position,
-                        job.progress.clone(),
-                        next,
-                    )
-                    .await;
+                    return progress(ctx, job, lease, job.state, job.queue_position, job.progress.clone(), next).await;
                 }
                 Err(err) => Outcome::Failed(err),
             };

@@ -7,8 +7,8 @@ use sqlx::Row;
 use super::policy::{ImageType, Keys, Sha256, display_filename};
 use super::{UploadError, Uploads};
 use crate::server::audit::{self, Action, Event};
-use crate::states::UploadState;
 use crate::server::db::{new_id, now_ms};
+use crate::states::UploadState;
 
 pub struct IssueRequest<'a> {
     pub content_type: &'a str,
