@@ -118,9 +118,19 @@ impl EmbeddedS3 {
     async fn answer(&self, request: Request) -> Response {
         let method = request.method().clone();
         let deleted = deleted_object(&request);
+        let overrides = if method == Method::GET || method == Method::HEAD {
+            response_overrides(request.uri().query())
+        } else {
+            Vec::new()
+        };
         match self.service.call(request.map(s3s::Body::http_body_unsync)).await {
-            Ok(response) => {
+            Ok(mut response) => {
                 let status = response.status();
+                if status.is_success() {
+                    for (name, value) in overrides {
+                        response.headers_mut().insert(name, value);
+                    }
+                }
                 if let (true, Some((bucket, key))) = (status.is_success(), deleted) {
                     remove_sidecars(&self.root, &bucket, &key);
                     remove_empty_folders(&self.root, &bucket, &key);
@@ -138,6 +148,24 @@ impl EmbeddedS3 {
             }
         }
     }
+}
+
+/// The headers a GET's `response-…` parameters ask for. S3 lets a presigned link choose them
+/// (the signature covers the query, and s3s has checked it by the time they are applied);
+/// s3s-fs ignores them, so they are applied here. Values that are not valid headers are
+/// dropped.
+fn response_overrides(query: Option<&str>) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let Some(query) = query else { return Vec::new() };
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter_map(|(name, value)| {
+            let header = match name.as_ref() {
+                "response-cache-control" => http::header::CACHE_CONTROL,
+                "response-content-disposition" => http::header::CONTENT_DISPOSITION,
+                _ => return None,
+            };
+            Some((header, http::HeaderValue::from_str(&value).ok()?))
+        })
+        .collect()
 }
 
 /// The (bucket, key) a request deletes: a path-style `DELETE /bucket/key` that is not a
@@ -201,6 +229,22 @@ mod tests {
         assert_eq!(url("[::]:3000"), "http://[::1]:3000/");
         assert_eq!(url("10.1.2.3:8080"), "http://10.1.2.3:8080/");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_get_answers_with_the_headers_its_link_asks_for_and_no_others() {
+        let query = "X-Amz-Signature=x&response-cache-control=private%2C%20max-age%3D60\
+            &response-content-disposition=attachment%3B%20filename%3D%22a.png%22&response-expires=0&x-id=GetObject";
+        let headers = response_overrides(Some(query));
+        assert_eq!(
+            headers,
+            vec![
+                (http::header::CACHE_CONTROL, http::HeaderValue::from_static("private, max-age=60")),
+                (http::header::CONTENT_DISPOSITION, http::HeaderValue::from_static("attachment; filename=\"a.png\"")),
+            ]
+        );
+        assert!(response_overrides(Some("response-cache-control=a%0Ab")).is_empty(), "no header injection");
+        assert!(response_overrides(None).is_empty());
     }
 
     #[test]

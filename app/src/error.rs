@@ -76,6 +76,10 @@ codes! {
     JOB_NOT_RETRIABLE = "job.not_retriable" => 409;
     JOB_RATE_LIMITED = "job.rate_limited" => 429;
 
+    GALLERY_NOT_FOUND = "gallery.not_found" => 404;
+    GALLERY_INVALID_FILTER = "gallery.invalid_filter" => 400;
+    GALLERY_TOO_MANY = "gallery.too_many" => 400;
+
     UPLOAD_UNSUPPORTED_TYPE = "upload.unsupported_type" => 415;
     UPLOAD_EMPTY = "upload.empty" => 400;
     UPLOAD_TOO_LARGE = "upload.too_large" => 413;

@@ -25,6 +25,19 @@ pub fn span(secs: u64) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
+/// How long until `target_ms` from `now_ms`, in the largest whole unit: `in 3 days`,
+/// `in 5 hours`, `in 12 minutes`; `soon` within a minute (or past).
+pub fn until(now_ms: i64, target_ms: i64) -> String {
+    let secs = (target_ms - now_ms) / 1000;
+    let (n, unit) = match secs {
+        s if s >= 2 * 86_400 => (s / 86_400, "day"),
+        s if s >= 2 * 3_600 => (s / 3_600, "hour"),
+        s if s >= 60 => (s / 60, "minute"),
+        _ => return "soon".to_owned(),
+    };
+    format!("in {n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Seconds as a stopwatch shows them: `40 s`, `1:05`, `1:02:03`.
 pub fn elapsed(secs: u64) -> String {
     match secs {
@@ -93,5 +106,11 @@ mod tests {
         assert_eq!(span(7 * 86_400), "7 days");
         assert_eq!(span(5400), "90 minutes");
         assert_eq!(span(1), "1 second");
+        let day = 86_400_000;
+        assert_eq!(until(0, 3 * day + 5_000), "in 3 days");
+        assert_eq!(until(0, day + 1_000), "in 24 hours");
+        assert_eq!(until(0, 90_000), "in 1 minute");
+        assert_eq!(until(0, 59_000), "soon");
+        assert_eq!(until(day, 0), "soon");
     }
 }

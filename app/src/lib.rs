@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod components;
 pub mod error;
 pub mod format;
+pub mod gallery;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;

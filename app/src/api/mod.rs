@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod auth;
+pub mod gallery;
 pub mod jobs;
 pub mod keys;
 pub mod uploads;

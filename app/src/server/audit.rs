@@ -31,6 +31,10 @@ pub enum Action {
     WebhookAccepted,
     WebhookRejected,
     AssetPersisted,
+    AssetsFavorited,
+    AssetsTrashed,
+    AssetsRestored,
+    AssetsDeleted,
     PasswordChanged,
     EmailChanged,
     SessionEnded,
@@ -70,6 +74,10 @@ impl Action {
             Self::WebhookAccepted => "webhook.accepted",
             Self::WebhookRejected => "webhook.rejected",
             Self::AssetPersisted => "asset.persisted",
+            Self::AssetsFavorited => "asset.favorited",
+            Self::AssetsTrashed => "asset.trashed",
+            Self::AssetsRestored => "asset.restored",
+            Self::AssetsDeleted => "asset.deleted",
         }
     }
 }

@@ -36,6 +36,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub uploads: UploadConfig,
     pub jobs: JobConfig,
+    pub gallery: GalleryConfig,
     /// How many reverse proxies of ours stand in front and append to `X-Forwarded-For`
     /// (0: the header is ignored, as it must be when none is really in front).
     pub trusted_proxies: u8,
@@ -182,6 +183,15 @@ pub struct UploadConfig {
     /// How long after an account's deletion the last pass over storage runs (removing what a
     /// job still running at the time wrote).
     pub erase_last_pass_after: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct GalleryConfig {
+    /// How long a result stays in the trash before it is deleted for good.
+    pub trash_ttl: Duration,
+    /// Links to results are signed as of the start of the current window of this length, so
+    /// the same file keeps the same URL (and the browser's cached copy) for that long.
+    pub link_window: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -460,6 +470,16 @@ impl Config {
             return Err(bad("DARKROOM_INPUT_URL_TTL_SECS", "must be between 1 and 300 seconds"));
         }
 
+        let gallery = GalleryConfig {
+            trash_ttl: Duration::from_secs(
+                parse_u64("DARKROOM_TRASH_DAYS", get("DARKROOM_TRASH_DAYS"), 30)?.max(1) * 86_400,
+            ),
+            link_window: secs("DARKROOM_LINK_WINDOW_SECS", 3600)?,
+        };
+        if gallery.link_window.is_zero() || gallery.link_window > Duration::from_secs(24 * 3600) {
+            return Err(bad("DARKROOM_LINK_WINDOW_SECS", "must be between 1 second and 1 day"));
+        }
+
         Ok(Self {
             site_addr,
             public_url,
@@ -472,6 +492,7 @@ impl Config {
             auth,
             uploads,
             jobs,
+            gallery,
             trusted_proxies: parse_proxies(get("DARKROOM_TRUST_FORWARDED_FOR"))?,
             metrics_token: get("DARKROOM_METRICS_TOKEN").map(Secret),
             shutdown_grace: Duration::from_secs(parse_u64(

@@ -186,6 +186,7 @@ migrations! {
     6 "0006_logins",
     7 "0007_job_retry_reason",
     8 "0008_indexes_and_checks",
+    9 "0009_gallery",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -1,5 +1,5 @@
 //! Background upkeep every replica runs: the upload sweeper, pruning of old rate-limit
-//! windows, unfinished multipart uploads and account deletions. `darkroom sweep` runs one pass by hand.
+//! windows, unfinished multipart uploads, trash that is due and account deletions. `darkroom sweep` runs one pass by hand.
 
 use std::time::Duration;
 
@@ -33,6 +33,13 @@ pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
     match super::storage::multipart::abort_recorded(&services.storage, &services.db, None, hour_ago).await {
         Ok(aborted) => metrics::counter!("sweep_items_total", "kind" => "multipart_aborted").increment(aborted),
         Err(err) => tracing::warn!(%err, "looking for unfinished uploads failed; trying again next run"),
+    }
+    // Results in the trash longer than the trash keeps them, and objects of deleted results
+    // that storage did not confirm deleting at the time.
+    let gallery = &services.config.gallery;
+    match super::gallery::curate::purge_due(&services.db, &services.storage, gallery.trash_ttl).await {
+        Ok(purged) => metrics::counter!("sweep_items_total", "kind" => "trash_emptied").increment(purged),
+        Err(err) => tracing::warn!(%err, "emptying due trash failed; trying again next run"),
     }
     // Account deletions a crash interrupted, and the last storage pass of recent ones.
     let last_pass = services.config.uploads.erase_last_pass_after;

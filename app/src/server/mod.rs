@@ -9,6 +9,7 @@ pub mod db;
 pub mod erase;
 pub mod export;
 pub mod fal;
+pub mod gallery;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;

@@ -78,6 +78,13 @@ impl Validity {
     }
 }
 
+/// Response headers a presigned GET asks storage to answer with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+}
+
 /// A presigned PUT and the exact headers its signature covers.
 #[derive(Clone, Debug)]
 pub struct PresignedPut {
@@ -230,8 +237,27 @@ impl Storage {
         validity: impl Into<Validity>,
         origin: Option<&str>,
     ) -> Result<String, StorageError> {
+        self.presign_get_as(bucket, key, validity, origin, &Served::default()).await
+    }
+
+    /// The same, with the headers storage answers with chosen by the link (they are part of
+    /// what is signed, so no one can change them).
+    pub async fn presign_get_as(
+        &self,
+        bucket: &str,
+        key: &str,
+        validity: impl Into<Validity>,
+        origin: Option<&str>,
+        served: &Served,
+    ) -> Result<String, StorageError> {
         let config = validity.into().config()?;
-        let get = self.client.get_object().bucket(bucket).key(key);
+        let get = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_response_cache_control(served.cache_control.clone())
+            .set_response_content_disposition(served.content_disposition.clone());
         let signed = match self.link_base(origin) {
             Some(base) => {
                 get.customize()

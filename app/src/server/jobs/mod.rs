@@ -367,11 +367,16 @@ pub struct AssetRow {
     pub duration_ms: Option<i64>,
     pub thumb_key: Option<String>,
     pub nsfw: Option<bool>,
+    pub favorite: bool,
+    /// When the result expires (unless it is a favorite).
+    pub expires_at: Option<i64>,
+    /// Set while it is in the trash.
+    pub trashed_at: Option<i64>,
     pub created_at: i64,
 }
 
 impl AssetRow {
-    const COLUMNS: [&'static str; 14] = [
+    const COLUMNS: [&'static str; 17] = [
         "id",
         "job_id",
         "position",
@@ -385,6 +390,9 @@ impl AssetRow {
         "duration_ms",
         "thumb_key",
         "nsfw",
+        "favorite",
+        "expires_at",
+        "trashed_at",
         "created_at",
     ];
 
@@ -408,19 +416,22 @@ impl AssetRow {
             duration_ms: row.try_get("duration_ms")?,
             thumb_key: row.try_get("thumb_key")?,
             nsfw: row.try_get::<Option<i64>, _>("nsfw")?.map(|n| n != 0),
+            favorite: row.try_get::<i64, _>("favorite")? != 0,
+            expires_at: row.try_get("expires_at")?,
+            trashed_at: row.try_get("trashed_at")?,
             created_at: row.try_get("created_at")?,
         })
     }
 }
 
-/// The assets of `job_ids`, in output order.
+/// The assets of `job_ids` that are not in the trash, in output order.
 pub async fn assets_of(db: &Db, user_id: &str, job_ids: &[String]) -> Result<Vec<AssetRow>, sqlx::Error> {
     if job_ids.is_empty() {
         return Ok(Vec::new());
     }
     let marks = (0..job_ids.len()).map(|n| format!("${}", n + 2)).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT {} FROM assets WHERE user_id = $1 AND job_id IN ({marks}) ORDER BY job_id, position",
+        "SELECT {} FROM assets WHERE user_id = $1 AND job_id IN ({marks}) AND trashed_at IS NULL ORDER BY job_id, position",
         AssetRow::columns("")
     );
     let mut query = sqlx::query(&sql).bind(user_id);
