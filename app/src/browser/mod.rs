@@ -15,3 +15,12 @@ pub fn reveal_job(id: &str) {
         card.scroll_into_view_with_scroll_into_view_options(&options);
     });
 }
+
+/// Whether the page is scrolled to within `margin` pixels of its end.
+pub fn near_bottom(margin: f64) -> bool {
+    let window = leptos::prelude::window();
+    let height = window.inner_height().ok().and_then(|h| h.as_f64()).unwrap_or(0.0);
+    let scrolled = window.scroll_y().unwrap_or(0.0);
+    let total = leptos::prelude::document().document_element().map_or(0.0, |e| f64::from(e.scroll_height()));
+    scrolled + height + margin >= total
+}

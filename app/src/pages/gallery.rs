@@ -1,15 +1,74 @@
-use leptos::prelude::*;
+//! The Gallery tab: the user's results newest first, filtered by what the URL says, loading
+//! further pages as the user scrolls, with new results arriving live at the top.
 
-use crate::components::AppFrame;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::gallery::{GalleryQuery, list_gallery};
+use crate::components::gallery::{FilterBar, Grid, SelectionBar, Shelf};
+use crate::components::viewer::Viewer;
+use crate::components::{AppFrame, NoticeBanner};
 
 #[component]
 pub fn GalleryPage() -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| params.with(|p| GalleryQuery::from_params(|name| p.get(name))));
+    let open = Memo::new(move |_| params.with(|p| p.get("open")));
+    let shelf = Shelf::new();
+    let first = Resource::new(move || query.get(), |query| list_gallery(query, None));
+
+    #[cfg(feature = "hydrate")]
+    {
+        // A finished job's results go to the top, if this view shows them: the first page is
+        // read again and what is new in it is added (filters apply as to any page).
+        let refresh = move || {
+            let asked = query.get_untracked();
+            leptos::task::spawn_local(async move {
+                if let Ok(page) = list_gallery(asked.clone(), None).await
+                    && query.get_untracked() == asked
+                {
+                    shelf.prepend(page.items);
+                }
+            });
+        };
+        crate::browser::live::open(
+            move |job| {
+                if job.state == crate::states::JobState::Succeeded && !job.assets.is_empty() {
+                    refresh();
+                }
+            },
+            move || {},
+        );
+        on_cleanup(crate::browser::live::close);
+        // Infinite scroll: the next page loads before the user reaches the end.
+        let scrolling = window_event_listener(leptos::ev::scroll, move |_| {
+            if crate::browser::near_bottom(1200.0) {
+                shelf.load_more(query);
+            }
+        });
+        on_cleanup(move || scrolling.remove());
+    }
+
     view! {
         <AppFrame>
-            <h1>"Gallery"</h1>
-            <section class="card empty">
-                <p>"Your results will appear here, kept in your private storage."</p>
-            </section>
+            <div class="gallery-head">
+                <h1>{move || if query.get().trash { "Trash" } else { "Gallery" }}</h1>
+                <FilterBar query />
+            </div>
+            <NoticeBanner notice=shelf.notice />
+            <SelectionBar shelf query />
+            <Transition fallback=|| view! { <p class="card empty muted" data-testid="gallery-loading">"Loading your results…"</p> }>
+                {move || Suspend::new(async move {
+                    match first.await {
+                        Ok(page) => {
+                            shelf.reset(page);
+                            view! { <Grid shelf query /> }.into_any()
+                        }
+                        Err(err) => view! { <p class="banner error" data-testid="gallery-error">{err.message}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <Viewer open shelf query />
         </AppFrame>
     }
 }

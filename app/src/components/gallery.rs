@@ -1,0 +1,426 @@
+//! The Gallery tab's pieces: the filter bar, the grid of results with its multi-select, and the
+//! bar of actions on the selection. Their state lives in one [`Shelf`] the page owns.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::api::gallery::{
+    BulkAction, BulkReport, GalleryItem, GalleryPage, GalleryQuery, Outcome, curate_gallery, list_gallery,
+};
+use crate::catalog::MODELS;
+use crate::components::Notice;
+use crate::gallery::{MAX_BULK_IDS, Selection};
+use crate::states::AssetKind;
+
+/// What the grid shows and the user has chosen, shared by the page's parts.
+#[derive(Clone, Copy)]
+pub struct Shelf {
+    pub items: RwSignal<Vec<GalleryItem>>,
+    /// The cursor of the next page; `None` once the last is shown.
+    pub next: RwSignal<Option<String>>,
+    pub loading: RwSignal<bool>,
+    pub selection: RwSignal<Selection>,
+    pub notice: RwSignal<Option<Notice>>,
+}
+
+impl Shelf {
+    pub fn new() -> Self {
+        Self {
+            items: RwSignal::new(Vec::new()),
+            next: RwSignal::new(None),
+            loading: RwSignal::new(false),
+            selection: RwSignal::new(Selection::default()),
+            notice: RwSignal::new(None),
+        }
+    }
+
+    /// Starts over with a first page.
+    pub fn reset(&self, page: GalleryPage) {
+        self.items.set(page.items);
+        self.next.set(page.next);
+        self.selection.update(Selection::clear);
+    }
+
+    pub fn shown_ids(&self) -> Vec<String> {
+        self.items.with_untracked(|items| items.iter().map(|i| i.id.clone()).collect())
+    }
+
+    /// Loads the page after the last one shown, once (a second call while one loads does
+    /// nothing). A page for a query the user has left since is dropped.
+    pub fn load_more(&self, query: Memo<GalleryQuery>) {
+        let Some(after) = self.next.get_untracked() else { return };
+        if self.loading.get_untracked() {
+            return;
+        }
+        self.loading.set(true);
+        let asked = query.get_untracked();
+        let shelf = *self;
+        leptos::task::spawn_local(async move {
+            let page = list_gallery(asked.clone(), Some(after.clone())).await;
+            shelf.loading.set(false);
+            if query.get_untracked() != asked || shelf.next.get_untracked().as_deref() != Some(after.as_str()) {
+                return;
+            }
+            match page {
+                Ok(page) => {
+                    shelf.items.update(|items| {
+                        for item in page.items {
+                            if !items.iter().any(|i| i.id == item.id) {
+                                items.push(item);
+                            }
+                        }
+                    });
+                    shelf.next.set(page.next);
+                }
+                Err(err) => shelf.notice.set(Some(Notice::from(&err))),
+            }
+        });
+    }
+
+    /// Puts new results at the top (a live event announced them), skipping any already shown.
+    pub fn prepend(&self, fresh: Vec<GalleryItem>) {
+        self.items.update(|items| {
+            let new: Vec<GalleryItem> = fresh.into_iter().filter(|f| !items.iter().any(|i| i.id == f.id)).collect();
+            items.splice(0..0, new);
+        });
+    }
+
+    /// Applies what a bulk action reported to what is shown: items that left this view go,
+    /// favorites flip.
+    pub fn apply(&self, action: BulkAction, report: &BulkReport, in_trash: bool) {
+        let touched = |wanted: &[Outcome]| -> Vec<String> {
+            report.items.iter().filter(|(_, o)| wanted.contains(o)).map(|(id, _)| id.clone()).collect()
+        };
+        match action {
+            BulkAction::Favorite | BulkAction::Unfavorite => {
+                let now = action == BulkAction::Favorite;
+                let ids = touched(&[Outcome::Changed, Outcome::Unchanged]);
+                self.items.update(|items| {
+                    for item in items.iter_mut().filter(|i| ids.contains(&i.id)) {
+                        item.favorite = now;
+                    }
+                });
+            }
+            BulkAction::Trash | BulkAction::Restore | BulkAction::DeleteForever => {
+                // Gone from this view: what changed, and what is no longer there at all.
+                let leaves_view = match action {
+                    BulkAction::Trash => !in_trash,
+                    _ => in_trash,
+                };
+                if leaves_view {
+                    let gone = touched(&[Outcome::Changed, Outcome::NotFound]);
+                    self.items.update(|items| items.retain(|i| !gone.contains(&i.id)));
+                }
+            }
+        }
+        let shown = self.shown_ids();
+        self.selection.update(|s| s.keep_only(&shown));
+    }
+}
+
+impl Default for Shelf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `action` on `ids` in batches the server accepts, and merges the reports.
+pub async fn curate_all(action: BulkAction, ids: Vec<String>) -> Result<BulkReport, crate::error::AppError> {
+    let mut report = BulkReport::default();
+    for batch in ids.chunks(MAX_BULK_IDS) {
+        report.items.extend(curate_gallery(action, batch.to_vec()).await?.items);
+    }
+    Ok(report)
+}
+
+/// The words for what an action did and for what it found already done.
+pub fn words(action: BulkAction) -> (&'static str, &'static str) {
+    match action {
+        BulkAction::Favorite => ("added to favorites", "already favorites"),
+        BulkAction::Unfavorite => ("removed from favorites", "were not favorites"),
+        BulkAction::Trash => ("moved to the trash", "already in the trash"),
+        BulkAction::Restore => ("restored", "were not in the trash"),
+        BulkAction::DeleteForever => ("deleted for good", "not in the trash (only the trash can be deleted for good)"),
+    }
+}
+
+/// `/gallery?…`, with the viewer open on `open` when given.
+pub fn href(query: &GalleryQuery, open: Option<&str>) -> String {
+    let mut url = format!("/gallery{}", query.to_search());
+    if let Some(id) = open {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str("open=");
+        url.push_str(id);
+    }
+    url
+}
+
+/// The view tabs (all, favorites, trash) and the filters; each change is a new URL, so the
+/// back button and bookmarks work.
+#[component]
+pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
+    let navigate = leptos_router::hooks::use_navigate();
+    let go = move |change: &dyn Fn(&mut GalleryQuery)| {
+        let mut next = query.get_untracked();
+        change(&mut next);
+        navigate(&href(&next, None), Default::default());
+    };
+    let tab = move |label: &'static str, trash: bool, favorites: bool| {
+        let target = move || {
+            let q = query.get();
+            href(&GalleryQuery { trash, favorites, ..q }, None)
+        };
+        let current = move || {
+            let q = query.get();
+            q.trash == trash && q.favorites == favorites
+        };
+        view! {
+            <A href=target attr:class=move || if current() { "view-tab current" } else { "view-tab" }
+                attr:aria-current=move || current().then_some("page")>{label}</A>
+        }
+    };
+    let go_kind = go.clone();
+    let go_model = go.clone();
+    let go_from = go.clone();
+    let go_to = go;
+    view! {
+        <div class="gallery-bar" data-testid="gallery-filters">
+            <nav class="view-tabs" aria-label="Gallery views">
+                {tab("All", false, false)}
+                {tab("Favorites", false, true)}
+                {tab("Trash", true, false)}
+            </nav>
+            <label class="filter">
+                <span>"Kind"</span>
+                <select data-testid="filter-kind" on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    go_kind(&|q| q.kind = AssetKind::parse(&value));
+                }>
+                    <option value="" selected=move || query.get().kind.is_none()>"Any"</option>
+                    <option value="image" selected=move || query.get().kind == Some(AssetKind::Image)>"Images"</option>
+                    <option value="video" selected=move || query.get().kind == Some(AssetKind::Video)>"Videos"</option>
+                </select>
+            </label>
+            <label class="filter">
+                <span>"Model"</span>
+                <select data-testid="filter-model" on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    go_model(&|q| q.model = Some(value.clone()).filter(|v| !v.is_empty()));
+                }>
+                    <option value="" selected=move || query.get().model.is_none()>"Any"</option>
+                    {MODELS
+                        .iter()
+                        .map(|m| {
+                            let endpoint = m.endpoint;
+                            view! {
+                                <option value=endpoint selected=move || query.get().model.as_deref() == Some(endpoint)>
+                                    {m.name}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <label class="filter">
+                <span>"From"</span>
+                <input type="date" data-testid="filter-from" prop:value=move || query.get().from.unwrap_or_default()
+                    on:change=move |ev| {
+                        let value = event_target_value(&ev);
+                        go_from(&|q| q.from = Some(value.clone()).filter(|v| !v.is_empty()));
+                    } />
+            </label>
+            <label class="filter">
+                <span>"To"</span>
+                <input type="date" data-testid="filter-to" prop:value=move || query.get().to.unwrap_or_default()
+                    on:change=move |ev| {
+                        let value = event_target_value(&ev);
+                        go_to(&|q| q.to = Some(value.clone()).filter(|v| !v.is_empty()));
+                    } />
+            </label>
+        </div>
+    }
+}
+
+/// The grid: fixed-size tiles (so the browser lays out and skips off-screen ones cheaply),
+/// each with its select box and favorite star; a click opens the viewer.
+#[component]
+pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
+    let empty = move || {
+        let q = query.get();
+        let filtered = q.favorites || q.kind.is_some() || q.model.is_some() || q.from.is_some() || q.to.is_some();
+        if q.trash {
+            "The trash is empty."
+        } else if filtered {
+            "Nothing matches these filters."
+        } else {
+            "No results yet. What you generate on the Create tab is kept here."
+        }
+    };
+    view! {
+        <Show when=move || shelf.items.with(|i| !i.is_empty())
+            fallback=move || view! { <p class="card empty" data-testid="gallery-empty">{empty}</p> }>
+            <ul class="gallery-grid" data-testid="gallery-grid">
+                <For each=move || shelf.items.get() key=|item| (item.id.clone(), item.favorite) let:item>
+                    <Tile item shelf query />
+                </For>
+            </ul>
+        </Show>
+        <div class="gallery-more">
+            <Show when=move || shelf.next.with(Option::is_some)>
+                <button type="button" class="secondary" data-testid="load-more"
+                    disabled=move || shelf.loading.get()
+                    on:click=move |_| shelf.load_more(query)>
+                    {move || if shelf.loading.get() { "Loading…" } else { "Load more" }}
+                </button>
+            </Show>
+        </div>
+    }
+}
+
+#[component]
+fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
+    let id = item.id.clone();
+    let selected = {
+        let id = id.clone();
+        move || shelf.selection.with(|s| s.contains(&id))
+    };
+    let selected_class = selected.clone();
+    let select = {
+        let id = id.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            let shift = ev.shift_key();
+            let shown = shelf.shown_ids();
+            shelf.selection.update(|s| s.click(&shown, &id, shift));
+        }
+    };
+    let favorite = {
+        let id = id.clone();
+        let now = item.favorite;
+        move |_| {
+            let id = id.clone();
+            let action = if now { BulkAction::Unfavorite } else { BulkAction::Favorite };
+            leptos::task::spawn_local(async move {
+                match curate_gallery(action, vec![id]).await {
+                    Ok(report) => shelf.apply(action, &report, query.get_untracked().trash),
+                    Err(err) => shelf.notice.set(Some(Notice::from(&err))),
+                }
+            });
+        }
+    };
+    let open = href(&query.get_untracked(), Some(&id));
+    let label = item.prompt.clone().unwrap_or_else(|| item.model_name.clone());
+    let picture = match (&item.thumb_url, item.kind) {
+        (Some(thumb), _) => view! { <img src=thumb.clone() alt=label.clone() loading="lazy" decoding="async" /> }.into_any(),
+        (None, AssetKind::Video) => {
+            view! { <video src=item.url.clone() preload="metadata" muted=true playsinline=true aria-label=label.clone()></video> }
+                .into_any()
+        }
+        (None, _) => view! { <img src=item.url.clone() alt=label.clone() loading="lazy" decoding="async" /> }.into_any(),
+    };
+    let star = if item.favorite { "★" } else { "☆" };
+    view! {
+        <li class="gallery-tile" class:selected=selected_class data-testid="gallery-tile" data-id=id.clone()
+            data-favorite=item.favorite.to_string()>
+            <A href=open attr:class="tile-open" attr:title=label.clone() scroll=false>
+                {picture}
+                {(item.kind == AssetKind::Video).then(|| view! { <span class="tile-badge" aria-hidden="true">"▶"</span> })}
+            </A>
+            <input type="checkbox" class="tile-select" data-testid="select" aria-label="Select"
+                prop:checked=selected on:click=select />
+            <button type="button" class="tile-star" data-testid="favorite" aria-pressed=item.favorite.to_string()
+                aria-label=if item.favorite { "Remove from favorites" } else { "Add to favorites" }
+                on:click=favorite>{star}</button>
+        </li>
+    }
+}
+
+/// What can be done with the selection, shown while something is selected; in the trash also
+/// "Empty trash".
+#[component]
+pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
+    let busy = RwSignal::new(false);
+    let run = move |action: BulkAction| {
+        let ids = shelf.selection.with_untracked(|s| s.ids.clone());
+        if ids.is_empty() || busy.get_untracked() {
+            return;
+        }
+        if action == BulkAction::DeleteForever
+            && !confirmed(&format!("Delete {} results for good? This cannot be undone.", ids.len()))
+        {
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let result = curate_all(action, ids).await;
+            busy.set(false);
+            match result {
+                Ok(report) => {
+                    shelf.apply(action, &report, query.get_untracked().trash);
+                    let (changed, unchanged) = words(action);
+                    shelf.notice.set(Some(Notice::Success(report.summary(changed, unchanged))));
+                }
+                Err(err) => shelf.notice.set(Some(Notice::from(&err))),
+            }
+        });
+    };
+    let empty = move |_| {
+        if busy.get_untracked() || !confirmed("Delete everything in the trash for good? This cannot be undone.") {
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let result = crate::api::gallery::empty_trash().await;
+            busy.set(false);
+            match result {
+                Ok(n) => {
+                    shelf.reset(GalleryPage::default());
+                    shelf.notice.set(Some(Notice::Success(format!("{n} deleted for good."))));
+                }
+                Err(err) => shelf.notice.set(Some(Notice::from(&err))),
+            }
+        });
+    };
+    let count = move || shelf.selection.with(|s| s.ids.len());
+    let in_trash = move || query.get().trash;
+    let any = move || count() != 0;
+    view! {
+        <div class="selection-bar" data-testid="selection-bar">
+            <span class="muted" data-testid="selected-count">
+                {move || match count() { 0 => "Nothing selected".to_owned(), n => format!("{n} selected") }}
+            </span>
+            <button type="button" class="link" data-testid="select-page"
+                on:click=move |_| { let shown = shelf.shown_ids(); shelf.selection.update(|s| s.add_all(&shown)); }>
+                "Select all shown"
+            </button>
+            <Show when=any>
+                <button type="button" class="link" on:click=move |_| shelf.selection.update(Selection::clear)>"Clear"</button>
+                <Show when=move || !in_trash() fallback=move || view! {
+                    <button type="button" data-testid="bulk-restore" disabled=busy on:click=move |_| run(BulkAction::Restore)>"Restore"</button>
+                    <button type="button" class="danger" data-testid="bulk-delete" disabled=busy
+                        on:click=move |_| run(BulkAction::DeleteForever)>"Delete for good"</button>
+                }>
+                    <button type="button" data-testid="bulk-favorite" disabled=busy on:click=move |_| run(BulkAction::Favorite)>"★ Favorite"</button>
+                    <button type="button" class="secondary" data-testid="bulk-unfavorite" disabled=busy
+                        on:click=move |_| run(BulkAction::Unfavorite)>"Unfavorite"</button>
+                    <button type="button" class="danger" data-testid="bulk-trash" disabled=busy on:click=move |_| run(BulkAction::Trash)>"Move to trash"</button>
+                </Show>
+            </Show>
+            <Show when=in_trash>
+                <button type="button" class="danger" data-testid="empty-trash" disabled=busy on:click=empty>"Empty trash"</button>
+            </Show>
+        </div>
+    }
+}
+
+/// Asks the user to confirm (always yes while rendering on the server, where nothing runs).
+fn confirmed(question: &str) -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        window().confirm_with_message(question).unwrap_or(false)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = question;
+        true
+    }
+}
