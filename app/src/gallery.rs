@@ -25,6 +25,9 @@ pub struct GalleryQuery {
     pub from: Option<String>,
     #[serde(default)]
     pub to: Option<String>,
+    /// Words of the prompt (any case, accents or not); the last may be a word's beginning.
+    #[serde(default)]
+    pub q: Option<String>,
 }
 
 impl GalleryQuery {
@@ -40,7 +43,7 @@ impl GalleryQuery {
         if let Some(kind) = self.kind {
             params.push(("kind", kind.as_str().to_owned()));
         }
-        for (name, value) in [("model", &self.model), ("from", &self.from), ("to", &self.to)] {
+        for (name, value) in [("q", &self.q), ("model", &self.model), ("from", &self.from), ("to", &self.to)] {
             if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
                 params.push((name, value.to_owned()));
             }
@@ -59,6 +62,8 @@ impl GalleryQuery {
             model: text("model"),
             from: text("from"),
             to: text("to"),
+            // A search keeps its spaces: a trailing one says the last word is complete.
+            q: get("q").filter(|q| !q.trim().is_empty()),
         }
     }
 
@@ -260,9 +265,13 @@ mod tests {
             model: Some("fal-ai/flux/schnell".into()),
             from: Some("2026-01-02".into()),
             to: None,
+            q: Some("café au".into()),
         };
         let search = query.to_search();
-        assert_eq!(search, "?view=trash&favorites=1&kind=video&model=fal-ai%2Fflux%2Fschnell&from=2026-01-02");
+        assert_eq!(
+            search,
+            "?view=trash&favorites=1&kind=video&q=caf%C3%A9%20au&model=fal-ai%2Fflux%2Fschnell&from=2026-01-02"
+        );
         let params: Vec<(String, String)> = query.to_params().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         assert_eq!(GalleryQuery::from_params(get), query);

@@ -82,7 +82,7 @@ async fn seed(app: &TestApp, user_id: &str, seeds: &[Seed], objects: bool) -> Ve
         let asset_id = uuid::Uuid::now_v7().to_string();
         sqlx::query(
             "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-             queued_at, created_at, updated_at) VALUES ($1, $2, $3, $4, '[]', $5, 5, $6, $6, $6, $6)",
+             queued_at, created_at, updated_at, prompt_search) VALUES ($1, $2, $3, $4, '[]', $5, 5, $6, $6, $6, $6, $7)",
         )
         .bind(&job_id)
         .bind(user_id)
@@ -90,6 +90,7 @@ async fn seed(app: &TestApp, user_id: &str, seeds: &[Seed], objects: bool) -> Ve
         .bind(json!({ "prompt": seed.prompt }).to_string())
         .bind(JobState::Succeeded.as_str())
         .bind(seed.created_at)
+        .bind(app::server::gallery::search::fold(&seed.prompt))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -181,6 +182,12 @@ async fn a_generated_result_is_in_the_gallery_with_links_that_serve_it_and_name_
         assert_eq!(again.items[0].download_url, item.download_url);
     }
     assert!(window(&item.url).is_some(), "a presigned link: {}", item.url);
+
+    // Found by a word of its prompt, and by the beginning of one being typed.
+    for q in ["Lighthouse", "lightho", "DUSK light"] {
+        let found = page(&ada, &GalleryQuery { q: Some(q.into()), ..Default::default() }, None).await.unwrap();
+        assert_eq!(ids_of(&found.items), [item.id.clone()], "{q}");
+    }
 
     let detail = ada.call("gallery/get", &[("id", &item.id)]).await;
     assert_eq!(detail.status, StatusCode::OK, "{}", detail.body);
@@ -297,6 +304,40 @@ async fn filters_by_view_kind_model_and_day_combine_and_bad_ones_are_refused() {
         assert_eq!((refused.status, refused.code().as_str()), (StatusCode::BAD_REQUEST, "gallery.invalid_filter"));
         assert_eq!(refused.json::<serde_json::Value>()["field"], field);
     }
+}
+
+#[tokio::test]
+async fn prompt_search_ignores_case_and_accents_matches_a_word_being_typed_and_combines_with_filters() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    app.user("bob@example.com").await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    let prompts = ["A Lighthouse at Dusk", "Crème brûlée on a plate", "the lighthouse keeper's cat", "fox in snow"];
+    let seeds: Vec<Seed> = prompts.iter().enumerate().map(|(n, p)| Seed::image(p, MARCH_1 + n as i64)).collect();
+    let ids = seed(&app, &ada_id, &seeds, false).await;
+    seed(&app, &bob_id, &[Seed::image("bob's lighthouse", MARCH_1)], false).await;
+    curate(&ada, "favorite", &[ids[0].clone()]).await.unwrap();
+
+    let search = |q: &str, favorites: bool| {
+        let ada = ada.clone();
+        let query = GalleryQuery { q: Some(q.to_owned()), favorites, ..Default::default() };
+        async move { ids_of(&all(&ada, &query).await) }
+    };
+    assert_eq!(search("lighthouse", false).await, [ids[2].clone(), ids[0].clone()], "only ada's, newest first");
+    assert_eq!(search("LIGHTHOUSE dusk", false).await, [ids[0].clone()], "every word must match");
+    assert_eq!(search("cat lighthouse", false).await, [ids[2].clone()], "in any order");
+    assert_eq!(search("creme brulee", false).await, [ids[1].clone()], "accents do not matter");
+    assert_eq!(search("Brûl", false).await, [ids[1].clone()], "the word being typed matches its beginning");
+    assert_eq!(search("lightho", false).await.len(), 2);
+    assert_eq!(search("lightho ", false).await.len(), 0, "a finished word matches whole words only");
+    assert_eq!(search("lighthouse", true).await, [ids[0].clone()], "with the favorites filter");
+    assert!(search("\" OR 1=1 --", false).await.is_empty(), "quotes and operators are only text");
+    assert!(search("zebra", false).await.is_empty());
+    let too_long = GalleryQuery { q: Some("a b c d e f g h i".into()), ..Default::default() };
+    let refused = page(&ada, &too_long, None).await.unwrap_err();
+    assert_eq!((refused.status, refused.code().as_str()), (StatusCode::BAD_REQUEST, "gallery.invalid_filter"));
+    assert_eq!(refused.json::<serde_json::Value>()["field"], "q");
 }
 
 #[tokio::test]
@@ -463,7 +504,7 @@ async fn a_deep_page_enters_the_index_where_the_last_one_ended() {
         (Filter { trash: true, ..Filter::default() }, "assets_trashed"),
         (Filter { kind: Some(AssetKind::Video), model: Some(TEXT.into()), ..Filter::default() }, "assets_shown"),
     ] {
-        let sql = query::page("u", &filter, Some(&cursor), 61);
+        let sql = query::page(app.db().backend, "u", &filter, Some(&cursor), 61);
         let explain = query::Sql { text: format!("EXPLAIN QUERY PLAN {}", sql.text), binds: sql.binds };
         let rows = explain.query().fetch_all(&app.db().pool).await.unwrap();
         let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();

@@ -160,10 +160,13 @@ pub fn href(query: &GalleryQuery, open: Option<&str>) -> String {
 #[component]
 pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
     let navigate = leptos_router::hooks::use_navigate();
-    let go = move |change: &dyn Fn(&mut GalleryQuery)| {
-        let mut next = query.get_untracked();
-        change(&mut next);
-        navigate(&href(&next, None), Default::default());
+    let go = {
+        let navigate = navigate.clone();
+        move |change: &dyn Fn(&mut GalleryQuery)| {
+            let mut next = query.get_untracked();
+            change(&mut next);
+            navigate(&href(&next, None), Default::default());
+        }
     };
     let tab = move |label: &'static str, trash: bool, favorites: bool| {
         let target = move || {
@@ -179,6 +182,15 @@ pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
                 attr:aria-current=move || current().then_some("page")>{label}</A>
         }
     };
+    // Typing a search replaces the URL instead of adding a history entry per letter.
+    let search = {
+        let navigate = navigate.clone();
+        move |value: String| {
+            let next = GalleryQuery { q: Some(value).filter(|v| !v.trim().is_empty()), ..query.get_untracked() };
+            let options = leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() };
+            navigate(&href(&next, None), options);
+        }
+    };
     let go_kind = go.clone();
     let go_model = go.clone();
     let go_from = go.clone();
@@ -190,6 +202,12 @@ pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
                 {tab("Favorites", false, true)}
                 {tab("Trash", true, false)}
             </nav>
+            <label class="filter search">
+                <span>"Search prompts"</span>
+                <input type="search" data-testid="gallery-search" placeholder="lighthouse, fox…" autocomplete="off"
+                    prop:value=move || query.get().q.unwrap_or_default()
+                    on:input=move |ev| search(event_target_value(&ev)) />
+            </label>
             <label class="filter">
                 <span>"Kind"</span>
                 <select data-testid="filter-kind" on:change=move |ev| {
@@ -247,7 +265,8 @@ pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
 pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     let empty = move || {
         let q = query.get();
-        let filtered = q.favorites || q.kind.is_some() || q.model.is_some() || q.from.is_some() || q.to.is_some();
+        let filtered =
+            q.favorites || q.kind.is_some() || q.model.is_some() || q.from.is_some() || q.to.is_some() || q.q.is_some();
         if q.trash {
             "The trash is empty."
         } else if filtered {

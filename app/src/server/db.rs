@@ -187,6 +187,7 @@ migrations! {
     7 "0007_job_retry_reason",
     8 "0008_indexes_and_checks",
     9 "0009_gallery",
+    10 "0010_prompt_search",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -103,6 +103,10 @@ async fn erase(db: &Db, storage: &Storage, user_id: &str, email: &str) -> Result
         .bind(format!("%/{}/%", like_escaped(user_id)))
         .execute(&mut *tx)
         .await?;
+    // The prompt search index is not a table a cascade reaches (on SQLite).
+    if db.backend == Backend::Sqlite {
+        sqlx::query("DELETE FROM job_search WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+    }
     // Keys, uploads, usage, jobs, results and logins go with the account (ON DELETE CASCADE).
     let deleted = sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
     tx.commit().await?;

@@ -5,6 +5,7 @@
 pub mod curate;
 pub mod links;
 pub mod query;
+pub mod search;
 
 use std::time::SystemTime;
 
@@ -131,7 +132,7 @@ pub async fn page(
         Some(raw) => Some(Cursor::decode(raw).ok_or(GalleryError::InvalidCursor)?),
     };
     // One more than a page says whether another follows, without counting.
-    let sql = query::page(user_id, &filter, after.as_ref(), PAGE_SIZE + 1);
+    let sql = query::page(ctx.db.backend, user_id, &filter, after.as_ref(), PAGE_SIZE + 1);
     let rows = sql.query().fetch_all(&ctx.db.pool).await?;
     let mut found = rows.iter().map(listed).collect::<Result<Vec<_>, _>>()?;
     let more = found.len() as i64 > PAGE_SIZE;

@@ -3,7 +3,9 @@
 //! `(created_at, id)` itself, so a page after an item that has since been trashed or deleted
 //! still starts in the right place.
 
+use super::search::Terms;
 use crate::gallery::GalleryQuery;
+use crate::server::db::Backend;
 use crate::server::jobs::AssetRow;
 use crate::states::AssetKind;
 
@@ -46,6 +48,7 @@ pub struct Filter {
     /// From the start of the `from` day (inclusive) to the end of the `to` day.
     pub since: Option<i64>,
     pub until: Option<i64>,
+    pub search: Option<Terms>,
 }
 
 /// Which part of a query is wrong, and why, in words for the user.
@@ -77,7 +80,9 @@ impl Filter {
         {
             return Err(Invalid { field: "to", message: "The last day comes before the first." });
         }
-        Ok(Self { trash: query.trash, favorites: query.favorites, kind: query.kind, model, since, until })
+        let search =
+            Terms::parse(query.q.as_deref().unwrap_or_default()).map_err(|message| Invalid { field: "q", message })?;
+        Ok(Self { trash: query.trash, favorites: query.favorites, kind: query.kind, model, since, until, search })
     }
 }
 
@@ -135,7 +140,7 @@ impl Sql {
 
 /// The page of `user_id`'s results matching `filter` after `after`, newest first, with the model
 /// and inputs of the job that made each.
-pub fn page(user_id: &str, filter: &Filter, after: Option<&Cursor>, limit: i64) -> Sql {
+pub fn page(backend: Backend, user_id: &str, filter: &Filter, after: Option<&Cursor>, limit: i64) -> Sql {
     let mut sql = Sql::default();
     let user = sql.bind(Bind::Text(user_id.to_owned()));
     let mut wheres = vec![format!("a.user_id = {user}")];
@@ -149,6 +154,10 @@ pub fn page(user_id: &str, filter: &Filter, after: Option<&Cursor>, limit: i64) 
     }
     if let Some(model) = &filter.model {
         wheres.push(format!("j.model = {}", sql.bind(Bind::Text(model.clone()))));
+    }
+    if let Some(terms) = &filter.search {
+        let q = sql.bind(Bind::Text(terms.query(backend)));
+        wheres.push(Terms::condition(backend, &q, &user));
     }
     if let Some(since) = filter.since {
         wheres.push(format!("a.created_at >= {}", sql.bind(Bind::Int(since))));
@@ -243,12 +252,12 @@ mod tests {
 
     #[test]
     fn a_page_reads_the_index_of_what_it_shows() {
-        let plain = page("u", &Filter::default(), None, 60);
+        let plain = page(Backend::Sqlite, "u", &Filter::default(), None, 60);
         assert!(plain.text.contains("a.trashed_at IS NULL") && !plain.text.contains("a.favorite = 1"));
-        let trash = page("u", &Filter { trash: true, ..Filter::default() }, None, 60);
+        let trash = page(Backend::Sqlite, "u", &Filter { trash: true, ..Filter::default() }, None, 60);
         assert!(trash.text.contains("a.trashed_at IS NOT NULL"));
         let cursor = Cursor { created_at: 5, id: "i".into() };
-        let deep = page("u", &Filter { favorites: true, ..Filter::default() }, Some(&cursor), 60);
+        let deep = page(Backend::Sqlite, "u", &Filter { favorites: true, ..Filter::default() }, Some(&cursor), 60);
         assert!(deep.text.contains("a.favorite = 1") && deep.text.contains("a.created_at <= $2"));
         assert_eq!(deep.binds.len(), 4);
     }

@@ -217,14 +217,16 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     // the cap together.
     let sql = format!(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-         queued_at, created_at, updated_at, request_id) \
-         SELECT $1, $2, $3, $4, $5, '{queued}', $6, $7, $7, $7, $7, $9 \
+         queued_at, created_at, updated_at, request_id, prompt_search) \
+         SELECT $1, $2, $3, $4, $5, '{queued}', $6, $7, $7, $7, $7, $9, $10 \
          WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $2 AND state IN ({active})) < $8 \
          RETURNING {columns}",
         queued = JobState::Queued.as_str(),
         active = sql_list(&JobState::ACTIVE, JobState::as_str),
         columns = rows::COLUMNS
     );
+    // The prompt as the gallery's search indexes it.
+    let prompt_search = valid.params.get("prompt").and_then(Value::as_str).map(crate::server::gallery::search::fold);
     let binds = (
         id.clone(),
         user_id.to_owned(),
@@ -233,6 +235,7 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
         json!(valid.images).to_string(),
         i64::from(ctx.config.max_attempts),
         new.request_id,
+        prompt_search,
     );
     let created = ctx
         .db
@@ -248,6 +251,7 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
                     .bind(now)
                     .bind(MAX_ACTIVE_PER_USER)
                     .bind(binds.6)
+                    .bind(binds.7)
                     .fetch_optional(&mut *conn)
                     .await
             })
