@@ -79,6 +79,11 @@ codes! {
     GALLERY_NOT_FOUND = "gallery.not_found" => 404;
     GALLERY_INVALID_FILTER = "gallery.invalid_filter" => 400;
     GALLERY_TOO_MANY = "gallery.too_many" => 400;
+    /// A re-run of a result whose model is no longer in the catalog.
+    GALLERY_MODEL_GONE = "gallery.model_gone" => 409;
+    /// A re-run of a result whose input image is no longer kept.
+    GALLERY_INPUT_GONE = "gallery.input_gone" => 410;
+    GALLERY_NOT_AN_IMAGE = "gallery.not_an_image" => 422;
 
     UPLOAD_UNSUPPORTED_TYPE = "upload.unsupported_type" => 415;
     UPLOAD_EMPTY = "upload.empty" => 400;

@@ -513,3 +513,91 @@ async fn a_deep_page_enters_the_index_where_the_last_one_ended() {
         assert!(!plan.contains("TEMP B-TREE"), "no sort: the index gives the order\n{plan}");
     }
 }
+
+/// fal's input with the image links taken out: what must be the same on a re-run.
+fn without_links(mut input: serde_json::Value) -> (String, usize) {
+    let links = input.get("image_urls").and_then(|u| u.as_array()).map_or(0, Vec::len);
+    input.as_object_mut().unwrap().remove("image_urls");
+    (serde_json::to_string(&input).unwrap(), links)
+}
+
+#[tokio::test]
+async fn running_a_result_again_sends_fal_the_same_inputs_and_stops_before_spending_when_one_is_gone() {
+    let app = TestApp::spawn().await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = app.user("bob@example.com").await;
+    let photo = selfie(&ada).await;
+    let params = json!({ "prompt": "short curly bob", "num_images": 1, "output_format": "png" });
+    let first = start(&ada, EDIT, params, &[&photo]).await;
+    wait_for(&app, &first, JobState::Succeeded).await;
+    let item = page(&ada, &GalleryQuery::default(), None).await.unwrap().items.remove(0);
+
+    let again = ada.call("gallery/rerun", &[("id", &item.id)]).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    let again: app::views::JobView = again.json();
+    assert_ne!(again.id, first);
+    assert_eq!(again.model, EDIT);
+    wait_for(&app, &again.id, JobState::Succeeded).await;
+    let sent = app.fake.submitted();
+    assert_eq!(sent.len(), 2);
+    let (before, links_before) = without_links(sent[0].input.clone());
+    let (after, links_after) = without_links(sent[1].input.clone());
+    assert_eq!(after, before, "the same request, byte for byte, apart from the fresh image links");
+    assert_eq!((links_before, links_after), (1, 1));
+    assert_ne!(sent[0].input["image_urls"], sent[1].input["image_urls"], "links are signed afresh");
+
+    // Someone else's result cannot be run again (and is not told apart from a missing one).
+    let foreign = bob.call("gallery/rerun", &[("id", &item.id)]).await;
+    assert_eq!((foreign.status, foreign.code().as_str()), (StatusCode::NOT_FOUND, "gallery.not_found"));
+
+    // The selfie is deleted: running again is refused before anything reaches fal.
+    assert_eq!(ada.call("uploads/delete", &[("upload", &photo)]).await.status, StatusCode::OK);
+    let gone = ada.call("gallery/rerun", &[("id", &item.id)]).await;
+    assert_eq!((gone.status, gone.code().as_str()), (StatusCode::GONE, "gallery.input_gone"), "{}", gone.body);
+    // A model that left the catalog, likewise.
+    sqlx::query("UPDATE jobs SET model = 'fal-ai/retired-model', upload_ids_json = '[]' WHERE id = $1")
+        .bind(&first)
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    let retired = ada.call("gallery/rerun", &[("id", &item.id)]).await;
+    assert_eq!((retired.status, retired.code().as_str()), (StatusCode::CONFLICT, "gallery.model_gone"));
+    assert_eq!(app.fake.submitted().len(), 2, "nothing more was sent to fal");
+    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(jobs, 2, "and no job was queued");
+}
+
+#[tokio::test]
+async fn a_result_becomes_an_input_by_a_copy_made_inside_storage() {
+    let app = TestApp::spawn().await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = app.user("bob@example.com").await;
+    let job = start(&ada, TEXT, json!({ "prompt": "a red door" }), &[]).await;
+    wait_for(&app, &job, JobState::Succeeded).await;
+    let item = page(&ada, &GalleryQuery::default(), None).await.unwrap().items.remove(0);
+
+    let copied = ada.call("gallery/use_as_input", &[("id", &item.id)]).await;
+    assert_eq!(copied.status, StatusCode::OK, "{}", copied.body);
+    let upload_id: String = copied.json();
+    let images: Vec<serde_json::Value> = ada.call("uploads/list", &[]).await.json();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0]["id"], upload_id.as_str());
+    // The copy is the result's bytes, among the user's sources.
+    let ada_id = user_id(&app, "ada@example.com").await;
+    let source = app.object(&format!("sources/{ada_id}/{upload_id}")).await.expect("the copy is stored");
+    let result = reqwest::get(&item.url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(source, result.as_ref());
+
+    // It works as an input like any upload.
+    let edit = start(&ada, EDIT, json!({ "prompt": "paint it blue" }), &[&upload_id]).await;
+    wait_for(&app, &edit, JobState::Succeeded).await;
+    assert_eq!(app.fake.submitted().last().unwrap().input["image_urls"].as_array().unwrap().len(), 1);
+
+    let foreign = bob.call("gallery/use_as_input", &[("id", &item.id)]).await;
+    assert_eq!((foreign.status, foreign.code().as_str()), (StatusCode::NOT_FOUND, "gallery.not_found"));
+    let video = seed(&app, &ada_id, &[Seed { kind: AssetKind::Video, ..Seed::image("v", MARCH_1) }], false).await;
+    let refused = ada.call("gallery/use_as_input", &[("id", &video[0])]).await;
+    assert_eq!((refused.status, refused.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "gallery.not_an_image"));
+    let images: Vec<serde_json::Value> = ada.call("uploads/list", &[]).await.json();
+    assert_eq!(images.len(), 1, "a refused copy leaves no image behind");
+}

@@ -99,3 +99,33 @@ pub async fn empty_trash() -> Result<u64, AppError> {
     })
     .await
 }
+
+/// Runs the job that made the caller's result `id` again, with exactly its inputs.
+#[server(endpoint = "gallery/rerun")]
+pub async fn rerun(id: String) -> Result<crate::views::JobView, AppError> {
+    use crate::server::gallery::{Gallery, reuse};
+    use crate::server::jobs;
+    use crate::server::request::{client_ip, origin, request_id, require_user, respond, state};
+    respond(async move {
+        let user = require_user().await?;
+        let state = state()?;
+        let job =
+            reuse::rerun(Gallery::from(&*state), (&state).into(), &user.id, &id, &client_ip(), request_id()).await?;
+        jobs::views::one((&state).into(), job, origin().as_deref()).await
+    })
+    .await
+}
+
+/// Copies the caller's result `id` into their images, to be an input on the Create tab;
+/// answers the new image's id.
+#[server(endpoint = "gallery/use_as_input")]
+pub async fn use_as_input(id: String) -> Result<String, AppError> {
+    use crate::server::gallery::{Gallery, reuse};
+    use crate::server::request::{client_ip, require_user, respond, state};
+    respond(async move {
+        let user = require_user().await?;
+        let state = state()?;
+        Ok(reuse::use_as_input(Gallery::from(&*state), &user.id, &id, &client_ip()).await?.id)
+    })
+    .await
+}

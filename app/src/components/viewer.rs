@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 
-use crate::api::gallery::{AssetDetail, BulkAction, GalleryQuery, curate_gallery, get_asset};
+use crate::api::gallery::{AssetDetail, BulkAction, GalleryQuery, curate_gallery, get_asset, rerun, use_as_input};
 use crate::components::Notice;
 use crate::components::gallery::{Shelf, href};
 use crate::components::uploader::human_size;
@@ -77,6 +77,24 @@ pub fn Viewer(open: Memo<Option<String>>, shelf: Shelf, query: Memo<GalleryQuery
         });
     });
 
+    // Making something new from a result goes on on the Create tab, where the new job shows
+    // live, or where the copied image is chosen as the input.
+    let navigate_on = leptos_router::hooks::use_navigate();
+    let make = Callback::new(move |(again, id): (bool, String)| {
+        let navigate = navigate_on.clone();
+        leptos::task::spawn_local(async move {
+            let target = if again {
+                rerun(id).await.map(|_| "/create".to_owned())
+            } else {
+                use_as_input(id).await.map(|upload| format!("/create?use={upload}"))
+            };
+            match target {
+                Ok(target) => navigate(&target, NavigateOptions::default()),
+                Err(err) => shelf.notice.set(Some(Notice::from(&err))),
+            }
+        });
+    });
+
     view! {
         <Show when=move || open.with(Option::is_some)>
             <div class="viewer" role="dialog" aria-modal="true" aria-label="Result" data-testid="viewer">
@@ -91,7 +109,7 @@ pub fn Viewer(open: Memo<Option<String>>, shelf: Shelf, query: Memo<GalleryQuery
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match detail.await {
-                            Ok(Some(detail)) => view! { <Facts detail act /> }.into_any(),
+                            Ok(Some(detail)) => view! { <Facts detail act make /> }.into_any(),
                             Ok(None) => ().into_any(),
                             Err(err) => view! { <p class="banner error" data-testid="viewer-error">{err.message}</p> }.into_any(),
                         }
@@ -103,7 +121,12 @@ pub fn Viewer(open: Memo<Option<String>>, shelf: Shelf, query: Memo<GalleryQuery
 }
 
 #[component]
-fn Facts(detail: AssetDetail, act: Callback<(BulkAction, String)>) -> impl IntoView {
+fn Facts(
+    detail: AssetDetail,
+    act: Callback<(BulkAction, String)>,
+    /// `(true, id)` runs the result's job again; `(false, id)` uses the result as an input.
+    make: Callback<(bool, String)>,
+) -> impl IntoView {
     let item = detail.item;
     let media = match item.kind {
         AssetKind::Video => view! {
@@ -141,6 +164,17 @@ fn Facts(detail: AssetDetail, act: Callback<(BulkAction, String)>) -> impl IntoV
                     </button>
                     <a class="button secondary" href=item.download_url.clone() download=item.file_name.clone()
                         data-testid="viewer-download">"Download"</a>
+                    <button type="button" class="secondary" data-testid="viewer-rerun" on:click={
+                        let id = id.clone();
+                        move |_| make.run((true, id.clone()))
+                    }>"Run again"</button>
+                    {(item.kind == AssetKind::Image).then(|| {
+                        let id = id.clone();
+                        view! {
+                            <button type="button" class="secondary" data-testid="viewer-use"
+                                on:click=move |_| make.run((false, id.clone()))>"Use as input"</button>
+                        }
+                    })}
                     <button type="button" class="secondary" data-testid="viewer-trash" on:click=trash>
                         {if in_trash { "Restore" } else { "Move to trash" }}
                     </button>

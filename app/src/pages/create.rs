@@ -19,6 +19,8 @@ pub fn CreatePage() -> impl IntoView {
     let delete = ServerAction::<DeleteUpload>::new();
     let images = Resource::new(move || (queue.completed.get(), delete.version().get()), |_| list_uploads(None));
     let selected = RwSignal::new(Vec::<String>::new());
+    // `?use=<id>`: an image just copied from the gallery, to be chosen as the input.
+    let use_image = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("use"));
     let jobs = RwSignal::new(Vec::new());
     let reload = RwSignal::new(0u32);
     let listed = Resource::new(move || reload.get(), |_| list_jobs(None));
@@ -39,6 +41,11 @@ pub fn CreatePage() -> impl IntoView {
                 })
             });
             selected.update(|chosen| chosen.retain(|id| list.iter().any(|image| &image.id == id)));
+            if let Some(wanted) = use_image.as_ref().filter(|w| list.iter().any(|image| &image.id == *w))
+                && selected.with_untracked(Vec::is_empty)
+            {
+                selected.set(vec![wanted.clone()]);
+            }
             if list.len() == 1 && selected.with_untracked(Vec::is_empty) {
                 selected.set(vec![list[0].id.clone()]);
             }

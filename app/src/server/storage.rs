@@ -329,6 +329,33 @@ impl Storage {
         Ok(Some(Fetched::Bytes(bytes.to_vec())))
     }
 
+    /// Copies an object inside storage: the bytes never pass through this server.
+    pub async fn copy(
+        &self,
+        from_bucket: &str,
+        from_key: &str,
+        to_bucket: &str,
+        to_key: &str,
+    ) -> Result<(), StorageError> {
+        let mut source = format!("{from_bucket}/");
+        for byte in from_key.bytes() {
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+                source.push(byte as char);
+            } else {
+                source.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        self.client
+            .copy_object()
+            .copy_source(source)
+            .bucket(to_bucket)
+            .key(to_key)
+            .send()
+            .await
+            .map_err(request_error)?;
+        Ok(())
+    }
+
     /// Stores `bytes` with their SHA-256 (base64), which the storage service verifies.
     pub async fn put_bytes(
         &self,

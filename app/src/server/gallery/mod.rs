@@ -5,6 +5,7 @@
 pub mod curate;
 pub mod links;
 pub mod query;
+pub mod reuse;
 pub mod search;
 
 use std::time::SystemTime;

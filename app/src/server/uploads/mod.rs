@@ -6,7 +6,7 @@ mod confirm;
 pub(crate) mod heif;
 pub mod library;
 pub mod policy;
-mod rows;
+pub mod rows;
 pub mod sanitize;
 pub mod sweep;
 #[cfg(test)]

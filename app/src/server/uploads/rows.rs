@@ -111,3 +111,44 @@ pub async fn mark_ready(db: &Db, id: &str, clean: Clean<'_>) -> Result<Option<Up
         .await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// What a ready image copied from elsewhere in storage is (a result used as an input).
+pub struct Copied<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub object_key: &'a str,
+    pub content_type: &'a str,
+    pub byte_size: i64,
+    pub sha256: &'a str,
+    pub width: i64,
+    pub height: i64,
+    pub filename: Option<&'a str>,
+}
+
+/// Records an image that is ready from the start: its clean copy was made by the server inside
+/// storage, so no ticket was issued and nothing waits for a browser. Its ticket key is the one
+/// a ticket would have had, never signed for anyone.
+pub async fn insert_ready_copy(db: &Db, copied: Copied<'_>) -> Result<UploadRow, sqlx::Error> {
+    let now = now_ms();
+    let sql = format!(
+        "INSERT INTO uploads (id, user_id, state, upload_key, object_key, declared_type, declared_bytes, \
+         declared_sha256, filename, content_type, byte_size, sha256, width, height, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, '{ready}', $3, $4, $5, $6, $7, $8, $5, $6, $7, $9, $10, $11, $11, $11) RETURNING {COLUMNS}",
+        ready = UploadState::Ready.as_str(),
+    );
+    let row = sqlx::query(&sql)
+        .bind(copied.id)
+        .bind(copied.user_id)
+        .bind(super::policy::Keys::upload(copied.user_id, copied.id))
+        .bind(copied.object_key)
+        .bind(copied.content_type)
+        .bind(copied.byte_size)
+        .bind(copied.sha256)
+        .bind(copied.filename)
+        .bind(copied.width)
+        .bind(copied.height)
+        .bind(now)
+        .fetch_one(&db.pool)
+        .await?;
+    from_row(&row)
+}
