@@ -54,11 +54,11 @@ pub fn CreatePage() -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     {
-        crate::browser::live::open(
+        let stream = crate::browser::live::open(
             move |job| crate::components::generate::upsert(jobs, job),
             move || reload.update(|n| *n += 1),
         );
-        on_cleanup(crate::browser::live::close);
+        on_cleanup(move || crate::browser::live::close(stream));
     }
 
     view! {

@@ -31,7 +31,7 @@ pub fn GalleryPage() -> impl IntoView {
                 }
             });
         };
-        crate::browser::live::open(
+        let stream = crate::browser::live::open(
             move |job| {
                 if job.state == crate::states::JobState::Succeeded && !job.assets.is_empty() {
                     refresh();
@@ -39,7 +39,7 @@ pub fn GalleryPage() -> impl IntoView {
             },
             move || {},
         );
-        on_cleanup(crate::browser::live::close);
+        on_cleanup(move || crate::browser::live::close(stream));
         // Infinite scroll: the next page loads before the user reaches the end.
         let scrolling = window_event_listener(leptos::ev::scroll, move |_| {
             if crate::browser::near_bottom(1200.0) {
