@@ -71,19 +71,31 @@ impl Db {
     /// Runs `work` in a transaction that nothing else holding `key` runs beside: a check and
     /// the write it guards (the first account's role, a user's count of running jobs) cannot
     /// interleave with another's. PostgreSQL takes a transaction-scoped advisory lock, and each
-    /// later statement sees what the previous holder committed. SQLite runs one writer at a time,
-    /// so there `work` must do its check and write in one statement, which is atomic by itself.
+    /// later statement sees what the previous holder committed. On SQLite the transaction holds
+    /// the database's single write lock from its start (see [`Db::begin_write`]).
     pub async fn exclusive<T, F>(&self, key: &str, work: F) -> Result<T, sqlx::Error>
     where
         F: for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> BoxFuture<'c, Result<T, sqlx::Error>>,
     {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(&mut *tx).await?;
         }
         let out = work(&mut tx).await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Begins a transaction that will write. SQLite takes its write lock at `BEGIN IMMEDIATE`,
+    /// waiting out another writer for the busy timeout; a plain (deferred) transaction takes it at
+    /// its first write instead, and fails at once with "database is locked" when another
+    /// connection committed since this one's snapshot began, because SQLite cannot move a
+    /// snapshot forward inside a transaction. PostgreSQL needs nothing of the kind.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     /// Connects and applies pending migrations.

@@ -55,7 +55,7 @@ pub async fn contents(db: &Db, user_id: &str) -> Result<Contents, sqlx::Error> {
 
 /// Deletes `user`'s account now; a last storage pass follows later (see [`finish_pending`]).
 pub async fn delete_account(db: &Db, storage: &Storage, user: &User) -> Result<(), EraseError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let upsert = match db.backend {
         Backend::Sqlite => "INSERT OR IGNORE INTO account_erasures (user_id, requested_at) VALUES ($1, $2)",
         Backend::Postgres => {
@@ -78,7 +78,7 @@ async fn erase(db: &Db, storage: &Storage, user_id: &str, email: &str) -> Result
     delete_objects(db, storage, user_id).await?;
     let like_email = format!("%{}%", like_escaped(email));
     let like_id = format!("%{}%", like_escaped(user_id));
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     // Sessions store the id inside serialized data; any session naming the account goes.
     let sessions = match db.backend {
         Backend::Sqlite => "DELETE FROM tower_sessions WHERE instr(data, CAST($1 AS BLOB)) > 0",

@@ -231,7 +231,7 @@ pub async fn purge_due(db: &Db, storage: &Storage, trash_ttl: Duration) -> Resul
 /// Removes the asset rows matching `condition` (with `binds` for its placeholders) and queues
 /// their objects, in one transaction; returns the removed ids.
 async fn remove(db: &Db, storage: &Storage, condition: &str, binds: &[String]) -> Result<Vec<String>, GalleryError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let sql = format!("DELETE FROM assets WHERE {condition} RETURNING id, object_key, thumb_key");
     let mut query = sqlx::query(&sql);
     for bind in binds {

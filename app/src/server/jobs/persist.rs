@@ -84,7 +84,7 @@ pub async fn persist(ctx: Jobs<'_>, job: &JobRow, lease: &str, resumed: bool) ->
 async fn commit(ctx: Jobs<'_>, job: &JobRow, lease: &str, stored: &[Stored]) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let expires_at = now + ctx.config.result_ttl.as_millis() as i64;
-    let mut tx = ctx.db.pool.begin().await?;
+    let mut tx = ctx.db.begin_write().await?;
     let mut ids = Vec::with_capacity(stored.len());
     for s in stored {
         let id = new_id();

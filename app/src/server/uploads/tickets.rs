@@ -74,7 +74,7 @@ pub async fn issue(
     if request.byte_length > ctx.config.bytes_per_day {
         return Err(UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at });
     }
-    let mut tx = ctx.db.pool.begin().await?;
+    let mut tx = ctx.db.begin_write().await?;
     // One statement counts the ticket against today's usage, and only while both limits hold:
     // concurrent issues cannot both slip under a limit.
     let counted = sqlx::query(
