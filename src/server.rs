@@ -197,6 +197,7 @@ async fn router(state: AppState, sessions: SessionPool, embedded_s3: Option<&Emb
         .route("/hooks/fal", post(jobs::webhook::receive))
         .route("/events", get(jobs::live::stream))
         .route("/account/export", get(app::server::export::download))
+        .route("/gallery/download", post(app::server::export::selection))
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn(crate::render::finish_abandoned))

@@ -113,6 +113,28 @@ test('results arrive in the grid live, the viewer walks them by keyboard, and cu
   await tiles(page).nth(0).getByTestId('select').click();
   await tiles(page).nth(2).getByTestId('select').click({ modifiers: ['Shift'] });
   await expect(page.getByTestId('selected-count')).toHaveText('3 selected');
+
+  // Download the three as one zip: the page stays, the selection too.
+  const [zip] = await Promise.all([page.waitForEvent('download'), page.getByTestId('bulk-download').click()]);
+  expect(zip.suggestedFilename()).toMatch(/^darkroom-\d{4}-\d{2}-\d{2}-3\.zip$/);
+  const listing = require('child_process').execFileSync('python3', [
+    '-c',
+    'import sys, zipfile, hashlib; z = zipfile.ZipFile(sys.argv[1]); ' +
+      '[print(n, hashlib.sha256(z.read(n)).hexdigest()) for n in z.namelist()]',
+    await zip.path(),
+  ]);
+  const entries = String(listing).trim().split('\n').map((line) => line.split(' '));
+  expect(entries.map(([name]) => name.replace(/\d{4}-\d{2}-\d{2}/, 'DAY'))).toEqual([
+    'darkroom-nano-banana-DAY-1.png',
+    'darkroom-flux-dev-DAY-1.png',
+    'darkroom-nano-banana-DAY-1-2.png',
+    'manifest.json',
+  ]);
+  const sha = require('crypto').createHash('sha256').update(stored).digest('hex');
+  expect(entries.filter(([, hash]) => hash === sha)).toHaveLength(1);
+  await expect(page).toHaveURL(/\/gallery$/);
+  await expect(page.getByTestId('selected-count')).toHaveText('3 selected');
+
   await page.getByTestId('bulk-trash').click();
   await expect(page.getByTestId('notice')).toHaveText('3 moved to the trash');
   await expect(page.getByTestId('gallery-empty')).toBeVisible();

@@ -601,3 +601,120 @@ async fn a_result_becomes_an_input_by_a_copy_made_inside_storage() {
     let images: Vec<serde_json::Value> = ada.call("uploads/list", &[]).await.json();
     assert_eq!(images.len(), 1, "a refused copy leaves no image behind");
 }
+
+/// `POST /gallery/download` with `ids` as a browser's form sends it.
+async fn download(client: &Client, ids: &[&str], accept: &str) -> reqwest::Response {
+    client
+        .http
+        .post(format!("{}/gallery/download", client.base))
+        .header("accept", accept)
+        .form(&[("ids", ids.join(","))])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_selection_downloads_as_one_streamed_zip_of_exactly_the_owned_results() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let (ada_id, bob_id) = (user_id(&app, "ada@example.com").await, user_id(&app, "bob@example.com").await);
+    // Three results of one model on one day: their single-download names would collide.
+    let mine = seed(
+        &app,
+        &ada_id,
+        &[Seed::image("one", MARCH_1), Seed::image("two", MARCH_1 + 1), Seed::image("three", MARCH_1 + 2)],
+        true,
+    )
+    .await;
+    let theirs = seed(&app, &bob_id, &[Seed::image("bob's", MARCH_1)], true).await.remove(0);
+    let missing = uuid::Uuid::now_v7().to_string();
+
+    let picked =
+        [mine[2].as_str(), mine[0].as_str(), theirs.as_str(), "../../etc/passwd", &missing, &mine[0], &mine[1]];
+    let reply = download(&ada, &picked, "*/*").await;
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.headers()["content-type"], "application/zip");
+    let disposition = reply.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"darkroom-") && disposition.ends_with("-3.zip\""),
+        "{disposition}"
+    );
+    let bytes = reply.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid zip");
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    assert_eq!(
+        names,
+        [
+            "darkroom-nano-banana-2026-03-01-1.png",
+            "darkroom-nano-banana-2026-03-01-1-2.png",
+            "darkroom-nano-banana-2026-03-01-1-3.png",
+            "manifest.json"
+        ],
+        "in the order picked, each name once"
+    );
+    let stored = crate::testdata::png(8, 8);
+    for name in &names[..3] {
+        let mut inside = Vec::new();
+        archive.by_name(name).unwrap().read_to_end(&mut inside).unwrap();
+        assert_eq!(inside, stored, "{name} holds the stored bytes");
+    }
+    let mut manifest = String::new();
+    archive.by_name("manifest.json").unwrap().read_to_string(&mut manifest).unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let listed: Vec<&str> = manifest["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|job| job["files"].as_array().unwrap())
+        .map(|file| file["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [mine[2].as_str(), mine[0].as_str(), mine[1].as_str()]);
+    // Bob's result is reported exactly like one that never existed.
+    assert_eq!(manifest["not_found"], json!(["../../etc/passwd", theirs, missing]));
+    assert!(!manifest.to_string().contains(&bob_id), "nothing of bob's is named");
+
+    // Only someone else's (or nothing real): the same refusal as for ids that never existed.
+    let foreign = download(&ada, &[&theirs], "*/*").await;
+    let foreign = (foreign.status(), foreign.text().await.unwrap());
+    let absent = download(&ada, &[&missing], "*/*").await;
+    assert_eq!(foreign, (absent.status(), absent.text().await.unwrap()));
+    assert_eq!(foreign.0, StatusCode::NOT_FOUND);
+    assert!(foreign.1.contains("gallery.not_found"), "{}", foreign.1);
+    // A browser that navigated here gets a page it can read, not JSON.
+    let page = download(&bob, &[&mine[0]], "text/html,application/xhtml+xml").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("None of those results exist.") && page.contains("href=\"/gallery\""), "{page}");
+
+    let too_many: Vec<String> = (0..1001).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let refused = download(&ada, &too_many.iter().map(String::as_str).collect::<Vec<_>>(), "*/*").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("gallery.too_many"));
+    let malformed =
+        ada.http.post(format!("{}/gallery/download", app.base)).form(&[("other", "x")]).send().await.unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert!(malformed.text().await.unwrap().contains("request.malformed"));
+    let anonymous = download(&app.client(), &[&mine[0]], "*/*").await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // A page on another site cannot make ada's browser download (and so read) her results.
+    let forged = ada
+        .http
+        .post(format!("{}/gallery/download", app.base))
+        .header("origin", "https://evil.example")
+        .form(&[("ids", mine[0].as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let audited: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'asset.downloaded' AND actor_id = $1")
+            .bind(&ada_id)
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}

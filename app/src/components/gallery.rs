@@ -413,6 +413,15 @@ pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
             </button>
             <Show when=any>
                 <button type="button" class="link" on:click=move |_| shelf.selection.update(Selection::clear)>"Clear"</button>
+                // A plain form post: the browser saves the archive as it streams in.
+                <form method="post" action="/gallery/download" class="inline-form">
+                    <input type="hidden" name="ids" prop:value=move || shelf.selection.with(|s| s.ids.join(","))/>
+                    <button type="submit" class="secondary" data-testid="bulk-download"
+                        disabled=move || count() > MAX_BULK_IDS
+                        title=move || (count() > MAX_BULK_IDS).then(|| format!("At most {MAX_BULK_IDS} results per download"))>
+                        "Download"
+                    </button>
+                </form>
                 <Show when=move || !in_trash() fallback=move || view! {
                     <button type="button" data-testid="bulk-restore" disabled=busy on:click=move |_| run(BulkAction::Restore)>"Restore"</button>
                     <button type="button" class="danger" data-testid="bulk-delete" disabled=busy

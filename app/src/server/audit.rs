@@ -35,6 +35,7 @@ pub enum Action {
     AssetsTrashed,
     AssetsRestored,
     AssetsDeleted,
+    AssetsDownloaded,
     PasswordChanged,
     EmailChanged,
     SessionEnded,
@@ -78,6 +79,7 @@ impl Action {
             Self::AssetsTrashed => "asset.trashed",
             Self::AssetsRestored => "asset.restored",
             Self::AssetsDeleted => "asset.deleted",
+            Self::AssetsDownloaded => "asset.downloaded",
         }
     }
 }

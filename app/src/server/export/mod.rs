@@ -1,8 +1,12 @@
-//! `GET /account/export`: every result the account has, as one ZIP streamed while it is read
-//! from storage (memory stays flat whatever the total), with `manifest.json` saying which job,
-//! model, prompt and parameters made each file.
+//! Results as one ZIP streamed while it is read from storage (memory stays flat whatever the
+//! total), with `manifest.json` saying which job, model, prompt and parameters made each file:
+//! `GET /account/export` for everything the account has, `POST /gallery/download` for a
+//! selection in the gallery.
 
+mod selection;
 mod zip;
+
+pub use selection::selection;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -12,7 +16,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, channel::mpsc};
 use http::header;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sqlx::Row;
 use tower_sessions::Session;
 
@@ -31,50 +35,69 @@ struct Item {
     model: String,
     params: Value,
     job_created_at: i64,
+    /// Its path inside the archive.
+    name: String,
 }
 
 pub async fn download(State(state): State<AppState>, session: Session) -> Response {
-    let user = match super::auth::session::current_user(&session, &state.db, None).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return AppError::unauthenticated().into_response(),
-        Err(err) => {
-            tracing::error!(%err, "reading the session for an export failed");
-            return AppError::internal().into_response();
-        }
+    let user = match signed_in(&state, &session).await {
+        Ok(user) => user,
+        Err(err) => return err.into_response(),
     };
-    let Some(slot) = Slot::take(&user.id) else {
-        return AppError::new(
-            code::EXPORT_BUSY,
-            "An export is already being made (yours, or two others at once). Try again when it has finished.",
-        )
-        .into_response();
-    };
-    let items = match items(&state.db, &user.id).await {
+    let Some(slot) = Slot::take(&user.id) else { return busy().into_response() };
+    let mut items = match items(&state.db, &user.id).await {
         Ok(items) => items,
         Err(err) => {
             tracing::error!(%err, "listing results for an export failed");
             return AppError::internal().into_response();
         }
     };
+    name_by_job(&mut items);
     audit::record(
         &state.db,
         Event::new(Action::AccountExported).actor(&user.id).detail(json!({ "files": items.len() })),
     )
     .await;
+    let date = &rfc3339(now_ms())[..10];
+    let mut head = Map::new();
+    head.insert("account".into(), json!(user.email));
+    stream(state, slot, items, head, &format!("darkroom-export-{date}.zip"))
+}
+
+/// The signed-in user, or the answer for a caller who is not.
+async fn signed_in(state: &AppState, session: &Session) -> Result<crate::server::auth::User, AppError> {
+    match super::auth::session::current_user(session, &state.db, None).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(AppError::unauthenticated()),
+        Err(err) => {
+            tracing::error!(%err, "reading the session for a download failed");
+            Err(AppError::internal())
+        }
+    }
+}
+
+fn busy() -> AppError {
+    AppError::new(
+        code::EXPORT_BUSY,
+        "A download is already being made (yours, or two others at once). Try again when it has finished.",
+    )
+}
+
+/// Answers with the archive of `items` (each already named), written by a task that holds
+/// `slot` until the last byte is sent; `head` opens `manifest.json`.
+fn stream(state: AppState, slot: Slot, items: Vec<Item>, head: Map<String, Value>, file_name: &str) -> Response {
     // Two chunks in flight: the archive goes out no faster than the browser takes it.
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    let email = user.email.clone();
     tokio::spawn(async move {
         let _slot = slot;
-        if let Err(err) = write(&state, &email, items, tx).await {
-            tracing::warn!(%err, "an export stopped before its end");
+        if let Err(err) = write(&state, head, items, tx).await {
+            tracing::warn!(%err, "a download stopped before its end");
         }
     });
-    let date = &rfc3339(now_ms())[..10];
     (
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"darkroom-export-{date}.zip\"")),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
         Body::from_stream(rx),
@@ -90,16 +113,33 @@ async fn items(db: &Db, user_id: &str) -> Result<Vec<Item>, sqlx::Error> {
         AssetRow::columns("a.")
     );
     let rows = sqlx::query(&sql).bind(user_id).fetch_all(&db.pool).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Item {
-                asset: AssetRow::from_row(row)?,
-                model: row.try_get("model")?,
-                params: serde_json::from_str(&row.try_get::<String, _>("params_json")?).unwrap_or(Value::Null),
-                job_created_at: row.try_get("job_created_at")?,
-            })
+    rows.iter().map(Item::from_row).collect()
+}
+
+impl Item {
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Item {
+            asset: AssetRow::from_row(row)?,
+            model: row.try_get("model")?,
+            params: serde_json::from_str(&row.try_get::<String, _>("params_json")?).unwrap_or(Value::Null),
+            job_created_at: row.try_get("job_created_at")?,
+            name: String::new(),
         })
-        .collect()
+    }
+}
+
+/// Names every item `results/<date>-<model>-<job>-<n>.<ext>`, `n` counting within its job.
+fn name_by_job(items: &mut [Item]) {
+    let mut last_job: Option<String> = None;
+    let mut n = 0;
+    for item in items {
+        if last_job.as_deref() != Some(&item.asset.job_id) {
+            last_job = Some(item.asset.job_id.clone());
+            n = 0;
+        }
+        n += 1;
+        item.name = file_name(item, n);
+    }
 }
 
 /// The name a result gets inside the archive: `results/2026-12-01-nano-banana-0193ab12-1.png`.
@@ -126,7 +166,7 @@ fn file_name(item: &Item, n: usize) -> String {
 
 async fn write(
     state: &AppState,
-    email: &str,
+    mut head: Map<String, Value>,
     items: Vec<Item>,
     mut tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), String> {
@@ -134,12 +174,10 @@ async fn write(
     let mut archive = zip::Writer::new();
     let mut jobs: Vec<Value> = Vec::new();
     let mut last_job: Option<String> = None;
-    let mut n = 0;
     let gone = |e: mpsc::SendError| format!("the browser went away: {e}");
     for item in &items {
         if last_job.as_deref() != Some(&item.asset.job_id) {
             last_job = Some(item.asset.job_id.clone());
-            n = 0;
             jobs.push(json!({
                 "id": item.asset.job_id,
                 "model": item.model,
@@ -148,10 +186,10 @@ async fn write(
                 "files": [],
             }));
         }
-        n += 1;
-        let name = file_name(item, n);
+        let name = &item.name;
         let mut file = json!({
             "name": name,
+            "id": item.asset.id,
             "content_type": item.asset.content_type,
             "bytes": item.asset.byte_size,
             "sha256": item.asset.sha256,
@@ -163,7 +201,7 @@ async fn write(
         match storage.get_stream(&storage.results_bucket, &item.asset.object_key).await {
             Ok(Some(mut body)) => {
                 let header = archive
-                    .begin(&name, item.asset.byte_size.max(0) as u64, item.asset.created_at)
+                    .begin(name, item.asset.byte_size.max(0) as u64, item.asset.created_at)
                     .map_err(|e| e.to_string())?;
                 tx.send(Ok(header.into())).await.map_err(gone)?;
                 let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
@@ -187,7 +225,7 @@ async fn write(
             }
             Ok(None) => file["missing"] = json!(true),
             Err(err) => {
-                tracing::warn!(%err, key = %item.asset.object_key, "a result could not be read for an export");
+                tracing::warn!(%err, key = %item.asset.object_key, "a result could not be read for a download");
                 file["missing"] = json!(true);
             }
         }
@@ -195,12 +233,9 @@ async fn write(
             files.push(file);
         }
     }
-    let manifest = serde_json::to_vec_pretty(&json!({
-        "account": email,
-        "exported_at": rfc3339(now_ms()),
-        "jobs": jobs,
-    }))
-    .map_err(|e| e.to_string())?;
+    head.insert("exported_at".into(), json!(rfc3339(now_ms())));
+    head.insert("jobs".into(), Value::Array(jobs));
+    let manifest = serde_json::to_vec_pretty(&head).map_err(|e| e.to_string())?;
     let header = archive.begin("manifest.json", manifest.len() as u64, now_ms()).map_err(|e| e.to_string())?;
     let descriptor = archive.end(crc32fast::hash(&manifest), manifest.len() as u64).map_err(|e| e.to_string())?;
     let end = archive.finish().map_err(|e| e.to_string())?;
