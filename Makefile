@@ -30,14 +30,17 @@ test: test-sqlite test-postgres test-garage test-replicas test-e2e test-network
 
 test-sqlite:
 	@echo "==> unit tests and the integration suite on SQLite"
+	$(TOOLS) ffmpeg
 	cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 test-postgres:
 	@echo "==> the integration suite on PostgreSQL"
+	$(TOOLS) ffmpeg
 	DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 test-garage:
 	@echo "==> the integration suite with Garage as storage"
+	$(TOOLS) ffmpeg
 	eval "$$($(TOOLS) garage)" && DARKROOM_TEST_STORAGE=garage cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 ## The replicas test alone: it needs PostgreSQL, Garage and nginx together.
@@ -49,7 +52,7 @@ test-replicas:
 
 ## The wasm, CSS and static files under target/site, and the server binary.
 site:
-	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen
+	$(TOOLS) rust-wasm cargo-leptos wasm-bindgen ffmpeg
 	cargo leptos build --frontend-only
 	cargo build -p darkroom --features fake-fal
 

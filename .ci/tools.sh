@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, only when it is missing or the wrong version.
-# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium node-deps network)
+# Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium ffmpeg node-deps network)
 #        .ci/tools.sh postgres    prints a PostgreSQL URL the tests may create databases with
 #        .ci/tools.sh garage      starts a local Garage and prints the variables that point tests at it
 set -euo pipefail
@@ -43,6 +43,11 @@ wasm_bindgen() {
 wasm_opt() {
   # Release builds always run wasm-opt; Debian's binaryen provides it (no download).
   command -v wasm-opt >/dev/null || apt_install binaryen
+}
+
+# Videos' poster frames (and the tests that check them) decode with Debian's ffmpeg.
+ffmpeg_tool() {
+  command -v ffmpeg >/dev/null || apt_install --no-install-recommends ffmpeg
 }
 
 chromium() {
@@ -135,6 +140,7 @@ for tool in "$@"; do
     wasm-bindgen) wasm_bindgen ;;
     wasm-opt) wasm_opt ;;
     chromium) chromium ;;
+    ffmpeg) ffmpeg_tool ;;
     node-deps) node_deps ;;
     network) network_tools ;;
     postgres) postgres ;;

@@ -136,6 +136,13 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let router = router(state.clone(), sessions, embedded_s3.as_ref()).await?;
     let maintenance = maintenance::spawn(state.clone());
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
+    match &state.config.jobs.ffmpeg {
+        Some(ffmpeg) => tracing::info!(ffmpeg = %ffmpeg.display(), "videos get poster frames"),
+        None if worker.is_some() => {
+            tracing::warn!("no ffmpeg (DARKROOM_FFMPEG, or ffmpeg on PATH): video results get no poster frame")
+        }
+        None => {}
+    }
 
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let service = router.into_make_service_with_connect_info::<SocketAddr>();

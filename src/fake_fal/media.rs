@@ -20,6 +20,7 @@ pub struct Params {
     w: Option<u32>,
     h: Option<u32>,
     bytes: Option<u64>,
+    clip: Option<u8>,
     to: Option<String>,
 }
 
@@ -46,6 +47,9 @@ pub async fn file(
         }
         return ([(header::CONTENT_TYPE, "image/png")], png).into_response();
     }
+    if name.ends_with(".mp4") && params.clip.is_some() {
+        return ([(header::CONTENT_TYPE, "video/mp4")], CLIP).into_response();
+    }
     if name.ends_with(".mp4") {
         let total = params.bytes.unwrap_or(1 << 20);
         let throttle =
@@ -63,6 +67,16 @@ pub async fn file(
     }
     StatusCode::NOT_FOUND.into_response()
 }
+
+/// A real 1.5 s H.264 MP4 of 160×90 (its `moov` after its `mdat`, as ffmpeg writes by
+/// default): the first half second is [`CLIP_FIRST_COLOR`], the rest blue. Made with
+/// `ffmpeg -f lavfi -i "color=c=0xE03020:size=160x90:rate=10:duration=0.5[a];
+/// color=c=0x2040E0:size=160x90:rate=10:duration=1[b];[a][b]concat=n=2:v=1" -c:v libx264
+/// -pix_fmt yuv420p -preset veryslow -crf 35 -an clip.mp4`.
+pub const CLIP: &[u8] = include_bytes!("../../app/src/server/jobs/testdata/clip.mp4");
+pub const CLIP_SIZE: (u32, u32) = (160, 90);
+pub const CLIP_MS: i64 = 1_500;
+pub const CLIP_FIRST_COLOR: [u8; 3] = [0xE0, 0x30, 0x20];
 
 /// The duration and picture size every fake video declares in its `moov`.
 pub const VIDEO_MS: u32 = 5_000;

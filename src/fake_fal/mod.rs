@@ -18,6 +18,7 @@ mod queue;
 mod storage;
 mod webhooks;
 
+pub use media::{CLIP, CLIP_FIRST_COLOR, CLIP_MS, CLIP_SIZE};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -79,6 +80,8 @@ pub enum Outcome {
         bytes: u64,
         bytes_per_sec: Option<u64>,
     },
+    /// A short real H.264 video ([`media::CLIP`]) that ffmpeg can decode, for poster frames.
+    Clip,
     /// A result whose only file lives at this URL (for the SSRF tests).
     Url(String),
     ContentPolicy,

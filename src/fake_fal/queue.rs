@@ -76,7 +76,14 @@ async fn submit(
                 next.submit_failures -= 1;
                 None
             }
-            _ => Some(scripts.pop_front().unwrap_or_default()),
+            // Unscripted, a video model answers with a real (decodable) video, as fal's do.
+            _ => Some(scripts.pop_front().unwrap_or_else(|| {
+                if endpoint.contains("-to-video") {
+                    Scenario { outcome: Outcome::Clip, ..Scenario::default() }
+                } else {
+                    Scenario::default()
+                }
+            })),
         }
     };
     let Some(scenario) = scenario else {
@@ -272,6 +279,10 @@ pub fn outcome_body(base: &str, request: &FalRequest) -> (StatusCode, Value) {
         Outcome::Video { bytes, .. } => (
             StatusCode::OK,
             json!({ "video": { "url": format!("{files}/0.mp4?bytes={bytes}"), "content_type": "video/mp4", "file_size": bytes } }),
+        ),
+        Outcome::Clip => (
+            StatusCode::OK,
+            json!({ "video": { "url": format!("{files}/0.mp4?clip=1"), "content_type": "video/mp4", "file_size": super::media::CLIP.len() } }),
         ),
         Outcome::Url(url) => (StatusCode::OK, json!({ "image": { "url": url } })),
         Outcome::ContentPolicy => (

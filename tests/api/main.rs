@@ -15,6 +15,7 @@ mod keys;
 mod operations;
 mod outages;
 mod pages;
+mod posters;
 mod process;
 mod replicas;
 mod restart;

@@ -342,7 +342,10 @@ fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl Into
             data-favorite=item.favorite.to_string()>
             <A href=open attr:class="tile-open" attr:title=label.clone() scroll=false>
                 {picture}
-                {(item.kind == AssetKind::Video).then(|| view! { <span class="tile-badge" aria-hidden="true">"▶"</span> })}
+                {(item.kind == AssetKind::Video).then(|| {
+                    let length = item.duration_ms.map(|ms| format!(" {}", crate::format::elapsed(ms.div_ceil(1000))));
+                    view! { <span class="tile-badge" data-testid="tile-duration" aria-hidden="true">"▶"{length}</span> }
+                })}
             </A>
             <input type="checkbox" class="tile-select" data-testid="select" aria-label="Select"
                 prop:checked=selected on:click=select />

@@ -230,6 +230,8 @@ pub struct JobConfig {
     pub input_url_ttl: Duration,
     /// How fal receives a job's input images.
     pub inputs: InputDelivery,
+    /// The ffmpeg that makes videos' poster frames (`DARKROOM_FFMPEG`); `None`: no posters.
+    pub ffmpeg: Option<std::path::PathBuf>,
 }
 
 impl InputDelivery {
@@ -459,6 +461,7 @@ impl Config {
                 public_url.is_some(),
                 secs("DARKROOM_FAL_INPUT_COPY_TTL_SECS", 3600)?,
             )?,
+            ffmpeg: crate::server::jobs::poster::locate(get("DARKROOM_FFMPEG").as_deref()),
         };
         if jobs.retry_window > jobs.fal_output_ttl {
             return Err(bad(

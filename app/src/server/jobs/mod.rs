@@ -12,6 +12,7 @@ mod media;
 pub mod mp4;
 pub mod outputs;
 mod persist;
+pub mod poster;
 pub mod rows;
 mod setbacks;
 pub mod transition;

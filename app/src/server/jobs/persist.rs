@@ -4,7 +4,7 @@
 //! Each output is downloaded from an allow-listed media host only (redirects included), streamed
 //! into `results/{user}/{job}/{n}.{ext}` (multipart above one part, so memory does not grow with
 //! the file), checked against the announced size, typed by its bytes, and given a WebP
-//! thumbnail when it is an image. The asset rows and `succeeded` commit in one transaction.
+//! thumbnail: an image's own, a video's first frame (see [`super::poster`]). The asset rows and `succeeded` commit in one transaction.
 //! Keys depend only on the result, so a run interrupted at any point (a crash, a lost lease)
 //! is simply done again: it overwrites the same keys, and nothing is stored twice.
 
@@ -18,6 +18,7 @@ use super::Jobs;
 use super::failure::Failure;
 use super::media;
 use super::outputs::{self, OutputFile};
+use super::poster::{self, Spool};
 use super::rows::{JobRow, JobState};
 use super::setbacks::{backoff, fail, may_retry};
 use super::transition::Step;
@@ -281,11 +282,19 @@ async fn store(ctx: Jobs<'_>, job: &JobRow, n: usize, file: &OutputFile) -> Resu
     let mut writer =
         multipart::Writer::new(storage, &ctx.db, &storage.results_bucket, key.clone(), content_type, &job.id);
     let mut probe = (kind == AssetKind::Video).then(super::mp4::Probe::default);
+    let mut spool = match (&ctx.config.ffmpeg, kind) {
+        (Some(_), AssetKind::Video) => Spool::create()
+            .await
+            .inspect_err(|err| tracing::warn!(%err, "no spool file for the poster frame; the video gets none"))
+            .ok(),
+        _ => None,
+    };
     let streamed = async {
         writer.push(&head).await.map_err(write_failed)?;
         if let Some(probe) = probe.as_mut() {
             probe.feed(&head);
         }
+        spool_write(&mut spool, &head).await;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|_| Problem::Retry("the download was cut off".into()))?;
             if ctx.runtime.is_closing() {
@@ -297,6 +306,7 @@ async fn store(ctx: Jobs<'_>, job: &JobRow, n: usize, file: &OutputFile) -> Resu
             if let Some(probe) = probe.as_mut() {
                 probe.feed(&chunk);
             }
+            spool_write(&mut spool, &chunk).await;
             writer.push(&chunk).await.map_err(write_failed)?;
         }
         check_size(writer.total, announced, file.file_size)
@@ -309,6 +319,10 @@ async fn store(ctx: Jobs<'_>, job: &JobRow, n: usize, file: &OutputFile) -> Resu
     let (bytes, sha256) = writer.finish().await.map_err(write_failed)?;
     // What the bytes say wins over the provider's hints.
     let seen = probe.and_then(|p| p.info());
+    let thumb_key = match spool {
+        Some(spool) => poster(ctx, job, n, spool, content_type).await?,
+        None => None,
+    };
     Ok(Stored {
         position: n,
         key,
@@ -319,9 +333,59 @@ async fn store(ctx: Jobs<'_>, job: &JobRow, n: usize, file: &OutputFile) -> Resu
         width: seen.and_then(|i| i.width).or(file.width),
         height: seen.and_then(|i| i.height).or(file.height),
         duration_ms: seen.and_then(|i| i.duration_ms).or(file.duration_secs.map(|s| (s * 1000.0) as i64)),
-        thumb_key: None,
+        thumb_key,
         nsfw: file.nsfw,
     })
+}
+
+/// Copies a chunk into the poster's spool; a spool that fails is given up (the video is
+/// stored all the same, without a poster).
+async fn spool_write(spool: &mut Option<Spool>, chunk: &[u8]) {
+    if let Some(file) = spool.as_mut()
+        && let Err(err) = file.write(chunk).await
+    {
+        tracing::warn!(%err, "the poster's spool file failed; the video gets no poster");
+        *spool = None;
+    }
+}
+
+/// The video's first frame as its thumbnail, stored at `thumbs/…/{n}.webp`; `None` when no
+/// frame could be made (logged: the result is kept without one). Only storage refusing the
+/// thumbnail is a problem worth retrying the save for.
+async fn poster(
+    ctx: Jobs<'_>,
+    job: &JobRow,
+    n: usize,
+    mut spool: Spool,
+    content_type: &str,
+) -> Result<Option<String>, Problem> {
+    let Some(ffmpeg) = ctx.config.ffmpeg.as_deref() else { return Ok(None) };
+    let path = match spool.close().await {
+        Ok(path) => path.to_owned(),
+        Err(err) => {
+            tracing::warn!(%err, "the poster's spool file could not be finished");
+            return Ok(None);
+        }
+    };
+    let frame = match poster::first_frame(ffmpeg, &path, content_type).await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return Ok(None),
+        Err(err) => {
+            tracing::warn!(%err, "no poster frame for a video result");
+            return Ok(None);
+        }
+    };
+    drop(spool);
+    let max_pixels = ctx.uploads.max_pixels;
+    let _decoding = DECODES.acquire().await.ok();
+    let made = tokio::task::spawn_blocking(move || media::thumbnail(&frame, max_pixels)).await.ok().flatten();
+    let Some((_, _, thumb)) = made else {
+        tracing::warn!("ffmpeg's poster frame could not be decoded");
+        return Ok(None);
+    };
+    let key = object_key(job, "thumbs", &format!("{n}.webp"));
+    put(ctx, &key, thumb, "image/webp").await?;
+    Ok(Some(key))
 }
 
 fn disallowed(host: &str) -> Problem {

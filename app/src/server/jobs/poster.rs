@@ -1,0 +1,244 @@
+//! Poster frames: the first picture of a video result, so the gallery shows a still where it
+//! would otherwise have to load a video per tile. `ffmpeg` (Debian's package, found on `PATH` or
+//! named by `DARKROOM_FFMPEG`) decodes it from a spool file the download is copied into while it
+//! streams to storage; the frame then becomes the same WebP thumbnail an image gets.
+//!
+//! The video comes from the provider, so ffmpeg reads untrusted bytes: it is told which
+//! container to expect (no probing into playlists or other formats), may open nothing but the
+//! spool file (no network, no other files), runs one at a time with one thread, and is killed
+//! after [`TIMEOUT`]. A video without a poster is still a result: every failure here is logged
+//! and the tile falls back to the video itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Longest a frame may take, from starting ffmpeg to its last byte.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// The frame is scaled down to this width inside ffmpeg, so a 4K video never makes a 30 MB PNG.
+const FRAME_WIDTH: u32 = 1024;
+/// Largest PNG accepted from ffmpeg (a 1024-wide frame is far smaller).
+const MAX_FRAME_BYTES: u64 = 16 * 1024 * 1024;
+/// What is kept of ffmpeg's complaints for the log.
+const MAX_STDERR: u64 = 2048;
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PosterError {
+    #[error("ffmpeg could not be started: {0}")]
+    Start(std::io::Error),
+    #[error("ffmpeg took longer than {0:?}")]
+    Timeout(Duration),
+    #[error("ffmpeg found no frame: {0}")]
+    NoFrame(String),
+    #[error("the frame is larger than {MAX_FRAME_BYTES} bytes")]
+    TooLarge,
+    #[error("reading from ffmpeg failed: {0}")]
+    Io(std::io::Error),
+}
+
+/// A copy of a video being downloaded, removed when dropped.
+pub struct Spool {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+}
+
+impl Spool {
+    /// A new, empty spool file in the system's temporary directory (`TMPDIR`).
+    pub async fn create() -> std::io::Result<Self> {
+        let path = std::env::temp_dir().join(format!("darkroom-video-{}", uuid::Uuid::now_v7()));
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        Ok(Self { path, file: Some(file) })
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(file) => file.write_all(bytes).await,
+            None => Err(std::io::Error::other("the spool is closed")),
+        }
+    }
+
+    /// Flushes and closes the file; its path stays readable until the spool is dropped.
+    pub async fn close(&mut self) -> std::io::Result<&Path> {
+        if let Some(mut file) = self.file.take() {
+            file.flush().await?;
+        }
+        Ok(&self.path)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// ffmpeg's name for the demuxer of a content type we store as video; `None` for the ones it
+/// is not asked to read.
+fn demuxer(content_type: &str) -> Option<&'static str> {
+    match content_type {
+        "video/mp4" | "video/quicktime" => Some("mov"),
+        "video/webm" => Some("matroska"),
+        _ => None,
+    }
+}
+
+/// The first frame of the video at `video` (of `content_type`) as a PNG at most
+/// [`FRAME_WIDTH`] wide. `Ok(None)`: not a type posters are made for.
+pub async fn first_frame(ffmpeg: &Path, video: &Path, content_type: &str) -> Result<Option<Vec<u8>>, PosterError> {
+    let Some(format) = demuxer(content_type) else { return Ok(None) };
+    let _turn = RUNNING.acquire().await.ok();
+    let mut child = tokio::process::Command::new(ffmpeg)
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1"])
+        .args(["-protocol_whitelist", "file", "-f", format, "-i"])
+        .arg(video)
+        .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
+        .args(["-vf", &format!("scale='min({FRAME_WIDTH},iw)':-2"), "-f", "image2pipe", "-c:v", "png", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(PosterError::Start)?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(PosterError::Start(std::io::Error::other("no pipes")));
+    };
+    let run = async {
+        let (frame, complaints) =
+            tokio::join!(read_capped(stdout, MAX_FRAME_BYTES + 1), read_capped(stderr, MAX_STDERR));
+        let (frame, complaints) = (frame.map_err(PosterError::Io)?, complaints.unwrap_or_default());
+        if frame.len() as u64 > MAX_FRAME_BYTES {
+            return Err(PosterError::TooLarge);
+        }
+        let status = child.wait().await.map_err(PosterError::Io)?;
+        if !status.success() || frame.is_empty() {
+            let said = String::from_utf8_lossy(&complaints).trim().to_owned();
+            return Err(PosterError::NoFrame(if said.is_empty() {
+                format!("ffmpeg exited with {status}")
+            } else {
+                said
+            }));
+        }
+        Ok(Some(frame))
+    };
+    // Dropping the future on timeout drops the child, which kills it.
+    tokio::time::timeout(TIMEOUT, run).await.map_err(|_| PosterError::Timeout(TIMEOUT))?
+}
+
+/// Everything `from` sends, of which the first `cap` bytes are kept: reading on to the end
+/// keeps ffmpeg from blocking on a full pipe.
+async fn read_capped(mut from: impl tokio::io::AsyncRead + Unpin, cap: u64) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    (&mut from).take(cap).read_to_end(&mut kept).await?;
+    tokio::io::copy(&mut from, &mut tokio::io::sink()).await?;
+    Ok(kept)
+}
+
+/// `DARKROOM_FFMPEG`: `off` turns posters off; a path names the program; unset looks for
+/// `ffmpeg` on `PATH` (no posters when there is none).
+pub fn locate(setting: Option<&str>) -> Option<PathBuf> {
+    match setting.map(str::trim) {
+        Some("off") => None,
+        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
+        _ => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths).map(|dir| dir.join("ffmpeg")).find(|candidate| is_executable(candidate))
+        }),
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posters_can_be_turned_off_or_pointed_at_a_program() {
+        assert_eq!(locate(Some("off")), None);
+        assert_eq!(locate(Some("/opt/ffmpeg/bin/ffmpeg")), Some(PathBuf::from("/opt/ffmpeg/bin/ffmpeg")));
+    }
+
+    #[test]
+    fn only_video_containers_are_handed_to_ffmpeg() {
+        assert_eq!(demuxer("video/mp4"), Some("mov"));
+        assert_eq!(demuxer("video/webm"), Some("matroska"));
+        assert_eq!(demuxer("application/vnd.apple.mpegurl"), None);
+        assert_eq!(demuxer("image/png"), None);
+    }
+
+    /// The fake fal's sample video (see `src/fake_fal/media.rs`): 160×90, first frame orange-red.
+    const CLIP: &[u8] = include_bytes!("testdata/clip.mp4");
+
+    fn ffmpeg() -> PathBuf {
+        locate(None).expect("ffmpeg on PATH: `.ci/tools.sh ffmpeg` installs it")
+    }
+
+    async fn frame_of(bytes: &[u8], content_type: &str) -> Result<Option<Vec<u8>>, PosterError> {
+        let mut spool = Spool::create().await.unwrap();
+        spool.write(bytes).await.unwrap();
+        let path = spool.close().await.unwrap().to_owned();
+        first_frame(&ffmpeg(), &path, content_type).await
+    }
+
+    #[tokio::test]
+    async fn the_first_frame_of_a_video_comes_back_as_a_png_of_its_size() {
+        let png = frame_of(CLIP, "video/mp4").await.unwrap().expect("a frame");
+        let picture = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap().to_rgb8();
+        assert_eq!(picture.dimensions(), (160, 90));
+        let [r, g, b] = picture.get_pixel(80, 45).0;
+        assert!(r > 180 && g < 90 && b < 80, "the first frame is orange-red, not the later blue: {r},{g},{b}");
+    }
+
+    #[tokio::test]
+    async fn a_playlist_posing_as_a_video_reaches_nothing() {
+        // An HLS playlist names other files and URLs; ffmpeg asked for an MP4 from a file must
+        // neither parse it as a playlist nor open what it names.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let playlist = format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:{port}/secret.ts\n#EXT-X-ENDLIST\n"
+        );
+        assert!(frame_of(playlist.as_bytes(), "video/mp4").await.is_err());
+        assert!(listener.accept().is_err(), "ffmpeg connected to the address the playlist named");
+        assert!(frame_of(playlist.as_bytes(), "application/vnd.apple.mpegurl").await.unwrap().is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+        /// Whatever the bytes (noise, or the sample with some bytes changed), an answer comes:
+        /// a frame or an error, never a hang or a panic.
+        #[test]
+        fn any_bytes_get_an_answer(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            flips in proptest::collection::vec((0..CLIP.len(), proptest::prelude::any::<u8>()), 1..16),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let mut damaged = CLIP.to_vec();
+            for (at, byte) in flips {
+                damaged[at] = byte;
+            }
+            for bytes in [noise, damaged] {
+                if let Ok(Some(png)) = runtime.block_on(frame_of(&bytes, "video/mp4")) {
+                    proptest::prop_assert!(png.starts_with(b"\x89PNG"));
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_spool_file_is_gone_when_dropped() {
+        let mut spool = Spool::create().await.unwrap();
+        spool.write(b"abc").await.unwrap();
+        let path = spool.close().await.unwrap().to_owned();
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+        drop(spool);
+        assert!(!path.exists());
+    }
+}
