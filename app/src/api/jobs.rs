@@ -23,7 +23,6 @@ pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<S
     .await
 }
 
-/// The caller's jobs, newest first; `before` is the last id of the previous page.
 /// Where the user's images go when they generate, in a sentence for the Create tab.
 #[server(endpoint = "jobs/input_policy")]
 pub async fn input_policy() -> Result<String, AppError> {
@@ -36,6 +35,7 @@ pub async fn input_policy() -> Result<String, AppError> {
     .await
 }
 
+/// The caller's jobs, newest first; `before` is the last id of the previous page.
 #[server(endpoint = "jobs/list")]
 pub async fn list_jobs(before: Option<String>) -> Result<Vec<JobView>, AppError> {
     use crate::server::jobs;
