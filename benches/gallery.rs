@@ -199,7 +199,7 @@ async fn seed(db: &app::server::db::Db, user_id: &str, count: usize, salt: usize
     let now = app::server::db::now_ms();
     const ROWS: usize = 400;
     for chunk in (0..count).collect::<Vec<_>>().chunks(ROWS) {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin_write().await?;
         let mut jobs = String::from(
             "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
              queued_at, created_at, updated_at, prompt_search) VALUES ",

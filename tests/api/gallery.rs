@@ -76,7 +76,7 @@ impl Seed {
 async fn seed(app: &TestApp, user_id: &str, seeds: &[Seed], objects: bool) -> Vec<String> {
     let mut ids = Vec::with_capacity(seeds.len());
     let mut files = Vec::new();
-    let mut tx = app.db().pool.begin().await.unwrap();
+    let mut tx = app.db().begin_write().await.unwrap();
     for seed in seeds {
         let job_id = uuid::Uuid::now_v7().to_string();
         let asset_id = uuid::Uuid::now_v7().to_string();
@@ -118,16 +118,19 @@ async fn seed(app: &TestApp, user_id: &str, seeds: &[Seed], objects: bool) -> Ve
     if objects {
         let storage = app.storage();
         let bytes = crate::testdata::png(8, 8);
-        let sha = {
-            use base64::Engine;
-            use sha2::Digest;
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&bytes))
-        };
+        let sha = sha_base64(&bytes);
         for key in &files {
             storage.put_bytes(&storage.results_bucket, key, bytes.clone(), "image/png", &sha).await.unwrap();
         }
     }
     ids
+}
+
+/// The checksum storage is told to expect for `bytes`.
+fn sha_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
 
 fn ids_of(items: &[GalleryItem]) -> Vec<String> {
@@ -631,15 +634,46 @@ async fn a_selection_downloads_as_one_streamed_zip_of_exactly_the_owned_results(
     .await;
     let theirs = seed(&app, &bob_id, &[Seed::image("bob's", MARCH_1)], true).await.remove(0);
     let missing = uuid::Uuid::now_v7().to_string();
+    // A second file of the first job, picked after other jobs' files.
+    let second = uuid::Uuid::now_v7().to_string();
+    sqlx::query(
+        "INSERT INTO assets (id, user_id, job_id, position, object_key, kind, content_type, byte_size, sha256, \
+         width, height, expires_at, created_at) SELECT $1, user_id, job_id, 1, object_key || '.second', kind, \
+         content_type, byte_size, sha256, width, height, expires_at, created_at FROM assets WHERE id = $2",
+    )
+    .bind(&second)
+    .bind(&mine[0])
+    .execute(&app.db().pool)
+    .await
+    .unwrap();
+    let second_key: String = sqlx::query_scalar("SELECT object_key FROM assets WHERE id = $1")
+        .bind(&second)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    let stored = crate::testdata::png(8, 8);
+    let storage = app.storage();
+    storage
+        .put_bytes(&storage.results_bucket, &second_key, stored.clone(), "image/png", &sha_base64(&stored))
+        .await
+        .unwrap();
 
-    let picked =
-        [mine[2].as_str(), mine[0].as_str(), theirs.as_str(), "../../etc/passwd", &missing, &mine[0], &mine[1]];
+    let picked = [
+        mine[2].as_str(),
+        mine[0].as_str(),
+        theirs.as_str(),
+        "../../etc/passwd",
+        &missing,
+        &mine[0],
+        &mine[1],
+        &second,
+    ];
     let reply = download(&ada, &picked, "*/*").await;
     assert_eq!(reply.status(), StatusCode::OK);
     assert_eq!(reply.headers()["content-type"], "application/zip");
     let disposition = reply.headers()["content-disposition"].to_str().unwrap().to_owned();
     assert!(
-        disposition.starts_with("attachment; filename=\"darkroom-") && disposition.ends_with("-3.zip\""),
+        disposition.starts_with("attachment; filename=\"darkroom-") && disposition.ends_with("-4.zip\""),
         "{disposition}"
     );
     let bytes = reply.bytes().await.unwrap();
@@ -651,12 +685,12 @@ async fn a_selection_downloads_as_one_streamed_zip_of_exactly_the_owned_results(
             "darkroom-nano-banana-2026-03-01-1.png",
             "darkroom-nano-banana-2026-03-01-1-2.png",
             "darkroom-nano-banana-2026-03-01-1-3.png",
+            "darkroom-nano-banana-2026-03-01-2.png",
             "manifest.json"
         ],
         "in the order picked, each name once"
     );
-    let stored = crate::testdata::png(8, 8);
-    for name in &names[..3] {
+    for name in &names[..4] {
         let mut inside = Vec::new();
         archive.by_name(name).unwrap().read_to_end(&mut inside).unwrap();
         assert_eq!(inside, stored, "{name} holds the stored bytes");
@@ -664,14 +698,15 @@ async fn a_selection_downloads_as_one_streamed_zip_of_exactly_the_owned_results(
     let mut manifest = String::new();
     archive.by_name("manifest.json").unwrap().read_to_string(&mut manifest).unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
-    let listed: Vec<&str> = manifest["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|job| job["files"].as_array().unwrap())
-        .map(|file| file["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, [mine[2].as_str(), mine[0].as_str(), mine[1].as_str()]);
+    let jobs = manifest["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3, "each job once: {jobs:?}");
+    let listed: Vec<&str> =
+        jobs.iter().flat_map(|job| job["files"].as_array().unwrap()).map(|file| file["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        listed,
+        [mine[2].as_str(), mine[0].as_str(), second.as_str(), mine[1].as_str()],
+        "a job's files together under it"
+    );
     // Bob's result is reported exactly like one that never existed.
     assert_eq!(manifest["not_found"], json!(["../../etc/passwd", theirs, missing]));
     assert!(!manifest.to_string().contains(&bob_id), "nothing of bob's is named");
@@ -697,6 +732,22 @@ async fn a_selection_downloads_as_one_streamed_zip_of_exactly_the_owned_results(
         ada.http.post(format!("{}/gallery/download", app.base)).form(&[("other", "x")]).send().await.unwrap();
     assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert!(malformed.text().await.unwrap().contains("request.malformed"));
+    // Nothing that could be an id at all is a mistake in the request, not a missing result.
+    for nothing in [&[][..], &[""], &["../../etc/passwd", "DROP TABLE assets"]] {
+        let refused = download(&ada, nothing, "*/*").await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{nothing:?}");
+        assert!(refused.text().await.unwrap().contains("request.malformed"));
+    }
+    let huge = ada
+        .http
+        .post(format!("{}/gallery/download", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("ids={}", ",".repeat(3 << 20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(huge.text().await.unwrap().contains("request.too_large"));
     let anonymous = download(&app.client(), &[&mine[0]], "*/*").await;
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     // A page on another site cannot make ada's browser download (and so read) her results.
