@@ -8,7 +8,7 @@ mod zip;
 
 pub use selection::selection;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use axum::body::{Body, Bytes};
@@ -28,6 +28,9 @@ use crate::error::{AppError, code};
 
 /// Exports running at once in this process; each holds a storage connection for its length.
 const MAX_EXPORTS: usize = 2;
+/// Longest the browser may leave a chunk unread before the download is given up, so a client
+/// that stops reading cannot keep one of the [`MAX_EXPORTS`] places forever.
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One result file and the job that made it.
 struct Item {
@@ -89,8 +92,7 @@ fn stream(state: AppState, slot: Slot, items: Vec<Item>, head: Map<String, Value
     // Two chunks in flight: the archive goes out no faster than the browser takes it.
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
-        let _slot = slot;
-        if let Err(err) = write(&state, head, items, tx).await {
+        if let Err(err) = write(&state, slot, head, items, Sender(tx)).await {
             tracing::warn!(%err, "a download stopped before its end");
         }
     });
@@ -164,20 +166,40 @@ fn file_name(item: &Item, n: usize) -> String {
     format!("results/{date}-{model}-{job}-{n}.{ext}")
 }
 
+/// The archive's bytes on their way to the browser.
+struct Sender(mpsc::Sender<Result<Bytes, std::io::Error>>);
+
+impl Sender {
+    async fn send(&mut self, chunk: impl Into<Bytes>) -> Result<(), String> {
+        match tokio::time::timeout(STALL, self.0.send(Ok(chunk.into()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("the browser went away: {err}")),
+            Err(_) => Err(format!("the browser read nothing for {STALL:?}")),
+        }
+    }
+
+    /// Ends the download as failed (the browser sees a cut-off transfer, not a whole archive).
+    async fn fail(&mut self, why: &str) {
+        let _ = tokio::time::timeout(STALL, self.0.send(Err(std::io::Error::other(why.to_owned())))).await;
+    }
+}
+
+/// Writes the archive of `items` into `tx`; `slot` is given back before the last bytes go out,
+/// so a browser that has the whole archive can start the next download at once.
 async fn write(
     state: &AppState,
+    slot: Slot,
     mut head: Map<String, Value>,
     items: Vec<Item>,
-    mut tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    mut tx: Sender,
 ) -> Result<(), String> {
     let storage = &state.storage;
     let mut archive = zip::Writer::new();
+    // Files are listed under their job, wherever the job's files sit in the archive.
     let mut jobs: Vec<Value> = Vec::new();
-    let mut last_job: Option<String> = None;
-    let gone = |e: mpsc::SendError| format!("the browser went away: {e}");
+    let mut job_index: HashMap<&str, usize> = HashMap::new();
     for item in &items {
-        if last_job.as_deref() != Some(&item.asset.job_id) {
-            last_job = Some(item.asset.job_id.clone());
+        let at = *job_index.entry(item.asset.job_id.as_str()).or_insert_with(|| {
             jobs.push(json!({
                 "id": item.asset.job_id,
                 "model": item.model,
@@ -185,7 +207,8 @@ async fn write(
                 "params": item.params,
                 "files": [],
             }));
-        }
+            jobs.len() - 1
+        });
         let name = &item.name;
         let mut file = json!({
             "name": name,
@@ -203,25 +226,25 @@ async fn write(
                 let header = archive
                     .begin(name, item.asset.byte_size.max(0) as u64, item.asset.created_at)
                     .map_err(|e| e.to_string())?;
-                tx.send(Ok(header.into())).await.map_err(gone)?;
+                tx.send(header).await?;
                 let (mut crc, mut size) = (crc32fast::Hasher::new(), 0u64);
                 loop {
                     match body.try_next().await {
                         Ok(Some(chunk)) => {
                             crc.update(&chunk);
                             size += chunk.len() as u64;
-                            tx.send(Ok(chunk)).await.map_err(gone)?;
+                            tx.send(chunk).await?;
                         }
                         Ok(None) => break,
                         Err(err) => {
                             // The archive cannot be mended mid-entry: end the download as failed.
-                            let _ = tx.send(Err(std::io::Error::other("storage stopped answering"))).await;
+                            tx.fail("storage stopped answering").await;
                             return Err(format!("reading {} failed: {err}", item.asset.object_key));
                         }
                     }
                 }
                 let descriptor = archive.end(crc.finalize(), size).map_err(|e| e.to_string())?;
-                tx.send(Ok(descriptor.into())).await.map_err(gone)?;
+                tx.send(descriptor).await?;
             }
             Ok(None) => file["missing"] = json!(true),
             Err(err) => {
@@ -229,7 +252,7 @@ async fn write(
                 file["missing"] = json!(true);
             }
         }
-        if let Some(files) = jobs.last_mut().and_then(|job| job["files"].as_array_mut()) {
+        if let Some(files) = jobs[at]["files"].as_array_mut() {
             files.push(file);
         }
     }
@@ -239,8 +262,9 @@ async fn write(
     let header = archive.begin("manifest.json", manifest.len() as u64, now_ms()).map_err(|e| e.to_string())?;
     let descriptor = archive.end(crc32fast::hash(&manifest), manifest.len() as u64).map_err(|e| e.to_string())?;
     let end = archive.finish().map_err(|e| e.to_string())?;
+    drop(slot);
     for part in [header, manifest, descriptor, end] {
-        tx.send(Ok(part.into())).await.map_err(gone)?;
+        tx.send(part).await?;
     }
     Ok(())
 }

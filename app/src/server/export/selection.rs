@@ -47,8 +47,13 @@ async fn archive(
     form: Result<Form<Picked>, FormRejection>,
 ) -> Result<Response, AppError> {
     let user = signed_in(&state, &session).await?;
-    let Form(picked) = form
-        .map_err(|_| AppError::new(code::REQUEST_MALFORMED, "Send the results to download as a form field `ids`."))?;
+    let Form(picked) = form.map_err(|rejection| {
+        if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::new(code::REQUEST_TOO_LARGE, "That list of results is too long to read.")
+        } else {
+            AppError::new(code::REQUEST_MALFORMED, "Send the results to download as a form field `ids`.")
+        }
+    })?;
     let raw: Vec<&str> = picked.ids.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).collect();
     if raw.len() > MAX_BULK_IDS {
         return Err(crate::server::gallery::GalleryError::TooMany(raw.len()).into());
@@ -62,6 +67,9 @@ async fn archive(
             Some(_) => {}
             None => not_found.push(given.chars().take(64).collect::<String>()),
         }
+    }
+    if wanted.is_empty() {
+        return Err(AppError::new(code::REQUEST_MALFORMED, "Pick at least one result to download."));
     }
     let Some(slot) = Slot::take(&user.id) else { return Err(busy()) };
     let mut items = owned(&state.db, &user.id, &wanted).await.map_err(|err| {
