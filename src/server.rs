@@ -137,7 +137,13 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let maintenance = maintenance::spawn(state.clone());
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
     match &state.config.jobs.ffmpeg {
-        Some(ffmpeg) => tracing::info!(ffmpeg = %ffmpeg.display(), "videos get poster frames"),
+        Some(ffmpeg) => {
+            tracing::info!(ffmpeg = %ffmpeg.display(), "videos get poster frames");
+            let cleared = app::server::jobs::poster::clear_stale_spools(&state.config.jobs.spool_dir);
+            if cleared > 0 {
+                tracing::info!(cleared, "removed video spool files left by an earlier run");
+            }
+        }
         None if worker.is_some() => {
             tracing::warn!("no ffmpeg (DARKROOM_FFMPEG, or ffmpeg on PATH): video results get no poster frame")
         }

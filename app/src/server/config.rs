@@ -232,6 +232,9 @@ pub struct JobConfig {
     pub inputs: InputDelivery,
     /// The ffmpeg that makes videos' poster frames (`DARKROOM_FFMPEG`); `None`: no posters.
     pub ffmpeg: Option<std::path::PathBuf>,
+    /// Where a video is copied while it downloads, for ffmpeg to read its first frame:
+    /// `<DARKROOM_DATA_DIR>/spool`. Needs room for one result per worker.
+    pub spool_dir: std::path::PathBuf,
 }
 
 impl InputDelivery {
@@ -461,7 +464,12 @@ impl Config {
                 public_url.is_some(),
                 secs("DARKROOM_FAL_INPUT_COPY_TTL_SECS", 3600)?,
             )?,
-            ffmpeg: crate::server::jobs::poster::locate(get("DARKROOM_FFMPEG").as_deref()),
+            ffmpeg: crate::server::jobs::poster::locate(
+                get("DARKROOM_FFMPEG").as_deref(),
+                std::env::var_os("PATH").as_deref(),
+            )
+            .map_err(|problem| bad("DARKROOM_FFMPEG", problem))?,
+            spool_dir: data_dir.join("spool"),
         };
         if jobs.retry_window > jobs.fal_output_ttl {
             return Err(bad(

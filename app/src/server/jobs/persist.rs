@@ -283,7 +283,7 @@ async fn store(ctx: Jobs<'_>, job: &JobRow, n: usize, file: &OutputFile) -> Resu
         multipart::Writer::new(storage, &ctx.db, &storage.results_bucket, key.clone(), content_type, &job.id);
     let mut probe = (kind == AssetKind::Video).then(super::mp4::Probe::default);
     let mut spool = match (&ctx.config.ffmpeg, kind) {
-        (Some(_), AssetKind::Video) => Spool::create()
+        (Some(_), AssetKind::Video) => Spool::create(&ctx.config.spool_dir)
             .await
             .inspect_err(|err| tracing::warn!(%err, "no spool file for the poster frame; the video gets none"))
             .ok(),
@@ -367,7 +367,7 @@ async fn poster(
             return Ok(None);
         }
     };
-    let frame = match poster::first_frame(ffmpeg, &path, content_type).await {
+    let frame = match poster::first_frame(ffmpeg, &path, content_type, ctx.uploads.max_pixels).await {
         Ok(Some(frame)) => frame,
         Ok(None) => return Ok(None),
         Err(err) => {

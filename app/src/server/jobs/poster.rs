@@ -3,11 +3,14 @@
 //! named by `DARKROOM_FFMPEG`) decodes it from a spool file the download is copied into while it
 //! streams to storage; the frame then becomes the same WebP thumbnail an image gets.
 //!
-//! The video comes from the provider, so ffmpeg reads untrusted bytes: it is told which
-//! container to expect (no probing into playlists or other formats), may open nothing but the
-//! spool file (no network, no other files), runs one at a time with one thread, and is killed
-//! after [`TIMEOUT`]. A video without a poster is still a result: every failure here is logged
-//! and the tile falls back to the video itself.
+//! The video comes from the provider, so ffmpeg reads untrusted bytes. These are limits on what
+//! it is asked to do, not a sandbox: it is told which container to expect and may use no other
+//! demuxer (no probing into playlists), opens nothing but the spool file (no network, no other
+//! files), decodes only common video codecs and no picture larger than the uploads' pixel
+//! limit, runs one at a time with one thread, an empty environment and resource limits
+//! (address space, CPU time, no files written, no core dump), and is killed after [`TIMEOUT`].
+//! A video without a poster is still a result: every failure here is logged and the tile falls
+//! back to the video itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -23,6 +26,15 @@ const FRAME_WIDTH: u32 = 1024;
 const MAX_FRAME_BYTES: u64 = 16 * 1024 * 1024;
 /// What is kept of ffmpeg's complaints for the log.
 const MAX_STDERR: u64 = 2048;
+/// The decoders ffmpeg may use: what video models produce, nothing exotic.
+const CODECS: &str = "h264,hevc,vp8,vp9,av1,mpeg4";
+/// ffmpeg's address space: room for a large frame and its references, not for a runaway.
+const MAX_MEMORY: u64 = 2 << 30;
+/// ffmpeg's CPU time, a second line behind the wall-clock [`TIMEOUT`].
+const MAX_CPU_SECS: u64 = 60;
+/// Where spool files older than this are leftovers of a process that ended mid-download.
+const STALE_SPOOL: Duration = Duration::from_secs(24 * 3600);
+const SPOOL_PREFIX: &str = "darkroom-video-";
 static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +58,12 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// A new, empty spool file in the system's temporary directory (`TMPDIR`).
-    pub async fn create() -> std::io::Result<Self> {
-        let path = std::env::temp_dir().join(format!("darkroom-video-{}", uuid::Uuid::now_v7()));
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+    /// A new, empty spool file in `dir` (created if missing), readable only by this user: it
+    /// holds a user's result while the poster is made.
+    pub async fn create(dir: &Path) -> std::io::Result<Self> {
+        tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).await?;
+        let path = dir.join(format!("{SPOOL_PREFIX}{}", uuid::Uuid::now_v7()));
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).await?;
         Ok(Self { path, file: Some(file) })
     }
 
@@ -75,6 +89,23 @@ impl Drop for Spool {
     }
 }
 
+/// Removes spool files a previous process left behind (it ended while a video was downloading);
+/// returns how many. Files younger than a day are left alone: another process sharing the data
+/// directory may be writing them.
+pub fn clear_stale_spools(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let now = std::time::SystemTime::now();
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(SPOOL_PREFIX))
+        .filter(|entry| {
+            let modified = entry.metadata().and_then(|m| m.modified());
+            modified.is_ok_and(|at| now.duration_since(at).is_ok_and(|age| age > STALE_SPOOL))
+        })
+        .filter(|entry| std::fs::remove_file(entry.path()).is_ok())
+        .count()
+}
+
 /// ffmpeg's name for the demuxer of a content type we store as video; `None` for the ones it
 /// is not asked to read.
 fn demuxer(content_type: &str) -> Option<&'static str> {
@@ -86,22 +117,35 @@ fn demuxer(content_type: &str) -> Option<&'static str> {
 }
 
 /// The first frame of the video at `video` (of `content_type`) as a PNG at most
-/// [`FRAME_WIDTH`] wide. `Ok(None)`: not a type posters are made for.
-pub async fn first_frame(ffmpeg: &Path, video: &Path, content_type: &str) -> Result<Option<Vec<u8>>, PosterError> {
+/// [`FRAME_WIDTH`] wide, from a video whose pictures have at most `max_pixels` pixels.
+/// `Ok(None)`: not a type posters are made for.
+pub async fn first_frame(
+    ffmpeg: &Path,
+    video: &Path,
+    content_type: &str,
+    max_pixels: u64,
+) -> Result<Option<Vec<u8>>, PosterError> {
     let Some(format) = demuxer(content_type) else { return Ok(None) };
     let _turn = RUNNING.acquire().await.ok();
-    let mut child = tokio::process::Command::new(ffmpeg)
+    let mut command = tokio::process::Command::new(ffmpeg);
+    command
+        .env_clear()
         .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1"])
-        .args(["-protocol_whitelist", "file", "-f", format, "-i"])
+        .args(["-protocol_whitelist", "file", "-format_whitelist", format, "-codec_whitelist", CODECS])
+        .args(["-max_pixels", &max_pixels.min(i32::MAX as u64).to_string(), "-f", format, "-i"])
         .arg(video)
         .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
         .args(["-vf", &format!("scale='min({FRAME_WIDTH},iw)':-2"), "-f", "image2pipe", "-c:v", "png", "pipe:1"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(PosterError::Start)?;
+        .kill_on_drop(true);
+    // SAFETY: the closure runs in the child between fork and exec and only calls setrlimit,
+    // which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(limit_resources);
+    }
+    let mut child = command.spawn().map_err(PosterError::Start)?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(PosterError::Start(std::io::Error::other("no pipes")));
     };
@@ -127,6 +171,24 @@ pub async fn first_frame(ffmpeg: &Path, video: &Path, content_type: &str) -> Res
     tokio::time::timeout(TIMEOUT, run).await.map_err(|_| PosterError::Timeout(TIMEOUT))?
 }
 
+/// The child's limits, set after fork and before exec.
+fn limit_resources() -> std::io::Result<()> {
+    let limits = [
+        (libc::RLIMIT_AS, MAX_MEMORY),
+        (libc::RLIMIT_CPU, MAX_CPU_SECS),
+        (libc::RLIMIT_FSIZE, 0),
+        (libc::RLIMIT_CORE, 0),
+    ];
+    for (resource, max) in limits {
+        let limit = libc::rlimit { rlim_cur: max as libc::rlim_t, rlim_max: max as libc::rlim_t };
+        // SAFETY: setrlimit only reads the struct passed by reference.
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Everything `from` sends, of which the first `cap` bytes are kept: reading on to the end
 /// keeps ffmpeg from blocking on a full pipe.
 async fn read_capped(mut from: impl tokio::io::AsyncRead + Unpin, cap: u64) -> std::io::Result<Vec<u8>> {
@@ -136,15 +198,23 @@ async fn read_capped(mut from: impl tokio::io::AsyncRead + Unpin, cap: u64) -> s
     Ok(kept)
 }
 
-/// `DARKROOM_FFMPEG`: `off` turns posters off; a path names the program; unset looks for
-/// `ffmpeg` on `PATH` (no posters when there is none).
-pub fn locate(setting: Option<&str>) -> Option<PathBuf> {
+/// `DARKROOM_FFMPEG`: `off` turns posters off; a path names the program (an error when it is
+/// not an executable file, so a typo is not silently a gallery without posters); unset looks
+/// for `ffmpeg` on `path` (the process's `PATH`; no posters when there is none).
+pub fn locate(setting: Option<&str>, path: Option<&std::ffi::OsStr>) -> Result<Option<PathBuf>, String> {
     match setting.map(str::trim) {
-        Some("off") => None,
-        Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
-        _ => std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths).map(|dir| dir.join("ffmpeg")).find(|candidate| is_executable(candidate))
-        }),
+        Some("off") => Ok(None),
+        Some(program) if !program.is_empty() => {
+            let program = PathBuf::from(program);
+            if is_executable(&program) {
+                Ok(Some(program))
+            } else {
+                Err(format!("{} is not an executable file (set `off` for no video posters)", program.display()))
+            }
+        }
+        _ => Ok(path.and_then(|paths| {
+            std::env::split_paths(paths).map(|dir| dir.join("ffmpeg")).find(|candidate| is_executable(candidate))
+        })),
     }
 }
 
@@ -158,9 +228,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn posters_can_be_turned_off_or_pointed_at_a_program() {
-        assert_eq!(locate(Some("off")), None);
-        assert_eq!(locate(Some("/opt/ffmpeg/bin/ffmpeg")), Some(PathBuf::from("/opt/ffmpeg/bin/ffmpeg")));
+    fn posters_can_be_turned_off_or_pointed_at_a_program_that_exists() {
+        let dir = tempdir();
+        let program = dir.join("my-ffmpeg");
+        std::fs::write(&program, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        assert_eq!(locate(Some("off"), None), Ok(None));
+        assert_eq!(locate(Some(program.to_str().unwrap()), None), Ok(Some(program.clone())));
+        let missing = dir.join("ffmpg");
+        let refused = locate(Some(missing.to_str().unwrap()), None).unwrap_err();
+        assert!(refused.contains("ffmpg"), "{refused}");
+        // Unset: the first executable `ffmpeg` on the search path, or none.
+        std::fs::copy(&program, dir.join("ffmpeg")).unwrap();
+        std::fs::set_permissions(dir.join("ffmpeg"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let path = std::env::join_paths([dir.join("empty"), dir.clone()]).unwrap();
+        assert_eq!(locate(None, Some(&path)), Ok(Some(dir.join("ffmpeg"))));
+        assert_eq!(locate(None, Some(std::ffi::OsStr::new("/nonexistent"))), Ok(None));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A fresh directory under the system's temporary one.
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("darkroom-poster-test-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]
@@ -175,14 +266,28 @@ mod tests {
     const CLIP: &[u8] = include_bytes!("testdata/clip.mp4");
 
     fn ffmpeg() -> PathBuf {
-        locate(None).expect("ffmpeg on PATH: `.ci/tools.sh ffmpeg` installs it")
+        locate(None, std::env::var_os("PATH").as_deref())
+            .unwrap()
+            .expect("ffmpeg on PATH: `.ci/tools.sh ffmpeg` installs it")
     }
 
     async fn frame_of(bytes: &[u8], content_type: &str) -> Result<Option<Vec<u8>>, PosterError> {
-        let mut spool = Spool::create().await.unwrap();
+        frame_within(bytes, content_type, 50_000_000).await
+    }
+
+    async fn frame_within(bytes: &[u8], content_type: &str, max_pixels: u64) -> Result<Option<Vec<u8>>, PosterError> {
+        let mut spool = Spool::create(&std::env::temp_dir().join("darkroom-poster-tests")).await.unwrap();
         spool.write(bytes).await.unwrap();
         let path = spool.close().await.unwrap().to_owned();
-        first_frame(&ffmpeg(), &path, content_type).await
+        first_frame(&ffmpeg(), &path, content_type, max_pixels).await
+    }
+
+    #[tokio::test]
+    async fn a_video_with_pictures_over_the_pixel_limit_is_not_decoded() {
+        // 160×90 is 14,400 pixels (the decoder's buffers are a little larger, padded to blocks).
+        assert!(frame_within(CLIP, "video/mp4", 100_000).await.unwrap().is_some());
+        let refused = frame_within(CLIP, "video/mp4", 10_000).await.unwrap_err();
+        assert!(matches!(refused, PosterError::NoFrame(_)), "{refused}");
     }
 
     #[tokio::test]
@@ -233,12 +338,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_spool_file_is_gone_when_dropped() {
-        let mut spool = Spool::create().await.unwrap();
+    async fn a_spool_file_is_private_and_gone_when_dropped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempdir().join("spool");
+        let mut spool = Spool::create(&dir).await.unwrap();
         spool.write(b"abc").await.unwrap();
         let path = spool.close().await.unwrap().to_owned();
         assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+        assert_eq!(path.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(dir.metadata().unwrap().permissions().mode() & 0o777, 0o700);
         drop(spool);
         assert!(!path.exists());
+        std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn spools_left_by_an_ended_process_are_cleared_and_young_ones_kept() {
+        let dir = tempdir();
+        let old = dir.join(format!("{SPOOL_PREFIX}old"));
+        let young = dir.join(format!("{SPOOL_PREFIX}young"));
+        let other = dir.join("someone-elses-file");
+        for file in [&old, &young, &other] {
+            std::fs::write(file, b"x").unwrap();
+        }
+        let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+        for file in [&old, &other] {
+            std::fs::File::options().write(true).open(file).unwrap().set_modified(two_days_ago).unwrap();
+        }
+        assert_eq!(clear_stale_spools(&dir), 1);
+        assert!(!old.exists());
+        assert!(young.exists() && other.exists());
+        assert_eq!(clear_stale_spools(&dir.join("missing")), 0);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
