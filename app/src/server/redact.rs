@@ -64,7 +64,9 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn no_query_survives(prefix in "\\PC{0,20}", host in "[a-z]{1,10}", query in "[a-zA-Z0-9=&%]{1,30}", suffix in "( \\PC{0,20})?") {
+        // The text around the URL has no `?` of its own, which could spell the query again
+        // outside any URL (where it rightly stays).
+        fn no_query_survives(prefix in "[^?\\p{C}]{0,20}", host in "[a-z]{1,10}", query in "[a-zA-Z0-9=&%]{1,30}", suffix in "( [^?\\p{C}]{0,20})?") {
             let text = format!("{prefix}https://{host}.example/p?{query}{suffix}");
             let clean = urls(&text);
             proptest::prop_assert!(!clean.contains(&format!("?{query}")), "{clean}");
