@@ -136,14 +136,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     let router = router(state.clone(), sessions, embedded_s3.as_ref()).await?;
     let maintenance = maintenance::spawn(state.clone());
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
+    let cleared = app::server::jobs::poster::clear_stale_spools(&state.config.jobs.spool_dir);
+    if cleared > 0 {
+        tracing::info!(cleared, "removed video spool files left by an earlier run");
+    }
     match &state.config.jobs.ffmpeg {
-        Some(ffmpeg) => {
-            tracing::info!(ffmpeg = %ffmpeg.display(), "videos get poster frames");
-            let cleared = app::server::jobs::poster::clear_stale_spools(&state.config.jobs.spool_dir);
-            if cleared > 0 {
-                tracing::info!(cleared, "removed video spool files left by an earlier run");
-            }
-        }
+        Some(ffmpeg) => tracing::info!(ffmpeg = %ffmpeg.display(), "videos get poster frames"),
         None if worker.is_some() => {
             tracing::warn!("no ffmpeg (DARKROOM_FFMPEG, or ffmpeg on PATH): video results get no poster frame")
         }
@@ -210,7 +208,11 @@ async fn router(state: AppState, sessions: SessionPool, embedded_s3: Option<&Emb
         .route("/hooks/fal", post(jobs::webhook::receive))
         .route("/events", get(jobs::live::stream))
         .route("/account/export", get(app::server::export::download))
-        .route("/gallery/download", post(app::server::export::selection))
+        .route(
+            "/gallery/download",
+            post(app::server::export::selection)
+                .layer(axum::extract::DefaultBodyLimit::max(app::server::export::MAX_SELECTION_FORM)),
+        )
         .leptos_routes_with_context(&state, routes, context, move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(from_fn(crate::render::finish_abandoned))

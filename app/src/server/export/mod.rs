@@ -6,15 +6,17 @@
 mod selection;
 mod zip;
 
-pub use selection::selection;
+pub use selection::{MAX_SELECTION_FORM, selection};
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, channel::mpsc};
+use futures::{SinkExt, StreamExt, channel::mpsc};
 use http::header;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -28,9 +30,11 @@ use crate::error::{AppError, code};
 
 /// Exports running at once in this process; each holds a storage connection for its length.
 const MAX_EXPORTS: usize = 2;
-/// Longest the browser may leave a chunk unread before the download is given up, so a client
-/// that stops reading cannot keep one of the [`MAX_EXPORTS`] places forever.
-const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How slowly the browser may read before the download is given up: at least
+/// [`MIN_PER_WINDOW`] bytes every [`STALL`] (and no chunk left unread for longer), so a client
+/// that stops or trickles cannot keep one of the [`MAX_EXPORTS`] places for hours.
+const STALL: Duration = Duration::from_secs(60);
+const MIN_PER_WINDOW: u64 = 256 * 1024;
 
 /// One result file and the job that made it.
 struct Item {
@@ -87,24 +91,42 @@ fn busy() -> AppError {
 }
 
 /// Answers with the archive of `items` (each already named), written by a task that holds
-/// `slot` until the last byte is sent; `head` opens `manifest.json`.
+/// `slot` until the archive's last part; `head` opens `manifest.json`.
 fn stream(state: AppState, slot: Slot, items: Vec<Item>, head: Map<String, Value>, file_name: &str) -> Response {
     // Two chunks in flight: the archive goes out no faster than the browser takes it.
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let whole = Arc::new(AtomicBool::new(false));
+    let written = whole.clone();
     tokio::spawn(async move {
-        if let Err(err) = write(&state, slot, head, items, Sender(tx)).await {
-            tracing::warn!(%err, "a download stopped before its end");
+        match write(&state, slot, head, items, Sender::new(tx)).await {
+            Ok(()) => written.store(true, Ordering::Release),
+            Err(err) => tracing::warn!(%err, "a download stopped before its end"),
         }
     });
+    let body = ending_in_error_unless_whole(rx, whole);
     (
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
             (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
-        Body::from_stream(rx),
+        Body::from_stream(body),
     )
         .into_response()
+}
+
+/// `parts` followed by an error unless `whole` was set by the time they ended. A stream that
+/// simply ended would look like a whole (if short) archive to the browser; one that stopped
+/// early must end with an error instead, which aborts the transfer.
+fn ending_in_error_unless_whole(
+    parts: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    whole: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    let cut_off = futures::stream::once(async move {
+        (!whole.load(Ordering::Acquire)).then(|| Err(std::io::Error::other("the download was cut off")))
+    })
+    .filter_map(std::future::ready);
+    parts.chain(cut_off)
 }
 
 async fn items(db: &Db, user_id: &str) -> Result<Vec<Item>, sqlx::Error> {
@@ -166,21 +188,39 @@ fn file_name(item: &Item, n: usize) -> String {
     format!("results/{date}-{model}-{job}-{n}.{ext}")
 }
 
-/// The archive's bytes on their way to the browser.
-struct Sender(mpsc::Sender<Result<Bytes, std::io::Error>>);
+/// The archive's bytes on their way to the browser, which must keep reading at a pace.
+struct Sender {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    window_start: Instant,
+    window_bytes: u64,
+}
 
 impl Sender {
+    fn new(tx: mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
+        Self { tx, window_start: Instant::now(), window_bytes: 0 }
+    }
+
     async fn send(&mut self, chunk: impl Into<Bytes>) -> Result<(), String> {
-        match tokio::time::timeout(STALL, self.0.send(Ok(chunk.into()))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(format!("the browser went away: {err}")),
-            Err(_) => Err(format!("the browser read nothing for {STALL:?}")),
+        let chunk: Bytes = chunk.into();
+        let len = chunk.len() as u64;
+        match tokio::time::timeout(STALL, self.tx.send(Ok(chunk))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(format!("the browser went away: {err}")),
+            Err(_) => return Err(format!("the browser read nothing for {STALL:?}")),
         }
+        self.window_bytes += len;
+        if self.window_start.elapsed() >= STALL {
+            if self.window_bytes < MIN_PER_WINDOW {
+                return Err(format!("the browser read {} bytes in {STALL:?}", self.window_bytes));
+            }
+            (self.window_start, self.window_bytes) = (Instant::now(), 0);
+        }
+        Ok(())
     }
 
     /// Ends the download as failed (the browser sees a cut-off transfer, not a whole archive).
     async fn fail(&mut self, why: &str) {
-        let _ = tokio::time::timeout(STALL, self.0.send(Err(std::io::Error::other(why.to_owned())))).await;
+        let _ = tokio::time::timeout(STALL, self.tx.send(Err(std::io::Error::other(why.to_owned())))).await;
     }
 }
 
@@ -295,7 +335,22 @@ impl Drop for Slot {
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_EXPORTS, Slot};
+    use super::*;
+
+    #[tokio::test]
+    async fn an_archive_that_stops_early_ends_in_an_error_and_a_whole_one_does_not() {
+        for whole in [false, true] {
+            let (mut tx, rx) = mpsc::channel(4);
+            let done = Arc::new(AtomicBool::new(false));
+            tx.send(Ok(Bytes::from_static(b"PK"))).await.unwrap();
+            done.store(whole, Ordering::Release);
+            drop(tx);
+            let parts: Vec<_> = ending_in_error_unless_whole(rx, done).collect().await;
+            assert_eq!(parts.len(), if whole { 1 } else { 2 });
+            assert!(parts[0].is_ok());
+            assert_eq!(parts.last().unwrap().is_err(), !whole);
+        }
+    }
 
     #[test]
     fn one_export_per_account_and_a_few_at_once() {

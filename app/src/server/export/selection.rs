@@ -23,6 +23,10 @@ use crate::server::gallery::links;
 use crate::server::jobs::AssetRow;
 use crate::server::state::AppState;
 
+/// Largest form read: the most ids a selection may hold, each percent-encoded with its
+/// separator, with room to spare (a larger body is refused as it arrives).
+pub const MAX_SELECTION_FORM: usize = 256 * 1024;
+
 #[derive(Deserialize)]
 pub struct Picked {
     /// Result ids separated by commas (or whitespace), in the order the archive lists them.
