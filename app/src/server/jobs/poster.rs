@@ -26,8 +26,9 @@ const FRAME_WIDTH: u32 = 1024;
 const MAX_FRAME_BYTES: u64 = 16 * 1024 * 1024;
 /// What is kept of ffmpeg's complaints for the log.
 const MAX_STDERR: u64 = 2048;
-/// The decoders ffmpeg may use: what video models produce, nothing exotic.
-const CODECS: &str = "h264,hevc,vp8,vp9,av1,mpeg4";
+/// The decoders ffmpeg may use, by decoder name (AV1 is decoded by libdav1d or libaom on
+/// Debian): what video models produce, nothing exotic.
+const DECODERS: &str = "h264,hevc,vp8,vp9,mpeg4,av1,libdav1d,libaom-av1";
 /// ffmpeg's address space: room for a large frame and its references, not for a runaway.
 const MAX_MEMORY: u64 = 2 << 30;
 /// ffmpeg's CPU time, a second line behind the wall-clock [`TIMEOUT`].
@@ -130,20 +131,23 @@ pub async fn first_frame(
     let mut command = tokio::process::Command::new(ffmpeg);
     command
         .env_clear()
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-threads", "1"])
-        .args(["-protocol_whitelist", "file", "-format_whitelist", format, "-codec_whitelist", CODECS])
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-filter_threads", "1", "-threads", "1"])
+        .args(["-protocol_whitelist", "file", "-format_whitelist", format, "-codec_whitelist", DECODERS])
         .args(["-max_pixels", &max_pixels.min(i32::MAX as u64).to_string(), "-f", format, "-i"])
         .arg(video)
         .args(["-map", "0:v:0", "-frames:v", "1", "-an", "-sn", "-dn"])
-        .args(["-vf", &format!("scale='min({FRAME_WIDTH},iw)':-2"), "-f", "image2pipe", "-c:v", "png", "pipe:1"])
+        .args(["-vf", &format!("scale='min({FRAME_WIDTH},iw)':-2"), "-threads", "1"])
+        .args(["-f", "image2pipe", "-c:v", "png", "pipe:1"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // SAFETY: the closure runs in the child between fork and exec and only calls setrlimit,
-    // which is async-signal-safe; it touches no memory of the parent.
+    let limits = LIMITS.map(|(resource, max)| (resource, libc::rlim_t::try_from(max).unwrap_or(libc::RLIM_INFINITY)));
+    // SAFETY: the closure runs in the child between fork and exec. It allocates nothing, takes
+    // no lock and only makes the getrlimit and setrlimit calls, which glibc and musl implement
+    // as bare system calls (POSIX does not list them as async-signal-safe).
     unsafe {
-        command.pre_exec(limit_resources);
+        command.pre_exec(move || limit_resources(&limits));
     }
     let mut child = command.spawn().map_err(PosterError::Start)?;
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
@@ -171,17 +175,21 @@ pub async fn first_frame(
     tokio::time::timeout(TIMEOUT, run).await.map_err(|_| PosterError::Timeout(TIMEOUT))?
 }
 
-/// The child's limits, set after fork and before exec.
-fn limit_resources() -> std::io::Result<()> {
-    let limits = [
-        (libc::RLIMIT_AS, MAX_MEMORY),
-        (libc::RLIMIT_CPU, MAX_CPU_SECS),
-        (libc::RLIMIT_FSIZE, 0),
-        (libc::RLIMIT_CORE, 0),
-    ];
-    for (resource, max) in limits {
-        let limit = libc::rlimit { rlim_cur: max as libc::rlim_t, rlim_max: max as libc::rlim_t };
-        // SAFETY: setrlimit only reads the struct passed by reference.
+/// ffmpeg's resource limits: address space, CPU seconds, no file written, no core dump.
+const LIMITS: [(libc::__rlimit_resource_t, u64); 4] =
+    [(libc::RLIMIT_AS, MAX_MEMORY), (libc::RLIMIT_CPU, MAX_CPU_SECS), (libc::RLIMIT_FSIZE, 0), (libc::RLIMIT_CORE, 0)];
+
+/// Sets `limits` in the child after fork and before exec, never above a hard limit the
+/// process already has (raising one needs privileges Darkroom should not have).
+fn limit_resources(limits: &[(libc::__rlimit_resource_t, libc::rlim_t)]) -> std::io::Result<()> {
+    for &(resource, wanted) in limits {
+        let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes only into the struct it is given; setrlimit only reads it.
+        if unsafe { libc::getrlimit(resource, &mut now) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let max = wanted.min(now.rlim_max);
+        let limit = libc::rlimit { rlim_cur: max, rlim_max: max };
         if unsafe { libc::setrlimit(resource, &limit) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -198,23 +206,29 @@ async fn read_capped(mut from: impl tokio::io::AsyncRead + Unpin, cap: u64) -> s
     Ok(kept)
 }
 
-/// `DARKROOM_FFMPEG`: `off` turns posters off; a path names the program (an error when it is
-/// not an executable file, so a typo is not silently a gallery without posters); unset looks
-/// for `ffmpeg` on `path` (the process's `PATH`; no posters when there is none).
+/// `DARKROOM_FFMPEG`: `off` turns posters off; a path (or a bare name, looked up on `path`)
+/// names the program, and one that is not an executable file is an error, so a typo is not
+/// silently a gallery without posters; unset looks for `ffmpeg` on `path` (the process's
+/// `PATH`; no posters when there is none).
 pub fn locate(setting: Option<&str>, path: Option<&std::ffi::OsStr>) -> Result<Option<PathBuf>, String> {
+    let on_path = |name: &str| {
+        path.and_then(|paths| {
+            std::env::split_paths(paths).map(|dir| dir.join(name)).find(|candidate| is_executable(candidate))
+        })
+    };
     match setting.map(str::trim) {
         Some("off") => Ok(None),
         Some(program) if !program.is_empty() => {
-            let program = PathBuf::from(program);
-            if is_executable(&program) {
-                Ok(Some(program))
+            let found = if program.contains('/') {
+                Some(PathBuf::from(program)).filter(|program| is_executable(program))
             } else {
-                Err(format!("{} is not an executable file (set `off` for no video posters)", program.display()))
-            }
+                on_path(program)
+            };
+            found
+                .map(Some)
+                .ok_or_else(|| format!("{program} is not an executable file (set `off` for no video posters)"))
         }
-        _ => Ok(path.and_then(|paths| {
-            std::env::split_paths(paths).map(|dir| dir.join("ffmpeg")).find(|candidate| is_executable(candidate))
-        })),
+        _ => Ok(on_path("ffmpeg")),
     }
 }
 
@@ -243,6 +257,9 @@ mod tests {
         std::fs::set_permissions(dir.join("ffmpeg"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let path = std::env::join_paths([dir.join("empty"), dir.clone()]).unwrap();
         assert_eq!(locate(None, Some(&path)), Ok(Some(dir.join("ffmpeg"))));
+        // A bare name is looked up on the search path.
+        assert_eq!(locate(Some("my-ffmpeg"), Some(&path)), Ok(Some(program.clone())));
+        assert!(locate(Some("ffmpeg-7"), Some(&path)).is_err());
         assert_eq!(locate(None, Some(std::ffi::OsStr::new("/nonexistent"))), Ok(None));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -276,10 +293,30 @@ mod tests {
     }
 
     async fn frame_within(bytes: &[u8], content_type: &str, max_pixels: u64) -> Result<Option<Vec<u8>>, PosterError> {
-        let mut spool = Spool::create(&std::env::temp_dir().join("darkroom-poster-tests")).await.unwrap();
+        let dir = tempdir();
+        let mut spool = Spool::create(&dir).await.unwrap();
         spool.write(bytes).await.unwrap();
         let path = spool.close().await.unwrap().to_owned();
-        first_frame(&ffmpeg(), &path, content_type, max_pixels).await
+        let frame = first_frame(&ffmpeg(), &path, content_type, max_pixels).await;
+        drop(spool);
+        let _ = std::fs::remove_dir_all(dir);
+        frame
+    }
+
+    /// What other video models send: AV1 in MP4 and VP9 in WebM (96×64, green), made with
+    /// `ffmpeg -f lavfi -i color=c=0x20C040:s=96x64:d=0.2:r=10 -c:v libaom-av1` (or `libvpx-vp9`).
+    #[tokio::test]
+    async fn av1_and_vp9_videos_get_posters_too() {
+        for (bytes, content_type) in [
+            (&include_bytes!("testdata/green-av1.mp4")[..], "video/mp4"),
+            (&include_bytes!("testdata/green-vp9.webm")[..], "video/webm"),
+        ] {
+            let png = frame_of(bytes, content_type).await.unwrap().expect("a frame");
+            let picture = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap().to_rgb8();
+            assert_eq!(picture.dimensions(), (96, 64), "{content_type}");
+            let [r, g, b] = picture.get_pixel(48, 32).0;
+            assert!(g > 150 && r < 80 && b < 110, "{content_type}: green, not {r},{g},{b}");
+        }
     }
 
     #[tokio::test]
