@@ -130,8 +130,20 @@ test('results arrive in the grid live, the viewer walks them by keyboard, and cu
     'darkroom-nano-banana-DAY-1-2.png',
     'manifest.json',
   ]);
+  // Each file is whole: its bytes hash to what Darkroom recorded when it stored the result, and
+  // the one downloaded singly above is among them (the fake fal serves one picture for all).
+  const manifest = JSON.parse(
+    require('child_process').execFileSync('python3', [
+      '-c',
+      'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read("manifest.json").decode())',
+      await zip.path(),
+    ]),
+  );
+  const recorded = new Map(manifest.jobs.flatMap((job) => job.files.map((file) => [file.name, file.sha256])));
+  expect(recorded.size).toBe(3);
+  for (const [name, hash] of entries.slice(0, 3)) expect(recorded.get(name)).toBe(hash);
   const sha = require('crypto').createHash('sha256').update(stored).digest('hex');
-  expect(entries.filter(([, hash]) => hash === sha)).toHaveLength(1);
+  expect(entries.filter(([, hash]) => hash === sha)).toHaveLength(3);
   await expect(page).toHaveURL(/\/gallery$/);
   await expect(page.getByTestId('selected-count')).toHaveText('3 selected');
 
@@ -214,5 +226,34 @@ test('a result runs again with the same inputs and becomes the input of an edit'
   const edit = after.requests.find((r) => r.endpoint === 'fal-ai/nano-banana/edit' && !seen.requests.some((s) => s.id === r.id));
   expect(edit).toBeTruthy();
   expect(edit.input.image_urls).toHaveLength(1);
+
+  // A video made from a result: its tile shows a poster frame (a still, not the video) and its length.
+  await tab(page, 'Gallery').click();
+  await expect(tiles(page)).toHaveCount(3);
+  const [newest] = await tiles(page).evaluateAll((els) => els.map((el) => el.dataset.id));
+  const video = await page.evaluate(async (id) => {
+    const post = (path, init) =>
+      fetch(path, { method: 'POST', ...init }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    const copied = await post('/api/gallery/use_as_input', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: `id=${encodeURIComponent(id)}`,
+    });
+    if (copied.status !== 200) return copied;
+    return post('/api/jobs/create', {
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({
+        model: 'fal-ai/kling-video/v2.1/standard/image-to-video',
+        params: { prompt: 'the door opens' },
+        images: [JSON.parse(copied.body)],
+      }),
+    });
+  }, newest);
+  expect(video).toMatchObject({ status: 200 });
+  await expect(tiles(page)).toHaveCount(4, { timeout: 20_000 });
+  const poster = tiles(page).first();
+  await expect(poster.getByTestId('tile-duration')).toHaveText('▶ 2 s');
+  await expect(poster.locator('video')).toHaveCount(0);
+  await expect(poster.locator('img')).toHaveJSProperty('complete', true);
+  expect(await poster.locator('img').evaluate((el) => [el.naturalWidth, el.naturalHeight])).toEqual([160, 90]);
   expect(errors).toEqual([]);
 });
