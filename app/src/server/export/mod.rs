@@ -96,11 +96,10 @@ fn stream(state: AppState, slot: Slot, items: Vec<Item>, head: Map<String, Value
     // Two chunks in flight: the archive goes out no faster than the browser takes it.
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     let whole = Arc::new(AtomicBool::new(false));
-    let written = whole.clone();
+    let sender = Sender::new(tx, whole.clone());
     tokio::spawn(async move {
-        match write(&state, slot, head, items, Sender::new(tx)).await {
-            Ok(()) => written.store(true, Ordering::Release),
-            Err(err) => tracing::warn!(%err, "a download stopped before its end"),
+        if let Err(err) = write(&state, slot, head, items, sender).await {
+            tracing::warn!(%err, "a download stopped before its end");
         }
     });
     let body = ending_in_error_unless_whole(rx, whole);
@@ -191,13 +190,22 @@ fn file_name(item: &Item, n: usize) -> String {
 /// The archive's bytes on their way to the browser, which must keep reading at a pace.
 struct Sender {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    /// Set once the last part is sent, before the channel closes.
+    whole: Arc<AtomicBool>,
     window_start: Instant,
     window_bytes: u64,
 }
 
 impl Sender {
-    fn new(tx: mpsc::Sender<Result<Bytes, std::io::Error>>) -> Self {
-        Self { tx, window_start: Instant::now(), window_bytes: 0 }
+    fn new(tx: mpsc::Sender<Result<Bytes, std::io::Error>>, whole: Arc<AtomicBool>) -> Self {
+        Self { tx, whole, window_start: Instant::now(), window_bytes: 0 }
+    }
+
+    /// Marks the archive whole, then closes the channel (in that order: the body checks the
+    /// mark when it sees the channel end).
+    fn finish(self) {
+        self.whole.store(true, Ordering::Release);
+        drop(self.tx);
     }
 
     async fn send(&mut self, chunk: impl Into<Bytes>) -> Result<(), String> {
@@ -306,6 +314,7 @@ async fn write(
     for part in [header, manifest, descriptor, end] {
         tx.send(part).await?;
     }
+    tx.finish();
     Ok(())
 }
 
