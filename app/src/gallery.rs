@@ -2,6 +2,8 @@
 //! also lives in the page's URL, so a search can be bookmarked), the results themselves, the
 //! facts behind one, and what a bulk action did to each item it was given.
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::states::AssetKind;
@@ -191,20 +193,29 @@ impl BulkReport {
 pub const MAX_BULK_IDS: usize = 1000;
 
 /// The grid's multi-select: a click toggles one item and becomes the anchor; a shift-click
-/// selects everything from the anchor to the clicked item, as file managers do.
+/// selects everything from the anchor to the clicked item, as file managers do. Membership is
+/// a set lookup, so selecting every one of 100,000 loaded results stays linear.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
+    /// In the order chosen (downloads list them so).
     pub ids: Vec<String>,
+    chosen: HashSet<String>,
     anchor: Option<String>,
 }
 
 impl Selection {
     pub fn contains(&self, id: &str) -> bool {
-        self.ids.iter().any(|s| s == id)
+        self.chosen.contains(id)
     }
 
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
+    }
+
+    fn add(&mut self, id: &str) {
+        if self.chosen.insert(id.to_owned()) {
+            self.ids.push(id.to_owned());
+        }
     }
 
     /// A click on `id` among `shown` (the grid's order), with or without shift held.
@@ -214,16 +225,14 @@ impl Selection {
             (true, Some(from), Some(to)) => {
                 let (low, high) = if from <= to { (from, to) } else { (to, from) };
                 for id in &shown[low..=high] {
-                    if !self.contains(id) {
-                        self.ids.push(id.clone());
-                    }
+                    self.add(id);
                 }
             }
             _ => {
-                if self.contains(id) {
+                if self.chosen.remove(id) {
                     self.ids.retain(|s| s != id);
                 } else {
-                    self.ids.push(id.to_owned());
+                    self.add(id);
                 }
             }
         }
@@ -233,22 +242,115 @@ impl Selection {
     /// Selects everything shown (keeping what was selected before).
     pub fn add_all(&mut self, shown: &[String]) {
         for id in shown {
-            if !self.contains(id) {
-                self.ids.push(id.clone());
-            }
+            self.add(id);
         }
     }
 
     /// Forgets ids no longer shown (trashed, restored, deleted).
     pub fn keep_only(&mut self, shown: &[String]) {
-        self.ids.retain(|id| shown.contains(id));
-        if self.anchor.as_ref().is_some_and(|a| !shown.contains(a)) {
+        let shown: HashSet<&str> = shown.iter().map(String::as_str).collect();
+        self.ids.retain(|id| shown.contains(id.as_str()));
+        self.chosen.retain(|id| shown.contains(id.as_str()));
+        if self.anchor.as_deref().is_some_and(|a| !shown.contains(a)) {
             self.anchor = None;
         }
     }
 
     pub fn clear(&mut self) {
         *self = Self::default();
+    }
+}
+
+/// Grids with more results than this draw only the rows near the screen, with spacers standing
+/// in for the rest: 100,000 loaded results cost the page what a few hundred do. Shorter ones
+/// draw everything (and the server's first page is always drawn whole).
+pub const WINDOW_AFTER: usize = 240;
+
+/// Where the grid is, as the browser measured it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridGeometry {
+    pub columns: usize,
+    /// A tile's height.
+    pub tile: f64,
+    /// The space between rows.
+    pub gap: f64,
+    /// The grid's top edge relative to the top of the viewport (negative once scrolled past).
+    pub top: f64,
+    /// The viewport's height.
+    pub viewport: f64,
+}
+
+impl GridGeometry {
+    fn pitch(&self) -> f64 {
+        self.tile + self.gap
+    }
+
+    fn usable(&self) -> bool {
+        self.columns > 0 && self.pitch().is_finite() && self.pitch() > 0.0 && self.viewport.is_finite()
+    }
+
+    /// The rows on screen now, `first..last`.
+    fn visible_rows(&self, rows: usize) -> (usize, usize) {
+        let first = ((-self.top).max(0.0) / self.pitch()).floor() as usize;
+        let last = ((self.viewport - self.top).max(0.0) / self.pitch()).ceil() as usize;
+        (first.min(rows), last.min(rows))
+    }
+}
+
+/// The tiles a grid draws: `start..end` of its results, after a spacer as tall as the rows
+/// above and before one as tall as the rows below.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub above_px: f64,
+    pub below_px: f64,
+    first_row: usize,
+    last_row: usize,
+    columns: usize,
+    count: usize,
+}
+
+impl Span {
+    /// Every tile of `count`, no spacers.
+    pub fn all(count: usize) -> Self {
+        Self { start: 0, end: count, above_px: 0.0, below_px: 0.0, first_row: 0, last_row: 0, columns: 0, count }
+    }
+
+    /// The rows on screen and one screen's worth above and below them.
+    pub fn around(count: usize, at: &GridGeometry) -> Self {
+        if count <= WINDOW_AFTER || !at.usable() {
+            return Self::all(count);
+        }
+        let rows = count.div_ceil(at.columns);
+        let (first, last) = at.visible_rows(rows);
+        let spare = (at.viewport / at.pitch()).ceil() as usize;
+        let (first_row, last_row) = (first.saturating_sub(spare), (last + spare).min(rows));
+        // A spacer is one grid row of its own: its height plus one gap stand for its rows.
+        let spacer = |rows: usize| if rows == 0 { 0.0 } else { rows as f64 * at.pitch() - at.gap };
+        Self {
+            start: first_row * at.columns,
+            end: (last_row * at.columns).min(count),
+            above_px: spacer(first_row),
+            below_px: spacer(rows - last_row),
+            first_row,
+            last_row,
+            columns: at.columns,
+            count,
+        }
+    }
+
+    /// Whether this span still draws everything on screen for `count` results laid out `at`,
+    /// so the grid need not change while the user scrolls within it.
+    pub fn covers(&self, count: usize, at: &GridGeometry) -> bool {
+        if count <= WINDOW_AFTER || !at.usable() {
+            return *self == Self::all(count);
+        }
+        if self.columns != at.columns || self.count != count {
+            return false;
+        }
+        let (first, last) = at.visible_rows(count.div_ceil(at.columns));
+        self.first_row <= first && last <= self.last_row
     }
 }
 
@@ -307,6 +409,61 @@ mod tests {
         assert_eq!(selection.ids.len(), 5);
         selection.clear();
         assert!(selection.is_empty());
+    }
+
+    fn geometry(top: f64) -> GridGeometry {
+        // Five columns of 100 px tiles 10 px apart, on an 800 px screen.
+        GridGeometry { columns: 5, tile: 100.0, gap: 10.0, top, viewport: 800.0 }
+    }
+
+    #[test]
+    fn a_long_grid_draws_the_rows_near_the_screen_and_spacers_of_the_exact_height() {
+        let count = 100_000;
+        let rows = count / 5;
+        // At the top: 8 rows on screen (800 / 110 rounded up) and 8 more below.
+        let top = Span::around(count, &geometry(0.0));
+        assert_eq!((top.start, top.end), (0, 16 * 5));
+        assert_eq!(top.above_px, 0.0);
+        assert_eq!(top.below_px, (rows - 16) as f64 * 110.0 - 10.0);
+        // 2,000 rows down: rows 2000..2008 on screen, a screen's worth on each side.
+        let deep = Span::around(count, &geometry(-2000.0 * 110.0));
+        assert_eq!((deep.start, deep.end), (1992 * 5, 2016 * 5));
+        assert_eq!(deep.above_px, 1992.0 * 110.0 - 10.0);
+        // What is drawn plus the spacers is as tall as the whole grid would be.
+        let drawn_rows = (deep.end - deep.start) / 5;
+        let whole = rows as f64 * 110.0 - 10.0;
+        assert_eq!(deep.above_px + 10.0 + drawn_rows as f64 * 110.0 + deep.below_px, whole);
+        // At the very end the last row may be short; nothing is drawn past the results.
+        let end = Span::around(count + 3, &geometry(-(rows as f64) * 110.0 + 400.0));
+        assert_eq!(end.end, count + 3);
+        assert_eq!(end.below_px, 0.0);
+        // Scrolling within the drawn rows keeps the span; leaving them does not.
+        assert!(deep.covers(count, &geometry(-1995.0 * 110.0)));
+        assert!(!deep.covers(count, &geometry(-2010.0 * 110.0)));
+        assert!(!deep.covers(count, &GridGeometry { columns: 4, ..geometry(-1995.0 * 110.0) }));
+        assert!(!deep.covers(count + 60, &geometry(-1995.0 * 110.0)));
+    }
+
+    #[test]
+    fn a_short_grid_or_one_not_yet_measured_draws_everything() {
+        assert_eq!(Span::around(WINDOW_AFTER, &geometry(-5000.0)), Span::all(WINDOW_AFTER));
+        let unmeasured = GridGeometry { tile: 0.0, gap: 0.0, ..geometry(0.0) };
+        assert_eq!(Span::around(5000, &unmeasured), Span::all(5000));
+        assert!(Span::all(100).covers(100, &geometry(-3000.0)));
+        assert!(!Span::all(100).covers(101, &geometry(0.0)));
+    }
+
+    #[test]
+    fn selecting_a_hundred_thousand_keeps_order_and_each_once() {
+        let shown: Vec<String> = (0..100_000).map(|i| format!("id-{i}")).collect();
+        let mut selection = Selection::default();
+        selection.click(&shown, "id-5", false);
+        selection.add_all(&shown);
+        assert_eq!(selection.ids.len(), 100_000);
+        assert_eq!(selection.ids[0], "id-5");
+        selection.keep_only(&shown[50_000..]);
+        assert_eq!(selection.ids.len(), 50_000);
+        assert!(!selection.contains("id-5") && selection.contains("id-99999"));
     }
 
     #[test]

@@ -24,3 +24,22 @@ pub fn near_bottom(margin: f64) -> bool {
     let total = leptos::prelude::document().document_element().map_or(0.0, |e| f64::from(e.scroll_height()));
     scrolled + height + margin >= total
 }
+
+/// How the gallery grid `grid` is laid out now: its columns and row gap as the browser resolved
+/// them, a tile's height and where the grid sits relative to the viewport. `None` before a tile
+/// is drawn.
+pub fn measure_grid(grid: &web_sys::Element) -> Option<crate::gallery::GridGeometry> {
+    let window = leptos::prelude::window();
+    let style = window.get_computed_style(grid).ok().flatten()?;
+    let columns = style.get_property_value("grid-template-columns").ok()?.split_whitespace().count();
+    let px = |value: String| value.trim().trim_end_matches("px").parse::<f64>().ok();
+    let gap = style.get_property_value("row-gap").ok().and_then(px).unwrap_or(0.0);
+    let tile = grid.query_selector("[data-testid=gallery-tile]").ok().flatten()?.get_bounding_client_rect().height();
+    Some(crate::gallery::GridGeometry {
+        columns,
+        tile,
+        gap,
+        top: grid.get_bounding_client_rect().top(),
+        viewport: window.inner_height().ok()?.as_f64()?,
+    })
+}

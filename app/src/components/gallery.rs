@@ -1,6 +1,8 @@
 //! The Gallery tab's pieces: the filter bar, the grid of results with its multi-select, and the
 //! bar of actions on the selection. Their state lives in one [`Shelf`] the page owns.
 
+use std::collections::HashSet;
+
 use leptos::prelude::*;
 use leptos_router::components::A;
 
@@ -9,7 +11,7 @@ use crate::api::gallery::{
 };
 use crate::catalog::MODELS;
 use crate::components::Notice;
-use crate::gallery::{MAX_BULK_IDS, Selection};
+use crate::gallery::{MAX_BULK_IDS, Selection, Span};
 use crate::states::AssetKind;
 
 /// What the grid shows and the user has chosen, shared by the page's parts.
@@ -64,11 +66,11 @@ impl Shelf {
             match page {
                 Ok(page) => {
                     shelf.items.update(|items| {
-                        for item in page.items {
-                            if !items.iter().any(|i| i.id == item.id) {
-                                items.push(item);
-                            }
-                        }
+                        // One pass over what is loaded, however long it has grown.
+                        let arriving: HashSet<&str> = page.items.iter().map(|i| i.id.as_str()).collect();
+                        let shown: HashSet<String> =
+                            items.iter().filter(|i| arriving.contains(i.id.as_str())).map(|i| i.id.clone()).collect();
+                        items.extend(page.items.into_iter().filter(|i| !shown.contains(&i.id)));
                     });
                     shelf.next.set(page.next);
                 }
@@ -259,8 +261,9 @@ pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
     }
 }
 
-/// The grid: fixed-size tiles (so the browser lays out and skips off-screen ones cheaply),
-/// each with its select box and favorite star; a click opens the viewer.
+/// The grid: fixed-size tiles, each with its select box and favorite star; a click opens the
+/// viewer. A long grid draws only the rows near the screen (see [`Span`]), so scrolling through
+/// 100,000 loaded results keeps a few hundred tiles in the page.
 #[component]
 pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     let empty = move || {
@@ -275,13 +278,58 @@ pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
             "No results yet. What you generate on the Create tab is kept here."
         }
     };
+    // `None` draws every tile: the server's page, and the browser's until it has measured.
+    // The page resets the shelf while this grid is being replaced, so everything below reads
+    // the grid's own signals with `try_`: a grid already disposed draws nothing.
+    let span = RwSignal::new(None::<Span>);
+    let grid = NodeRef::<leptos::html::Ul>::new();
+    #[cfg(feature = "hydrate")]
+    {
+        let fit = move || {
+            let Some(grid) = grid.try_get_untracked().flatten() else { return };
+            let Some(at) = crate::browser::measure_grid(&grid) else { return };
+            let Some(count) = shelf.items.try_with_untracked(Vec::len) else { return };
+            let Some(now) = span.try_get_untracked() else { return };
+            if !now.unwrap_or(Span::all(count)).covers(count, &at) {
+                span.try_set(Some(Span::around(count, &at)));
+            }
+        };
+        // After the results change, once the browser has laid them out.
+        Effect::new(move |_| {
+            shelf.items.with(Vec::len);
+            request_animation_frame(fit);
+        });
+        let scrolling = window_event_listener(leptos::ev::scroll, move |_| fit());
+        let resizing = window_event_listener(leptos::ev::resize, move |_| fit());
+        on_cleanup(move || {
+            scrolling.remove();
+            resizing.remove();
+        });
+    }
+    let drawn = move || {
+        let Some(span) = span.try_get() else { return Vec::new() };
+        shelf.items.with(|items| match span {
+            Some(span) => items[span.start.min(items.len())..span.end.min(items.len())].to_vec(),
+            None => items.clone(),
+        })
+    };
+    let spacer = move |px: fn(&Span) -> f64| {
+        move || {
+            span.try_get().flatten().map(|s| px(&s)).filter(|px| *px > 0.0).map(|px| {
+                view! { <li class="gallery-spacer" aria-hidden="true" style:height=format!("{px}px")></li> }
+            })
+        }
+    };
     view! {
         <Show when=move || shelf.items.with(|i| !i.is_empty())
             fallback=move || view! { <p class="card empty" data-testid="gallery-empty">{empty}</p> }>
-            <ul class="gallery-grid" data-testid="gallery-grid">
-                <For each=move || shelf.items.get() key=|item| (item.id.clone(), item.favorite) let:item>
+            <ul class="gallery-grid" data-testid="gallery-grid" node_ref=grid
+                data-count=move || shelf.items.with(Vec::len)>
+                {spacer(|s| s.above_px)}
+                <For each=drawn key=|item| (item.id.clone(), item.favorite) let:item>
                     <Tile item shelf query />
                 </For>
+                {spacer(|s| s.below_px)}
             </ul>
         </Show>
         <div class="gallery-more">
