@@ -468,8 +468,9 @@ pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
                 <form method="post" action="/gallery/download" class="inline-form">
                     <input type="hidden" name="ids" prop:value=move || shelf.selection.with(|s| s.ids.join(","))/>
                     <button type="submit" class="secondary" data-testid="bulk-download"
-                        disabled=move || count() > MAX_BULK_IDS
-                        title=move || (count() > MAX_BULK_IDS).then(|| format!("At most {MAX_BULK_IDS} results per download"))>
+                        // Braces: a bare `>` in an attribute would end the tag.
+                        disabled={move || count() > MAX_BULK_IDS}
+                        title={move || (count() > MAX_BULK_IDS).then(|| format!("At most {MAX_BULK_IDS} results per download"))}>
                         "Download"
                     </button>
                 </form>
