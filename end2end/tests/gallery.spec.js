@@ -257,3 +257,100 @@ test('a result runs again with the same inputs and becomes the input of an edit'
   expect(await poster.locator('img').evaluate((el) => [el.naturalWidth, el.naturalHeight])).toEqual([160, 90]);
   expect(errors).toEqual([]);
 });
+
+/**
+ * Stores `count` finished results for the account `email` straight into the server's SQLite
+ * database (generating 1,500 through the fake fal would take minutes); returns their ids
+ * newest first. Their files are not stored: the grid only needs the rows.
+ */
+function seedResults(email, count) {
+  const db = require('path').join(process.env.DARKROOM_E2E_DATA, 'darkroom.db');
+  const script = `
+import sqlite3, sys, uuid, json
+db = sqlite3.connect(sys.argv[1], timeout=30)
+(user,) = db.execute("SELECT id FROM users WHERE email = ?", (sys.argv[2],)).fetchone()
+base, ids = 1767225600000, []
+with db:
+    for i in range(int(sys.argv[3])):
+        job, asset, at = str(uuid.uuid4()), str(uuid.uuid4()), base - i * 1000
+        prompt = f"seeded tile {i}"
+        db.execute("INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, "
+                   "next_attempt_at, queued_at, created_at, updated_at, prompt_search) "
+                   "VALUES (?, ?, 'fal-ai/nano-banana', ?, '[]', 'succeeded', 5, ?, ?, ?, ?, ?)",
+                   (job, user, json.dumps({"prompt": prompt}), at, at, at, at, prompt))
+        db.execute("INSERT INTO assets (id, user_id, job_id, position, object_key, kind, content_type, byte_size, "
+                   "sha256, width, height, expires_at, created_at) "
+                   "VALUES (?, ?, ?, 0, ?, 'image', 'image/png', 68, 'x', 8, 8, ?, ?)",
+                   (asset, user, job, f"results/{user}/{job}/0.png", at + 3650 * 86400000, at))
+        ids.append(asset)
+print(json.dumps(ids))
+`;
+  const out = require('child_process').execFileSync('python3', ['-c', script, db, email, String(count)]);
+  return JSON.parse(String(out));
+}
+
+test('a long gallery keeps only the rows near the screen in the page, in place, whatever the depth', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.setViewportSize({ width: 1000, height: 800 });
+  const email = uniqueEmail('long');
+  await signup(page, email);
+  const ids = seedResults(email, 1500);
+  await tab(page, 'Gallery').click();
+  await hydrated(page);
+  const grid = page.getByTestId('gallery-grid');
+  await expect(tiles(page).first()).toHaveAttribute('data-id', ids[0]);
+
+  // Scroll to the end until every page has loaded.
+  for (let loaded = 0; loaded < ids.length; ) {
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    await expect(grid).not.toHaveAttribute('data-count', String(loaded));
+    loaded = Number(await grid.getAttribute('data-count'));
+  }
+  await expect(page.getByTestId('load-more')).toHaveCount(0);
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+  await expect(tiles(page).last()).toHaveAttribute('data-id', ids[ids.length - 1]);
+  const drawn = await tiles(page).count();
+  expect(drawn).toBeLessThan(400);
+
+  // Any row brought to the top of the screen holds exactly the results of that row.
+  const layout = await grid.evaluate((el) => {
+    const tile = el.querySelector('[data-testid=gallery-tile]').getBoundingClientRect();
+    const style = getComputedStyle(el);
+    return {
+      columns: style.gridTemplateColumns.split(' ').length,
+      pitch: tile.height + parseFloat(style.rowGap),
+      top: el.getBoundingClientRect().top + window.scrollY,
+      left: el.getBoundingClientRect().left,
+    };
+  });
+  // Scrolls `row` to the middle of the screen and says which result is drawn where its first
+  // tile belongs.
+  const drawnAtRow = async (row) => {
+    await page.evaluate((y) => window.scrollTo(0, y), layout.top + row * layout.pitch - 400);
+    const first = ids[row * layout.columns];
+    await expect(page.locator(`[data-testid=gallery-tile][data-id="${first}"]`)).toBeInViewport();
+    return page.evaluate(([x, y]) => {
+      const hit = document.elementFromPoint(x, y - window.scrollY)?.closest('[data-testid=gallery-tile]');
+      return hit?.dataset.id;
+    }, [layout.left + 20, layout.top + row * layout.pitch + layout.pitch / 2]);
+  };
+  const rows = Math.ceil(ids.length / layout.columns);
+  for (const row of [Math.floor(rows / 2), 3, rows - 6]) {
+    expect(await drawnAtRow(row)).toBe(ids[row * layout.columns]);
+    expect(await tiles(page).count()).toBeLessThan(400);
+  }
+
+  // The viewer opens over a deep tile and closes back to the same place.
+  const deepRow = Math.floor(rows / 3);
+  await drawnAtRow(deepRow);
+  const before = await page.evaluate(() => window.scrollY);
+  await page.locator(`[data-testid=gallery-tile][data-id="${ids[deepRow * layout.columns]}"] a.tile-open`).click();
+  await expect(page.getByTestId('viewer-facts')).toHaveAttribute('data-id', ids[deepRow * layout.columns]);
+  await page.keyboard.press('Escape');
+  await expect(page.getByTestId('viewer')).toHaveCount(0);
+  expect(await page.evaluate(() => window.scrollY)).toBe(before);
+
+  // Back at the top: the newest result first, still a bounded page.
+  expect(await drawnAtRow(0)).toBe(ids[0]);
+  expect(await tiles(page).count()).toBeLessThan(400);
+});
