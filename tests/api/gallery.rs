@@ -343,6 +343,52 @@ async fn prompt_search_ignores_case_and_accents_matches_a_word_being_typed_and_c
     assert_eq!(refused.json::<serde_json::Value>()["field"], "q");
 }
 
+/// A word in most prompts fills a page from the newest results alone; a word in few needs the
+/// index (on PostgreSQL these are two ways of reading a page): either way the pages hold every
+/// match once, newest first, and only the searcher's, with filters applied.
+#[tokio::test]
+async fn search_pages_hold_every_match_once_whether_the_word_is_common_or_rare() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    app.user("bob@example.com").await;
+    let bob_id = user_id(&app, "bob@example.com").await;
+    // 300 results: every one a "harbor", one in ten also a "zeppelin", every third a video.
+    let seeds: Vec<Seed> = (0..300)
+        .map(|n| {
+            let rare = if n % 10 == 4 { " zeppelin" } else { "" };
+            let kind = if n % 3 == 0 { AssetKind::Video } else { AssetKind::Image };
+            Seed { kind, ..Seed::image(&format!("harbor number {n}{rare}"), MARCH_1 + n as i64 * 1000) }
+        })
+        .collect();
+    let ids = seed(&app, &ada_id, &seeds, false).await;
+    // Bob's matching results are newer than all of ada's: a search must not count them.
+    let bob_seeds: Vec<Seed> =
+        (0..100).map(|n| Seed::image("harbor zeppelin", MARCH_1 + DAY + n as i64 * 1000)).collect();
+    seed(&app, &bob_id, &bob_seeds, false).await;
+
+    let newest_first = |wanted: &dyn Fn(usize) -> bool| -> Vec<String> {
+        (0..300).rev().filter(|n| wanted(*n)).map(|n| ids[n].clone()).collect()
+    };
+    let search = |q: &str, kind: Option<AssetKind>| {
+        let ada = ada.clone();
+        let query = GalleryQuery { q: Some(q.to_owned()), kind, ..Default::default() };
+        async move { ids_of(&all(&ada, &query).await) }
+    };
+    assert_eq!(search("harbor ", None).await, newest_first(&|_| true), "a word in every prompt");
+    assert_eq!(search("harb", None).await, newest_first(&|_| true), "the same word being typed");
+    assert_eq!(search("zeppelin", None).await, newest_first(&|n| n % 10 == 4), "a word in one prompt of ten");
+    assert_eq!(search("harbor zeppel", None).await, newest_first(&|n| n % 10 == 4), "both words");
+    assert_eq!(
+        search("harbor", Some(AssetKind::Video)).await,
+        newest_first(&|n| n % 3 == 0),
+        "a common word among videos"
+    );
+    assert_eq!(search("number 123", None).await, [ids[123].clone()], "a word in one prompt of all");
+    // A word that is only the start of the owner's term in the index matches nothing.
+    assert!(search("owner", None).await.is_empty());
+}
+
 #[tokio::test]
 async fn bulk_actions_over_a_thousand_ids_report_each_and_a_retry_changes_nothing_twice() {
     let app = TestApp::spawn().await;

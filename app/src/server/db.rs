@@ -200,6 +200,7 @@ migrations! {
     8 "0008_indexes_and_checks",
     9 "0009_gallery",
     10 "0010_prompt_search",
+    11 "0011_search_by_owner",
 }
 
 impl MigrationSource<'static> for Embedded {

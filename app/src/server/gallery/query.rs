@@ -142,6 +142,55 @@ impl Sql {
 /// and inputs of the job that made each.
 pub fn page(backend: Backend, user_id: &str, filter: &Filter, after: Option<&Cursor>, limit: i64) -> Sql {
     let mut sql = Sql::default();
+    let (user, mut wheres) = asset_conditions(&mut sql, user_id, filter, after);
+    if let Some(model) = &filter.model {
+        wheres.push(format!("j.model = {}", sql.bind(Bind::Text(model.clone()))));
+    }
+    if let Some(terms) = &filter.search {
+        let q = sql.bind(Bind::Text(terms.owned_query(backend, user_id)));
+        wheres.push(Terms::condition(backend, &q, &user));
+    }
+    let limit = sql.bind(Bind::Int(limit));
+    sql.text = format!(
+        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params FROM assets a \
+         JOIN jobs j ON j.id = a.job_id WHERE {wheres} ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}",
+        columns = AssetRow::columns("a."),
+        wheres = wheres.join(" AND "),
+    );
+    sql
+}
+
+/// PostgreSQL, for a search: the same page read by walking the account's newest `window`
+/// results after the cursor and testing each one's prompt. It answers only when it fills the
+/// page (`limit` rows), since the first matches in a run of the newest results are the newest
+/// matches; a common word fills it within a few hundred rows, where [`page`] would gather and
+/// sort every one of the account's matches. A rarer word leaves it short, and [`page`] finds it
+/// through the index instead.
+pub fn walk(user_id: &str, filter: &Filter, after: Option<&Cursor>, limit: i64, window: i64) -> Option<Sql> {
+    let terms = filter.search.as_ref()?;
+    let mut sql = Sql::default();
+    let (_, newest) = asset_conditions(&mut sql, user_id, filter, after);
+    let window = sql.bind(Bind::Int(window));
+    let q = sql.bind(Bind::Text(terms.query(Backend::Postgres)));
+    let mut wheres = vec![Terms::job_matches(&q)];
+    if let Some(model) = &filter.model {
+        wheres.push(format!("j.model = {}", sql.bind(Bind::Text(model.clone()))));
+    }
+    let limit = sql.bind(Bind::Int(limit));
+    sql.text = format!(
+        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params FROM \
+         (SELECT * FROM assets a WHERE {newest} ORDER BY a.created_at DESC, a.id DESC LIMIT {window}) a \
+         JOIN jobs j ON j.id = a.job_id WHERE {wheres} ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}",
+        columns = AssetRow::columns("a."),
+        newest = newest.join(" AND "),
+        wheres = wheres.join(" AND "),
+    );
+    Some(sql)
+}
+
+/// What the page asks of the asset itself (its owner, view, flags, days and the cursor), with
+/// the placeholder of the owner's id.
+fn asset_conditions(sql: &mut Sql, user_id: &str, filter: &Filter, after: Option<&Cursor>) -> (String, Vec<String>) {
     let user = sql.bind(Bind::Text(user_id.to_owned()));
     let mut wheres = vec![format!("a.user_id = {user}")];
     // Written out, not bound, so each engine matches the partial index the page reads.
@@ -151,13 +200,6 @@ pub fn page(backend: Backend, user_id: &str, filter: &Filter, after: Option<&Cur
     }
     if let Some(kind) = filter.kind {
         wheres.push(format!("a.kind = {}", sql.bind(Bind::Text(kind.as_str().to_owned()))));
-    }
-    if let Some(model) = &filter.model {
-        wheres.push(format!("j.model = {}", sql.bind(Bind::Text(model.clone()))));
-    }
-    if let Some(terms) = &filter.search {
-        let q = sql.bind(Bind::Text(terms.query(backend)));
-        wheres.push(Terms::condition(backend, &q, &user));
     }
     if let Some(since) = filter.since {
         wheres.push(format!("a.created_at >= {}", sql.bind(Bind::Int(since))));
@@ -171,14 +213,7 @@ pub fn page(backend: Backend, user_id: &str, filter: &Filter, after: Option<&Cur
         let id = sql.bind(Bind::Text(cursor.id.clone()));
         wheres.push(format!("a.created_at <= {at} AND (a.created_at < {at} OR a.id < {id})"));
     }
-    let limit = sql.bind(Bind::Int(limit));
-    sql.text = format!(
-        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params FROM assets a \
-         JOIN jobs j ON j.id = a.job_id WHERE {wheres} ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}",
-        columns = AssetRow::columns("a."),
-        wheres = wheres.join(" AND "),
-    );
-    sql
+    (user, wheres)
 }
 
 #[cfg(test)]

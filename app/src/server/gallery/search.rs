@@ -47,12 +47,20 @@ impl Terms {
     /// The engine's query text. Words hold only letters and digits, so nothing in them is
     /// syntax to either engine.
     pub fn query(&self, backend: Backend) -> String {
+        self.words_of_weight(backend, "")
+    }
+
+    /// [`Terms::query`], each word on PostgreSQL limited to the `weight` given (prompt words
+    /// have weight D, the owner's term A).
+    fn words_of_weight(&self, backend: Backend, weight: &str) -> String {
         let last = self.words.len() - 1;
         let each = self.words.iter().enumerate().map(|(n, word)| {
             let prefix = self.prefix && n == last;
             match backend {
                 Backend::Sqlite => format!("\"{word}\"{}", if prefix { "*" } else { "" }),
-                Backend::Postgres => format!("{word}{}", if prefix { ":*" } else { "" }),
+                Backend::Postgres if prefix => format!("{word}:*{weight}"),
+                Backend::Postgres if weight.is_empty() => word.clone(),
+                Backend::Postgres => format!("{word}:{weight}"),
             }
         });
         let joiner = match backend {
@@ -62,8 +70,18 @@ impl Terms {
         each.collect::<Vec<_>>().join(joiner)
     }
 
-    /// The condition on asset `a` whose job's prompt matches, with `$q` for [`Terms::query`]
-    /// and `$user` for the owner.
+    /// The engine's query text for the jobs of `owner` alone. On PostgreSQL the owner is a term
+    /// of the indexed document (see [`owner_document`]), so the index finds this account's
+    /// matches without collecting every account's.
+    pub fn owned_query(&self, backend: Backend, owner: &str) -> String {
+        match backend {
+            Backend::Sqlite => self.query(backend),
+            Backend::Postgres => format!("{}:A & {}", owner_term(owner), self.words_of_weight(backend, "D")),
+        }
+    }
+
+    /// The condition on asset `a` whose job's prompt matches, with `q` for
+    /// [`Terms::owned_query`] and `user` for the owner.
     pub fn condition(backend: Backend, q: &str, user: &str) -> String {
         match backend {
             Backend::Sqlite => {
@@ -71,10 +89,34 @@ impl Terms {
             }
             Backend::Postgres => format!(
                 "a.job_id IN (SELECT s.id FROM jobs s WHERE s.user_id = {user} \
-                 AND to_tsvector('simple', coalesce(s.prompt_search, '')) @@ to_tsquery('simple', {q}))"
+                 AND {} @@ to_tsquery('simple', {q}))",
+                owner_document("s")
             ),
         }
     }
+
+    /// PostgreSQL only: the condition that job `j`'s prompt matches `q` (a [`Terms::query`]),
+    /// worked out row by row; for walking a few thousand of one account's newest results.
+    pub fn job_matches(q: &str) -> String {
+        format!("to_tsvector('simple', coalesce(j.prompt_search, '')) @@ to_tsquery('simple', {q})")
+    }
+}
+
+/// The document PostgreSQL indexes for job `alias` (the expression of the `jobs_prompt_search`
+/// index, which a query must repeat exactly to use it): the owner's term at weight A, which no
+/// prompt word has, then the prompt's words.
+fn owner_document(alias: &str) -> String {
+    format!(
+        "(setweight(to_tsvector('simple', 'owner' || translate({alias}.user_id, '-', '')), 'A') \
+         || to_tsvector('simple', coalesce({alias}.prompt_search, '')))"
+    )
+}
+
+/// `owner` + the account id without its dashes, as [`owner_document`] spells it (account ids
+/// are UUIDs: letters, digits and dashes; anything else is dropped so it can never be syntax).
+fn owner_term(user_id: &str) -> String {
+    let id: String = user_id.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
+    format!("owner{id}")
 }
 
 #[cfg(test)]
@@ -93,6 +135,11 @@ mod tests {
         let terms = Terms::parse("Crème  light").unwrap().unwrap();
         assert_eq!(terms.query(Backend::Sqlite), "\"creme\" \"light\"*");
         assert_eq!(terms.query(Backend::Postgres), "creme & light:*");
+        assert_eq!(
+            terms.owned_query(Backend::Postgres, "0190A0B0-0000-7000-8000-00000000000f"),
+            "owner0190a0b000007000800000000000000f:A & creme:D & light:*D"
+        );
+        assert_eq!(terms.owned_query(Backend::Sqlite, "0190a0b0-0000"), terms.query(Backend::Sqlite));
         let done = Terms::parse("lighthouse ").unwrap().unwrap();
         assert_eq!(done.query(Backend::Sqlite), "\"lighthouse\"");
         let hostile = Terms::parse("a\" OR body:* NEAR(x) & !b:* | 'c'").unwrap().unwrap();
