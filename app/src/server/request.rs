@@ -3,7 +3,8 @@
 
 use std::future::Future;
 
-use leptos::prelude::use_context;
+use http::request::Parts;
+use leptos::prelude::{use_context, with_context};
 use tower_sessions::Session;
 
 use super::auth::{self, User};
@@ -22,9 +23,12 @@ pub fn state() -> Result<AppState, AppError> {
     })
 }
 
+// The request's parts are read in place: each `use_context::<Parts>()` would copy every header
+// and extension of the request.
+
 pub async fn session() -> Result<Session, AppError> {
-    leptos_axum::extract::<Session>().await.map_err(|e| {
-        tracing::error!(error = ?e, "session layer missing");
+    with_context::<Parts, _>(|parts| parts.extensions.get::<Session>().cloned()).flatten().ok_or_else(|| {
+        tracing::error!("session layer missing");
         AppError::internal()
     })
 }
@@ -34,16 +38,15 @@ pub async fn session() -> Result<Session, AppError> {
 pub struct RequestId(pub String);
 
 pub fn request_id() -> Option<String> {
-    use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<RequestId>().map(|id| id.0.clone()))
+    with_context::<Parts, _>(|parts| parts.extensions.get::<RequestId>().map(|id| id.0.clone())).flatten()
 }
 
 /// The origin the browser addressed us by (`scheme://host[:port]`), for links that must work
 /// from wherever the page was opened (the embedded storage's presigned URLs without a
 /// `PUBLIC_URL`).
 pub fn origin() -> Option<String> {
-    let parts = use_context::<http::request::Parts>()?;
-    let proxies = use_context::<AppState>().map_or(0, |state| state.config.trusted_proxies);
-    origin_of(&parts.headers, proxies)
+    let proxies = with_context::<AppState, _>(|state| state.config.trusted_proxies).unwrap_or(0);
+    with_context::<Parts, _>(|parts| origin_of(&parts.headers, proxies)).flatten()
 }
 
 /// The same from a request's headers: the `Host` (a plain host name or address and port), and
@@ -65,8 +68,8 @@ pub fn origin_of(headers: &http::HeaderMap, trusted_proxies: u8) -> Option<Strin
 }
 
 pub fn client_ip() -> String {
-    use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone()))
+    with_context::<Parts, _>(|parts| parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone()))
+        .flatten()
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -87,8 +90,10 @@ pub async fn require_admin() -> Result<User, AppError> {
 
 /// Where the request being answered comes from, for the account's list of logins.
 pub fn seen() -> auth::logins::Seen {
-    let user_agent = use_context::<http::request::Parts>()
-        .and_then(|parts| parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    let user_agent = with_context::<Parts, _>(|parts| {
+        parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    })
+    .flatten();
     auth::logins::Seen { ip: client_ip(), user_agent }
 }
 
@@ -107,9 +112,10 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
 /// answered and it is not a plain HTML form post.
 pub fn answer_with_status(err: &AppError) {
     let Some(options) = use_context::<leptos_axum::ResponseOptions>() else { return };
-    let wants_html = use_context::<http::request::Parts>().is_some_and(|parts| {
+    let wants_html = with_context::<Parts, _>(|parts| {
         parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
-    });
+    })
+    .unwrap_or(false);
     if wants_html {
         return;
     }
