@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use app::server::auth::verified::Verified;
 use app::server::config::{Config, StorageBackend};
 use app::server::db::{Db, SessionPool};
 use app::server::fal::FalClient;
@@ -49,6 +50,8 @@ pub struct Running {
     pub state: AppState,
     pub embedded_s3: Option<EmbeddedS3>,
     maintenance: tokio::task::JoinHandle<()>,
+    /// Watches for session changes other servers made (see `auth::verified`).
+    sessions: tokio::task::JoinHandle<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
     relay: Option<tokio::task::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -99,6 +102,7 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();
         self.maintenance.abort();
+        self.sessions.abort();
         if let Some(worker) = &self.worker {
             worker.abort();
         }
@@ -135,6 +139,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
     });
     let router = router(state.clone(), sessions, embedded_s3.as_ref()).await?;
     let maintenance = maintenance::spawn(state.clone());
+    let sessions = Verified::watch(state.db.clone(), state.config.auth.session_recheck);
     let worker = (state.config.jobs.concurrency > 0).then(|| jobs::worker::spawn(state.clone()));
     let cleared = app::server::jobs::poster::clear_stale_spools(&state.config.jobs.spool_dir);
     if cleared > 0 {
@@ -158,7 +163,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
             .await
     });
     tracing::info!(%addr, "Darkroom listening");
-    Ok(Running { addr, state, embedded_s3, maintenance, worker, relay, shutdown: Some(shutdown), task })
+    Ok(Running { addr, state, embedded_s3, maintenance, sessions, worker, relay, shutdown: Some(shutdown), task })
 }
 
 /// Opens the configured storage. The embedded endpoint is served by this server's own listener

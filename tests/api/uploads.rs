@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::helpers::{Client, Reply, StorageKind, TestApp, storage_kind};
+use crate::helpers::{Client, Reply, StorageKind, TestApp, eventually, storage_kind};
 use crate::testdata;
 
 #[derive(Clone)]
@@ -445,6 +445,118 @@ async fn the_daily_quota_answers_429_with_its_reset_time() {
     let reply = issue(&client, &testdata::png(40, 40), "image/png").await;
     assert_eq!(reply.code(), "upload.quota_exceeded");
     assert!(reply.json::<Value>()["message"].as_str().unwrap().contains("upload volume of 100 bytes"));
+}
+
+/// The quota is counted and the ticket recorded in one statement batch: concurrent requests
+/// stop exactly at the limit, and every ticket answered 200 is stored with its audit event.
+#[tokio::test]
+async fn concurrent_tickets_stop_exactly_at_the_quota_and_every_answered_ticket_is_stored() {
+    let app = TestApp::spawn_with(&[("DARKROOM_UPLOADS_PER_DAY", "5")]).await;
+    let client = app.user("ada@example.com").await;
+    let png = testdata::png(4, 4);
+    let replies = futures::future::join_all((0..24).map(|_| issue(&client, &png, "image/png"))).await;
+    let mut accepted: Vec<String> =
+        replies.iter().filter(|r| r.status == StatusCode::OK).map(|r| issued(r).id).collect();
+    let refused = replies.iter().filter(|r| r.code() == "upload.quota_exceeded").count();
+    assert_eq!((accepted.len(), refused), (5, 19), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+
+    let pool = &app.db().pool;
+    let mut stored: Vec<String> = sqlx::query_scalar("SELECT id FROM uploads").fetch_all(pool).await.unwrap();
+    let mut audited: Vec<String> =
+        sqlx::query_scalar("SELECT subject_id FROM audit_events WHERE action = 'upload.issued'")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    accepted.sort();
+    stored.sort();
+    audited.sort();
+    assert_eq!(stored, accepted, "the tickets stored are exactly those answered");
+    assert_eq!(audited, accepted, "each with its audit event");
+    let counted: i64 = sqlx::query_scalar("SELECT tickets FROM upload_usage").fetch_one(pool).await.unwrap();
+    assert_eq!(counted, 5);
+}
+
+/// A ticket that cannot be recorded (here a trigger refuses its row, after its usage was
+/// counted) is not issued and leaves nothing behind; tickets committed together with it are
+/// issued all the same, and the connection that failed is not handed to the next request.
+#[tokio::test]
+async fn a_ticket_that_fails_half_way_leaves_nothing_and_fails_no_other() {
+    let app = TestApp::spawn_with(&[("DARKROOM_UPLOADS_PER_DAY", "9")]).await;
+    let client = app.user("ada@example.com").await;
+    let (good, bad) = (testdata::png(4, 4), testdata::png(5, 5));
+    assert_ne!(good.len(), bad.len());
+    issued(&issue(&client, &good, "image/png").await);
+    let pool = &app.db().pool;
+    let (refuse, allow) = match crate::helpers::backend() {
+        crate::helpers::Backend::Sqlite => (
+            format!(
+                "CREATE TRIGGER refuse_ticket BEFORE INSERT ON uploads WHEN NEW.declared_bytes = {} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                bad.len()
+            ),
+            "DROP TRIGGER refuse_ticket",
+        ),
+        crate::helpers::Backend::Postgres => (
+            format!(
+                "CREATE FUNCTION refuse_ticket() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+                 CREATE TRIGGER refuse_ticket BEFORE INSERT ON uploads FOR EACH ROW \
+                 WHEN (NEW.declared_bytes = {}) EXECUTE FUNCTION refuse_ticket()",
+                bad.len()
+            ),
+            "DROP TRIGGER refuse_ticket ON uploads",
+        ),
+    };
+    sqlx::raw_sql(&refuse).execute(pool).await.unwrap();
+    let send = |bytes: &Vec<u8>| {
+        let (client, bytes) = (client.clone(), bytes.clone());
+        tokio::spawn(async move { issue(&client, &bytes, "image/png").await })
+    };
+    // On SQLite the refused ticket must share a transaction with good ones: hold the write lock
+    // while one good ticket waits for it and the rest queue behind, then let them all go.
+    let db = app.db();
+    let mut lock = pool.acquire().await.unwrap();
+    let sqlite = crate::helpers::backend() == crate::helpers::Backend::Sqlite;
+    if sqlite {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *lock).await.unwrap();
+    }
+    let taken = db.group_commit.taken();
+    let first = send(&good);
+    if sqlite {
+        eventually("the first ticket to wait for the lock", || async {
+            (db.group_commit.taken() > taken).then_some(())
+        })
+        .await;
+    }
+    let failed = send(&bad);
+    let rest: Vec<_> = (0..5).map(|_| send(&good)).collect();
+    if sqlite {
+        eventually("six tickets queued", || async { (db.group_commit.waiting() == 6).then_some(()) }).await;
+        sqlx::query("COMMIT").execute(&mut *lock).await.unwrap();
+    }
+    drop(lock);
+    let failed = failed.await.unwrap();
+    let mut others = vec![first.await.unwrap()];
+    for reply in rest {
+        others.push(reply.await.unwrap());
+    }
+    assert_eq!((failed.status, failed.code().as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+    for other in &others {
+        issued(other);
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM uploads").fetch_one(pool).await.unwrap();
+    let counted: i64 = sqlx::query_scalar("SELECT tickets FROM upload_usage").fetch_one(pool).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'upload.issued'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!((rows, counted, events), (7, 7, 7), "the failed ticket left nothing behind");
+
+    sqlx::raw_sql(allow).execute(pool).await.unwrap();
+    // Room for two more: a half-counted failure would have taken one.
+    issued(&issue(&client, &bad, "image/png").await);
+    issued(&issue(&client, &good, "image/png").await);
+    assert_eq!(issue(&client, &good, "image/png").await.code(), "upload.quota_exceeded");
 }
 
 #[tokio::test]

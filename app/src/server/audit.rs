@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::db::{Db, new_id, now_ms};
+use super::db::{Bind, Db, new_id, now_ms};
 
 /// Every audited action, named once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,32 +119,50 @@ impl<'a> Event<'a> {
     }
 }
 
-const INSERT: &str = "INSERT INTO audit_events (id, at, actor_id, action, subject_type, subject_id, ip, detail_json) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const COLUMNS: &str = "id, at, actor_id, action, subject_type, subject_id, ip, detail_json";
 
-fn insert<'q>(event: &'q mut Event<'_>) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+/// `INSERT INTO audit_events (…) SELECT $first, …, $first+7 <tail>`: an event written in the
+/// same statement batch as the change it records, only when `tail` (a `WHERE` or `FROM`) lets
+/// it. Its values are [`values`], bound after the batch's own `$1 … $first-1`.
+pub fn insert_select(first: usize, tail: &str) -> String {
+    let values = (first..first + 8).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+    format!("INSERT INTO audit_events ({COLUMNS}) SELECT {values} {tail}")
+}
+
+/// `event`'s column values (redacted), in the order of [`insert_select`]'s placeholders.
+pub fn values(mut event: Event<'_>) -> [Bind; 8] {
     super::redact::json(&mut event.detail);
-    sqlx::query(INSERT)
-        .bind(new_id())
-        .bind(now_ms())
-        .bind(event.actor_id)
-        .bind(event.action.as_str())
-        .bind(event.subject.map(|(kind, _)| kind))
-        .bind(event.subject.map(|(_, id)| id))
-        .bind(event.ip)
-        .bind(event.detail.to_string())
+    let text = |value: Option<&str>| Bind::Text(value.map(str::to_owned));
+    [
+        Bind::Text(Some(new_id())),
+        Bind::Int(now_ms()),
+        text(event.actor_id),
+        text(Some(event.action.as_str())),
+        text(event.subject.map(|(kind, _)| kind)),
+        text(event.subject.map(|(_, id)| id)),
+        text(event.ip),
+        Bind::Text(Some(event.detail.to_string())),
+    ]
+}
+
+fn insert(event: Event<'_>) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_select(1, ""));
+    values(event).into_iter().fold(sqlx::query(INSERT.as_str()), |query, value| match value {
+        Bind::Int(n) => query.bind(n),
+        Bind::Text(text) => query.bind(text),
+    })
 }
 
 /// Records `event`. A failure to audit is logged loudly but does not undo the user's action.
-pub async fn record(db: &Db, mut event: Event<'_>) {
+pub async fn record(db: &Db, event: Event<'_>) {
     let action = event.action.as_str();
-    if let Err(err) = insert(&mut event).execute(&db.pool).await {
+    if let Err(err) = insert(event).execute(&db.pool).await {
         tracing::error!(action, %err, "could not write audit event");
     }
 }
 
 /// Records `event` inside the transaction of the action it describes: both commit or neither.
-pub async fn record_in(conn: &mut sqlx::AnyConnection, mut event: Event<'_>) -> Result<(), sqlx::Error> {
-    insert(&mut event).execute(conn).await?;
+pub async fn record_in(conn: &mut sqlx::AnyConnection, event: Event<'_>) -> Result<(), sqlx::Error> {
+    insert(event).execute(conn).await?;
     Ok(())
 }

@@ -162,6 +162,9 @@ pub struct AuthConfig {
     pub signup_limit: RateLimit,
     pub signup_ip_limit: RateLimit,
     pub session_ttl: Duration,
+    /// How long a verified session is trusted without reading the database again, when nothing
+    /// that ends sessions happened meanwhile (zero: every request reads it).
+    pub session_recheck: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -396,6 +399,9 @@ impl Config {
             },
             session_ttl: Duration::from_secs(
                 parse_u64("DARKROOM_SESSION_DAYS", get("DARKROOM_SESSION_DAYS"), 14)? * 24 * 3600,
+            ),
+            session_recheck: Duration::from_secs(
+                parse_u64("DARKROOM_SESSION_RECHECK_SECS", get("DARKROOM_SESSION_RECHECK_SECS"), 10)?.min(3600),
             ),
         };
 

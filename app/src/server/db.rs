@@ -17,6 +17,11 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AnyPool, Executor};
 
+mod group_commit;
+mod lanes;
+pub use group_commit::{Bind, GroupCommit, Unit};
+pub use lanes::Lanes;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -27,6 +32,12 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Connections for the statements every signed-in request runs (see [`Lanes`]).
+    pub lanes: std::sync::Arc<Lanes>,
+    /// Small writes committed together (see [`Db::commit`]).
+    pub group_commit: std::sync::Arc<GroupCommit>,
+    /// Sessions this server verified lately (see `auth::verified`).
+    pub sessions: std::sync::Arc<crate::server::auth::verified::Verified>,
 }
 
 /// The typed pool handed to tower-sessions' sqlx store.
@@ -111,6 +122,17 @@ impl Db {
             // `cargo bench --bench presign`: 4 connections gave the best throughput/tail balance).
             .max_connections(if backend == Backend::Sqlite { 4 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
+            // The pool's own test pings every connection it hands out; only one that sat idle
+            // long enough to have been cut needs it (see `lanes`).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= lanes::PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name() == "SQLite" {
@@ -121,7 +143,9 @@ impl Db {
             })
             .connect(&url)
             .await?;
-        let db = Self { pool, backend };
+        let setup = if backend == Backend::Sqlite { SQLITE_PRAGMAS } else { "" };
+        let lanes = std::sync::Arc::new(Lanes::new(&url, setup, if backend == Backend::Sqlite { 4 } else { 8 })?);
+        let db = Self { pool, backend, lanes, group_commit: Default::default(), sessions: Default::default() };
         db.migrate().await?;
 
         let sessions = match backend {
@@ -201,6 +225,7 @@ migrations! {
     9 "0009_gallery",
     10 "0010_prompt_search",
     11 "0011_search_by_owner",
+    12 "0012_auth_epoch",
 }
 
 impl MigrationSource<'static> for Embedded {

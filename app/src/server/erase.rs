@@ -68,7 +68,9 @@ pub async fn delete_account(db: &Db, storage: &Storage, user: &User) -> Result<(
         .bind(&user.id)
         .execute(&mut *tx)
         .await?;
+    crate::server::auth::verified::changed_in(&mut tx, db, &user.id).await?;
     tx.commit().await?;
+    db.sessions.forget_user(&user.id);
     erase(db, storage, &user.id, &user.email).await
 }
 

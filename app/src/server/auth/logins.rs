@@ -9,7 +9,7 @@ use super::users::{self, User};
 use crate::server::db::{Db, new_id, now_ms};
 
 /// Last-seen times are written at most this often per login, so reading pages costs no write.
-const TOUCH_EVERY_MS: i64 = 60_000;
+pub const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// What a request says about where it comes from.
 #[derive(Clone, Debug, Default)]
@@ -48,28 +48,30 @@ pub async fn open(db: &Db, user_id: &str, seen: &Seen) -> Result<String, AuthErr
 pub async fn user_of(db: &Db, id: &str, user_id: &str, seen: Option<&Seen>) -> Result<Option<User>, AuthError> {
     // The login and its account in one round trip: this runs on every signed-in request.
     let found = users::with_login(db, id, user_id).await?;
-    touched(db, id, found, seen).await
+    Ok(touched(db, id, found, seen).await?.map(|(user, _)| user))
 }
 
-/// Like [`user_of`], and only while session `session_id` still stands (read in the same query).
+/// Like [`user_of`], and only while session `session_id` still stands (read in the same query);
+/// with the login's last-seen time.
 pub async fn user_of_session(
     db: &Db,
     session_id: &str,
     id: &str,
     user_id: &str,
     seen: Option<&Seen>,
-) -> Result<Option<User>, AuthError> {
+) -> Result<Option<(User, i64)>, AuthError> {
     let found = users::with_session(db, session_id, id, user_id).await?;
     touched(db, id, found, seen).await
 }
 
-/// Refreshes login `id`'s last-seen time and address, at most once a minute.
+/// Refreshes login `id`'s last-seen time and address, at most once a minute; answers the
+/// account with the login's last-seen time as it now stands.
 async fn touched(
     db: &Db,
     id: &str,
     found: Option<(User, i64)>,
     seen: Option<&Seen>,
-) -> Result<Option<User>, AuthError> {
+) -> Result<Option<(User, i64)>, AuthError> {
     let Some((user, last_seen)) = found else { return Ok(None) };
     let now = now_ms();
     if let Some(seen) = seen.filter(|_| now - last_seen >= TOUCH_EVERY_MS) {
@@ -79,8 +81,9 @@ async fn touched(
             .bind(id)
             .execute(&db.pool)
             .await?;
+        return Ok(Some((user, now)));
     }
-    Ok(Some(user))
+    Ok(Some((user, last_seen)))
 }
 
 /// Whether login `id` of `user_id` still stands.
@@ -123,6 +126,7 @@ pub async fn end(db: &Db, user_id: &str, id: &str) -> Result<bool, AuthError> {
         .bind(user_id)
         .execute(&db.pool)
         .await?;
+    super::verified::changed(db, user_id).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -133,6 +137,7 @@ pub async fn end_all_but(db: &Db, user_id: &str, keep: &str) -> Result<u64, Auth
         .bind(keep)
         .execute(&db.pool)
         .await?;
+    super::verified::changed(db, user_id).await?;
     Ok(done.rows_affected())
 }
 

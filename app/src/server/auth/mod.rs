@@ -6,6 +6,7 @@ pub mod logins;
 pub mod password;
 pub mod session;
 pub mod users;
+pub mod verified;
 
 use std::time::Duration;
 

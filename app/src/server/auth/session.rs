@@ -10,7 +10,7 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use super::logins::{self, Seen};
 use super::{AuthError, User, users};
-use crate::server::db::{Db, SessionPool};
+use crate::server::db::{Db, SessionPool, now_ms};
 
 const USER_ID: &str = "user_id";
 const LOGIN_ID: &str = "login_id";
@@ -71,10 +71,23 @@ pub async fn current_user(session: &Session, db: &Db, seen: Option<&Seen>) -> Re
     if let Some(sid) = &session_id
         && let Some((user_id, login)) = known(sid)
     {
+        // Verified a moment ago, and its login's last-seen time is fresh enough not to need a write.
+        if let Some(entry) = db.sessions.lookup(sid)
+            && (seen.is_none() || now_ms() - entry.last_seen < logins::TOUCH_EVERY_MS)
+        {
+            return Ok(Some(entry.user));
+        }
+        let generation = db.sessions.generation();
         match logins::user_of_session(db, sid, &login, &user_id, seen).await? {
-            Some(user) if !user.disabled => return Ok(Some(user)),
+            Some((user, last_seen)) if !user.disabled => {
+                db.sessions.remember(sid, &user, last_seen, generation);
+                return Ok(Some(user));
+            }
             // Gone, ended or disabled: the long way below says so and clears the cookie.
-            _ => forget(sid),
+            _ => {
+                forget(sid);
+                db.sessions.forget_session(sid);
+            }
         }
     }
     let Some(id) = session.get::<String>(USER_ID).await? else { return Ok(None) };

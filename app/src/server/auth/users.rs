@@ -141,7 +141,9 @@ pub async fn with_session(
         "SELECT {columns}, l.last_seen_at FROM {table} s JOIN logins l ON l.id = $2 AND l.user_id = $3 \
          JOIN users u ON u.id = l.user_id WHERE s.id = $1 AND {unexpired}"
     );
-    let row = sqlx::query(&sql).bind(session_id).bind(login_id).bind(user_id).fetch_optional(&db.pool).await?;
+    let mut lane = db.lanes.take().await?;
+    let row = sqlx::query(&sql).bind(session_id).bind(login_id).bind(user_id).fetch_optional(&mut *lane).await?;
+    lane.done();
     Ok(row.map(|r| Ok::<_, sqlx::Error>((from_row(&r)?, r.try_get("last_seen_at")?))).transpose()?)
 }
 
@@ -167,6 +169,7 @@ pub async fn list(db: &Db) -> Result<Vec<User>, AuthError> {
 
 pub async fn set_role(db: &Db, id: &str, role: Role) -> Result<(), AuthError> {
     sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role.as_str()).bind(id).execute(&db.pool).await?;
+    super::verified::changed(db, id).await?;
     Ok(())
 }
 
@@ -178,6 +181,7 @@ pub async fn set_email(db: &Db, id: &str, email: &Email) -> Result<(), AuthError
         .execute(&db.pool)
         .await
         .map_err(|e| if is_unique_violation(&e) { AuthError::EmailTaken } else { e.into() })?;
+    super::verified::changed(db, id).await?;
     Ok(())
 }
 

@@ -1,13 +1,15 @@
 //! Issuing an upload ticket: validate what the client declares, check the daily quota, record
 //! the ticket and sign a PUT that can only store exactly the declared bytes.
 
+use std::sync::LazyLock;
+
 use serde_json::json;
 use sqlx::Row;
 
 use super::policy::{ImageType, Keys, Sha256, display_filename};
 use super::{UploadError, Uploads};
 use crate::server::audit::{self, Action, Event};
-use crate::server::db::{new_id, now_ms};
+use crate::server::db::{Bind, Unit, new_id, now_ms};
 use crate::states::UploadState;
 
 pub struct IssueRequest<'a> {
@@ -74,57 +76,73 @@ pub async fn issue(
     if request.byte_length > ctx.config.bytes_per_day {
         return Err(UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at });
     }
-    let mut tx = ctx.db.begin_write().await?;
-    // One statement counts the ticket against today's usage, and only while both limits hold:
-    // concurrent issues cannot both slip under a limit.
-    let counted = sqlx::query(
-        "INSERT INTO upload_usage (user_id, day, tickets, bytes) VALUES ($1, $2, 1, $3) \
-         ON CONFLICT (user_id, day) DO UPDATE SET tickets = upload_usage.tickets + 1, bytes = upload_usage.bytes + $3 \
-         WHERE upload_usage.tickets < $4 AND upload_usage.bytes + $3 <= $5 RETURNING tickets",
-    )
-    .bind(user_id)
-    .bind(day_start)
-    .bind(bytes)
-    .bind(ctx.config.per_day as i64)
-    .bind(ctx.config.bytes_per_day as i64)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if counted.is_none() {
-        let usage = sqlx::query("SELECT tickets FROM upload_usage WHERE user_id = $1 AND day = $2")
-            .bind(user_id)
-            .bind(day_start)
-            .fetch_one(&mut *tx)
-            .await?;
-        let tickets: i64 = usage.try_get("tickets")?;
+    let detail = json!({ "type": kind.mime(), "bytes": bytes });
+    let event = Event::new(Action::UploadIssued).actor(user_id).subject("upload", &id).ip(ip).detail(detail);
+    let text = |value: &str| Bind::Text(Some(value.to_owned()));
+    let mut binds = vec![
+        text(user_id),
+        Bind::Int(day_start),
+        Bind::Int(bytes),
+        Bind::Int(ctx.config.per_day as i64),
+        Bind::Int(ctx.config.bytes_per_day as i64),
+        text(&id),
+        text(UploadState::Issued.as_str()),
+        text(&key),
+        text(kind.mime()),
+        Bind::Text(Some(sha256.hex())),
+        Bind::Text(display_filename(request.filename)),
+        Bind::Int(expires_at),
+        Bind::Int(now),
+    ];
+    binds.extend(audit::values(event));
+    let (sqlite, postgres) = record_sql();
+    let outcome = ctx.db.commit(Unit { sqlite, postgres, binds }).await?;
+    if outcome.try_get::<i64, _>("issued")? != 1 {
+        let tickets: i64 = outcome.try_get("tickets")?;
         return Err(if tickets as u64 >= ctx.config.per_day {
             UploadError::DailyCount { limit: ctx.config.per_day, resets_at }
         } else {
             UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at }
         });
     }
-    sqlx::query(
-        "INSERT INTO uploads (id, user_id, state, upload_key, declared_type, declared_bytes, declared_sha256, \
-         filename, expires_at, created_at, updated_at) VALUES ($1, $2, $10, $3, $4, $5, $6, $7, $8, $9, $9)",
-    )
-    .bind(&id)
-    .bind(user_id)
-    .bind(&key)
-    .bind(kind.mime())
-    .bind(bytes)
-    .bind(sha256.hex())
-    .bind(display_filename(request.filename))
-    .bind(expires_at)
-    .bind(now)
-    .bind(UploadState::Issued.as_str())
-    .execute(&mut *tx)
-    .await?;
-    // The usage, the ticket and its audit event commit together: one commit per ticket, and
-    // no ticket without its record.
-    let detail = json!({ "type": kind.mime(), "bytes": bytes });
-    let event = Event::new(Action::UploadIssued).actor(user_id).subject("upload", &id).ip(ip).detail(detail);
-    audit::record_in(&mut tx, event).await?;
-    tx.commit().await?;
 
     metrics::counter!("upload_issued_total").increment(1);
     Ok(Ticket { id, key, url: signed.url, headers: signed.headers, expires_at, max_bytes: ctx.config.max_bytes })
+}
+
+/// Counts a ticket against today's usage while both limits hold (concurrent issues cannot both
+/// slip under a limit), records the ticket and its audit event, all or nothing, and answers
+/// `issued` (1 or 0) with the day's ticket count, as one [`Unit`] of a group commit: one
+/// hand-off to the database and a share of one commit per ticket, where a transaction of
+/// separate statements costs a hand-off each (measured with `cargo bench --bench presign`).
+///
+/// `$1` user, `$2` day, `$3` bytes, `$4` tickets a day, `$5` bytes a day, `$6` … `$13` the
+/// ticket, `$14` … `$21` the event (`audit::values`). Answers (SQLite text, PostgreSQL text).
+fn record_sql() -> (&'static str, &'static str) {
+    const COUNT: &str = "INSERT INTO upload_usage (user_id, day, tickets, bytes) VALUES ($1, $2, 1, $3) \
+         ON CONFLICT (user_id, day) DO UPDATE SET tickets = upload_usage.tickets + 1, \
+         bytes = upload_usage.bytes + $3 WHERE upload_usage.tickets < $4 AND upload_usage.bytes + $3 <= $5";
+    const TICKET: &str = "INSERT INTO uploads (id, user_id, state, upload_key, declared_type, declared_bytes, \
+         declared_sha256, filename, expires_at, created_at, updated_at) \
+         SELECT $6, $1, $7, $8, $9, $3, $10, $11, $12, $13, $13";
+    const TICKETS: &str = "SELECT tickets FROM upload_usage WHERE user_id = $1 AND day = $2";
+    static SQLITE: LazyLock<String> = LazyLock::new(|| {
+        // `changes()` is what the previous statement wrote: each insert happens only when the
+        // one before it did.
+        format!(
+            "{COUNT}; {TICKET} WHERE changes() = 1; {}; SELECT changes() AS issued, ({TICKETS}) AS tickets",
+            audit::insert_select(14, "WHERE changes() = 1")
+        )
+    });
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| {
+        // One statement is one transaction; the final SELECT sees the usage as it was before it
+        // (all parts share one snapshot), which is what a refusal reports.
+        format!(
+            "WITH counted AS ({COUNT} RETURNING tickets), ticket AS ({TICKET} FROM counted RETURNING id), \
+             event AS ({} RETURNING id) \
+             SELECT (SELECT count(*) FROM event) AS issued, ({TICKETS}) AS tickets",
+            audit::insert_select(14, "FROM ticket")
+        )
+    });
+    (SQLITE.as_str(), POSTGRES.as_str())
 }
