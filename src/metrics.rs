@@ -18,7 +18,22 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// The process-wide recorder, installed on first use (several servers in one test process share it).
 pub fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("no other metrics recorder is installed"))
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new().install_recorder().expect("no other metrics recorder is installed");
+        // Histograms keep every sample until upkeep folds them in: without it, a server nobody
+        // scrapes would hold one more sample per request for ever.
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        });
+        if let Err(err) = spawned {
+            tracing::warn!(%err, "metrics upkeep did not start; histograms are folded in at each scrape only");
+        }
+        handle
+    })
 }
 
 pub async fn route(
