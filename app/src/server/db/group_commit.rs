@@ -70,7 +70,7 @@ impl Db {
     /// Commits `unit`, with other units waiting at the same time on SQLite, and answers its row.
     pub async fn commit(&self, unit: Unit) -> Result<AnyRow, sqlx::Error> {
         if self.backend == Backend::Postgres {
-            return run_alone(&self.lanes, unit.postgres, &unit.binds).await;
+            return its_row(run_batch(&self.lanes, unit.postgres, unit.binds.iter().collect()).await?);
         }
         debug_assert_eq!(renumbered(unit.sqlite, 0).1, unit.binds.len(), "one bind per placeholder");
         let queue = self.group_commit.queue.get_or_init(|| {
@@ -118,15 +118,13 @@ async fn committer(lanes: Arc<Lanes>, mut queue: mpsc::UnboundedReceiver<Waiting
         // One unit, or a batch that failed: each on its own, so each gets its own answer.
         for (unit, answer) in batch {
             let sql = texts.batch(std::iter::once(unit.sqlite));
-            let outcome = run_batch(&lanes, &sql, unit.binds.iter().collect()).await.and_then(|rows| {
-                rows.into_iter().next().ok_or_else(|| sqlx::Error::Protocol("a unit answered no row".into()))
-            });
+            let outcome = run_batch(&lanes, &sql, unit.binds.iter().collect()).await.and_then(its_row);
             let _ = answer.send(outcome);
         }
     }
 }
 
-/// Runs a transaction's text on a lane. On an error the lane's connection is dropped, which
+/// Runs a transaction's text (or a PostgreSQL unit's statement) on a lane. On an error the lane's connection is dropped, which
 /// rolls back whatever the batch began.
 async fn run_batch(lanes: &Lanes, sql: &str, binds: Vec<&Bind>) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut query = sqlx::query(sql);
@@ -139,15 +137,9 @@ async fn run_batch(lanes: &Lanes, sql: &str, binds: Vec<&Bind>) -> Result<Vec<An
     Ok(rows)
 }
 
-async fn run_alone(lanes: &Lanes, sql: &str, binds: &[Bind]) -> Result<AnyRow, sqlx::Error> {
-    let mut query = sqlx::query(sql);
-    for bind in binds {
-        query = bound(query, bind);
-    }
-    let mut lane = lanes.take().await?;
-    let row = query.fetch_one(&mut *lane).await?;
-    lane.done();
-    Ok(row)
+/// The one row a unit answers.
+fn its_row(rows: Vec<AnyRow>) -> Result<AnyRow, sqlx::Error> {
+    rows.into_iter().next().ok_or_else(|| sqlx::Error::Protocol("a unit answered no row".into()))
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
