@@ -512,28 +512,23 @@ async fn a_ticket_that_fails_half_way_leaves_nothing_and_fails_no_other() {
         let (client, bytes) = (client.clone(), bytes.clone());
         tokio::spawn(async move { issue(&client, &bytes, "image/png").await })
     };
-    // On SQLite the refused ticket must share a transaction with good ones: hold the write lock
+    // The refused ticket must share a transaction with good ones: hold a lock the tickets need
     // while one good ticket waits for it and the rest queue behind, then let them all go.
     let db = app.db();
     let mut lock = pool.acquire().await.unwrap();
-    let sqlite = crate::helpers::backend() == crate::helpers::Backend::Sqlite;
-    if sqlite {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *lock).await.unwrap();
-    }
+    let take_lock = match crate::helpers::backend() {
+        crate::helpers::Backend::Sqlite => "BEGIN IMMEDIATE",
+        crate::helpers::Backend::Postgres => "BEGIN; LOCK TABLE upload_usage IN EXCLUSIVE MODE",
+    };
+    sqlx::raw_sql(take_lock).execute(&mut *lock).await.unwrap();
     let taken = db.group_commit.taken();
     let first = send(&good);
-    if sqlite {
-        eventually("the first ticket to wait for the lock", || async {
-            (db.group_commit.taken() > taken).then_some(())
-        })
+    eventually("the first ticket to wait for the lock", || async { (db.group_commit.taken() > taken).then_some(()) })
         .await;
-    }
     let failed = send(&bad);
     let rest: Vec<_> = (0..5).map(|_| send(&good)).collect();
-    if sqlite {
-        eventually("six tickets queued", || async { (db.group_commit.waiting() == 6).then_some(()) }).await;
-        sqlx::query("COMMIT").execute(&mut *lock).await.unwrap();
-    }
+    eventually("six tickets queued", || async { (db.group_commit.waiting() == 6).then_some(()) }).await;
+    sqlx::query("COMMIT").execute(&mut *lock).await.unwrap();
     drop(lock);
     let failed = failed.await.unwrap();
     let mut others = vec![first.await.unwrap()];

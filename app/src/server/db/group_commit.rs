@@ -8,7 +8,8 @@
 //! database and one commit for all of them. Each caller is answered only after that commit.
 //! When the batch fails, each unit runs again alone, so one failing unit never fails another.
 //!
-//! PostgreSQL batches commits itself and a unit there is one statement, so it runs at once.
+//! On PostgreSQL a unit is one statement; units waiting together run in one transaction on one
+//! connection, so that they share one flush of PostgreSQL's log instead of one each.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,16 +68,13 @@ impl GroupCommit {
 }
 
 impl Db {
-    /// Commits `unit`, with other units waiting at the same time on SQLite, and answers its row.
+    /// Commits `unit`, with other units waiting at the same time, and answers its row.
     pub async fn commit(&self, unit: Unit) -> Result<AnyRow, sqlx::Error> {
-        if self.backend == Backend::Postgres {
-            return its_row(run_batch(&self.lanes, unit.postgres, unit.binds.iter().collect()).await?);
-        }
         debug_assert_eq!(renumbered(unit.sqlite, 0).1, unit.binds.len(), "one bind per placeholder");
         let queue = self.group_commit.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
             // The task holds the lanes only: it ends when the last `Db` (and so the queue) goes.
-            tokio::spawn(committer(self.lanes.clone(), receiver, self.group_commit.counts.clone()));
+            tokio::spawn(committer(self.lanes.clone(), self.backend, receiver, self.group_commit.counts.clone()));
             sender
         });
         let (answer, answered) = oneshot::channel();
@@ -87,7 +85,12 @@ impl Db {
 }
 
 /// Takes whatever is waiting, commits it together, answers each; ends with the database.
-async fn committer(lanes: Arc<Lanes>, mut queue: mpsc::UnboundedReceiver<Waiting>, counts: Arc<Counts>) {
+async fn committer(
+    lanes: Arc<Lanes>,
+    backend: Backend,
+    mut queue: mpsc::UnboundedReceiver<Waiting>,
+    counts: Arc<Counts>,
+) {
     let mut texts = Texts::default();
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
@@ -101,9 +104,15 @@ async fn committer(lanes: Arc<Lanes>, mut queue: mpsc::UnboundedReceiver<Waiting
         counts.taken.fetch_add(batch.len(), Ordering::Relaxed);
         metrics::histogram!("db_group_commit_units").record(batch.len() as f64);
         if batch.len() > 1 {
-            let sql = texts.batch(batch.iter().map(|(unit, _)| unit.sqlite));
-            let binds: Vec<&Bind> = batch.iter().flat_map(|(unit, _)| &unit.binds).collect();
-            if let Ok(rows) = run_batch(&lanes, &sql, binds).await {
+            let together = match backend {
+                Backend::Sqlite => {
+                    let sql = texts.batch(batch.iter().map(|(unit, _)| unit.sqlite));
+                    let binds: Vec<&Bind> = batch.iter().flat_map(|(unit, _)| &unit.binds).collect();
+                    run_batch(&lanes, &sql, binds).await
+                }
+                Backend::Postgres => run_statements(&lanes, batch.iter().map(|(unit, _)| unit)).await,
+            };
+            if let Ok(rows) = together {
                 let whole = rows.len() == batch.len();
                 let mut rows = rows.into_iter();
                 for (_, answer) in batch {
@@ -117,8 +126,15 @@ async fn committer(lanes: Arc<Lanes>, mut queue: mpsc::UnboundedReceiver<Waiting
         }
         // One unit, or a batch that failed: each on its own, so each gets its own answer.
         for (unit, answer) in batch {
-            let sql = texts.batch(std::iter::once(unit.sqlite));
-            let outcome = run_batch(&lanes, &sql, unit.binds.iter().collect()).await.and_then(its_row);
+            let outcome = match backend {
+                Backend::Sqlite => {
+                    let sql = texts.batch(std::iter::once(unit.sqlite));
+                    run_batch(&lanes, &sql, unit.binds.iter().collect()).await
+                }
+                // One statement is its own transaction.
+                Backend::Postgres => run_batch(&lanes, unit.postgres, unit.binds.iter().collect()).await,
+            }
+            .and_then(its_row);
             let _ = answer.send(outcome);
         }
     }
@@ -133,6 +149,23 @@ async fn run_batch(lanes: &Lanes, sql: &str, binds: Vec<&Bind>) -> Result<Vec<An
     }
     let mut lane = lanes.take().await?;
     let rows = query.fetch_all(&mut *lane).await?;
+    lane.done();
+    Ok(rows)
+}
+
+/// PostgreSQL units in one transaction on a lane: one round trip each, one commit for all.
+async fn run_statements<'a>(lanes: &Lanes, units: impl Iterator<Item = &'a Unit>) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut lane = lanes.take().await?;
+    sqlx::query("BEGIN").execute(&mut *lane).await?;
+    let mut rows = Vec::new();
+    for unit in units {
+        let mut query = sqlx::query(unit.postgres);
+        for bind in &unit.binds {
+            query = bound(query, bind);
+        }
+        rows.push(query.fetch_one(&mut *lane).await?);
+    }
+    sqlx::query("COMMIT").execute(&mut *lane).await?;
     lane.done();
     Ok(rows)
 }
