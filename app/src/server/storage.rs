@@ -28,6 +28,7 @@ fn request_error<E: std::error::Error>(err: E) -> StorageError {
 }
 
 pub mod multipart;
+mod presign;
 
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -35,6 +36,8 @@ pub struct Storage {
     pub uploads_bucket: String,
     pub results_bucket: String,
     signing: Signing,
+    /// Signs links without the SDK where the address and keys are fixed (see `presign`).
+    presigner: Option<presign::Presigner>,
     /// `scheme://host[:port]` of every URL a presigned link may point at, for the CSP; empty
     /// when links point at the page's own origin.
     origins: Vec<String>,
@@ -126,6 +129,7 @@ impl Storage {
             uploads_bucket,
             results_bucket,
             signing,
+            presigner: presign::Presigner::new(endpoint),
             origins: Vec::new(),
         };
         storage.origins = storage.link_origins().await;
@@ -163,11 +167,11 @@ impl Storage {
 
     /// The base a presigned link is signed for: `origin` is the caller's (the request's origin),
     /// used when links follow the address the browser used.
-    fn link_base(&self, origin: Option<&str>) -> Option<String> {
+    fn link_base<'a>(&'a self, origin: Option<&'a str>) -> Option<&'a str> {
         match &self.signing {
             Signing::AsConnected => None,
-            Signing::At(base) => Some(base.as_str().trim_end_matches('/').to_owned()),
-            Signing::CallerOrigin => origin.map(str::to_owned),
+            Signing::At(base) => Some(base.as_str().trim_end_matches('/')),
+            Signing::CallerOrigin => origin,
         }
     }
 
@@ -203,7 +207,29 @@ impl Storage {
         validity: impl Into<Validity>,
         origin: Option<&str>,
     ) -> Result<PresignedPut, StorageError> {
-        let config = validity.into().config()?;
+        let validity = validity.into();
+        match &self.presigner {
+            Some(presigner) => {
+                let base = self.link_base(origin);
+                presigner.put(base, bucket, key, content_type, content_length, sha256_base64, validity)
+            }
+            None => self.sdk_put(bucket, key, content_type, content_length, sha256_base64, validity, origin).await,
+        }
+    }
+
+    /// [`Storage::presign_put`] through the SDK.
+    #[allow(clippy::too_many_arguments)]
+    async fn sdk_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+        content_length: i64,
+        sha256_base64: &str,
+        validity: Validity,
+        origin: Option<&str>,
+    ) -> Result<PresignedPut, StorageError> {
+        let config = validity.config()?;
         let put = self
             .client
             .put_object()
@@ -250,7 +276,23 @@ impl Storage {
         origin: Option<&str>,
         served: &Served,
     ) -> Result<String, StorageError> {
-        let config = validity.into().config()?;
+        let validity = validity.into();
+        match &self.presigner {
+            Some(presigner) => presigner.get(self.link_base(origin), bucket, key, validity, served),
+            None => self.sdk_get(bucket, key, validity, origin, served).await,
+        }
+    }
+
+    /// [`Storage::presign_get_as`] through the SDK.
+    async fn sdk_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        validity: Validity,
+        origin: Option<&str>,
+        served: &Served,
+    ) -> Result<String, StorageError> {
+        let config = validity.config()?;
         let get = self
             .client
             .get_object()
