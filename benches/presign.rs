@@ -6,7 +6,8 @@
 //! `DARKROOM_BENCH_DB=postgres` (and `DARKROOM_TEST_PG_URL`, default the local server) it runs
 //! on a fresh PostgreSQL database. The server runs on its own runtime, whose threads (and
 //! SQLite's worker threads) are the ones counted as server CPU; the client's threads are not.
-//! PostgreSQL's own processes are not counted either.
+//! PostgreSQL's own processes are not counted either; when they run on this machine, their CPU
+//! is printed on a line of its own.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -105,6 +106,7 @@ async fn run() -> anyhow::Result<()> {
     }
 
     let cpu_before = server_cpu()?;
+    let database_before = postgres_cpu();
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(requests);
     let mut failures = 0;
@@ -130,6 +132,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed();
     let cpu = server_cpu()? - cpu_before;
+    let database = postgres_cpu().saturating_sub(database_before);
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -143,6 +146,10 @@ async fn run() -> anyhow::Result<()> {
     println!("  latency p99  {:.2} ms", ms(pct(0.99)));
     println!("  latency max  {:.2} ms", ms(*latencies.last().expect("at least one request")));
     println!("  server CPU   {:.0} µs per request", cpu.as_secs_f64() * 1e6 / latencies.len() as f64);
+    if postgres && !database.is_zero() {
+        let per_request = database.as_secs_f64() * 1e6 / latencies.len() as f64;
+        println!("  PostgreSQL   {per_request:.0} µs CPU per request (its processes on this machine)");
+    }
     println!("  failures     {failures}");
     server_runtime.spawn(server.stop()).await?;
     server_runtime.shutdown_background();
@@ -175,6 +182,20 @@ fn server_cpu() -> anyhow::Result<Duration> {
         }
     }
     Ok(Duration::from_secs_f64(ticks as f64 / TICKS_PER_SEC))
+}
+
+/// CPU time of every process named `postgres` on this machine (none when it runs elsewhere).
+fn postgres_cpu() -> Duration {
+    let mut ticks = 0;
+    for process in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(stat) = std::fs::read_to_string(process.path().join("stat"))
+            && let Some((name, used)) = cpu_ticks(&stat)
+            && name == "postgres"
+        {
+            ticks += used;
+        }
+    }
+    Duration::from_secs_f64(ticks as f64 / 100.0)
 }
 
 /// The name and the user plus system clock ticks in a `stat` line: "id (name) state …", with

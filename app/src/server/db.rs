@@ -226,6 +226,7 @@ migrations! {
     10 "0010_prompt_search",
     11 "0011_search_by_owner",
     12 "0012_auth_epoch",
+    13 "0013_ticket_function",
 }
 
 impl MigrationSource<'static> for Embedded {

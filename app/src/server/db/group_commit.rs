@@ -8,8 +8,11 @@
 //! database and one commit for all of them. Each caller is answered only after that commit.
 //! When the batch fails, each unit runs again alone, so one failing unit never fails another.
 //!
-//! On PostgreSQL a unit is one statement; units waiting together run in one transaction on one
-//! connection, so that they share one flush of PostgreSQL's log instead of one each.
+//! On PostgreSQL a unit is a call of a function (defined by a migration) that takes the unit's
+//! values as one JSON array; units waiting together are one statement calling it once for each,
+//! so that a batch costs one round trip and one flush of PostgreSQL's log (a transaction of one
+//! statement per unit waited for a round trip each, one after another, and was slower for it
+//! than the database was busy).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,8 +34,9 @@ pub enum Bind {
 }
 
 /// A write committed with whatever else is waiting: `sqlite` is statements (no `BEGIN` or
-/// `COMMIT`) whose last is a `SELECT` of one row, the unit's answer; `postgres` is one statement
-/// answering one row. Both use each of `$1` … `$n` for `binds`, one per number, in order.
+/// `COMMIT`) whose last is a `SELECT` of one row, the unit's answer, using each of `$1` … `$n`
+/// for `binds`, one per number, in order; `postgres` names a function of one `jsonb` argument,
+/// `binds` as an array in the same order (numbers, strings, nulls), answering one row.
 #[derive(Debug)]
 pub struct Unit {
     pub sqlite: &'static str,
@@ -110,7 +114,10 @@ async fn committer(
                     let binds: Vec<&Bind> = batch.iter().flat_map(|(unit, _)| &unit.binds).collect();
                     run_batch(&lanes, &sql, binds).await
                 }
-                Backend::Postgres => run_statements(&lanes, batch.iter().map(|(unit, _)| unit)).await,
+                Backend::Postgres => {
+                    let units: Vec<&Unit> = batch.iter().map(|(unit, _)| unit).collect();
+                    run_calls(&lanes, &units).await
+                }
             };
             if let Ok(rows) = together {
                 let whole = rows.len() == batch.len();
@@ -131,8 +138,7 @@ async fn committer(
                     let sql = texts.batch(std::iter::once(unit.sqlite));
                     run_batch(&lanes, &sql, unit.binds.iter().collect()).await
                 }
-                // One statement is its own transaction.
-                Backend::Postgres => run_batch(&lanes, unit.postgres, unit.binds.iter().collect()).await,
+                Backend::Postgres => run_calls(&lanes, &[&unit]).await,
             }
             .and_then(its_row);
             let _ = answer.send(outcome);
@@ -140,7 +146,7 @@ async fn committer(
     }
 }
 
-/// Runs a transaction's text (or a PostgreSQL unit's statement) on a lane. On an error the lane's connection is dropped, which
+/// Runs a transaction's text on a lane. On an error the lane's connection is dropped, which
 /// rolls back whatever the batch began.
 async fn run_batch(lanes: &Lanes, sql: &str, binds: Vec<&Bind>) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut query = sqlx::query(sql);
@@ -153,21 +159,40 @@ async fn run_batch(lanes: &Lanes, sql: &str, binds: Vec<&Bind>) -> Result<Vec<An
     Ok(rows)
 }
 
-/// PostgreSQL units in one transaction on a lane: one round trip each, one commit for all.
-async fn run_statements<'a>(lanes: &Lanes, units: impl Iterator<Item = &'a Unit>) -> Result<Vec<AnyRow>, sqlx::Error> {
+/// PostgreSQL units on a lane, all or none: each run of units calling the same function is one
+/// statement (one statement is its own transaction; several share one).
+async fn run_calls(lanes: &Lanes, units: &[&Unit]) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let runs: Vec<&[&Unit]> = units.chunk_by(|a, b| a.postgres == b.postgres).collect();
     let mut lane = lanes.take().await?;
-    sqlx::query("BEGIN").execute(&mut *lane).await?;
-    let mut rows = Vec::new();
-    for unit in units {
-        let mut query = sqlx::query(unit.postgres);
-        for bind in &unit.binds {
-            query = bound(query, bind);
-        }
-        rows.push(query.fetch_one(&mut *lane).await?);
+    if runs.len() > 1 {
+        sqlx::query("BEGIN").execute(&mut *lane).await?;
     }
-    sqlx::query("COMMIT").execute(&mut *lane).await?;
+    let mut rows = Vec::with_capacity(units.len());
+    for run in &runs {
+        // The calls happen in the order given, each seeing what the ones before wrote; the
+        // answers come back in that order.
+        let sql = format!(
+            "SELECT answer.* FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS unit(args, n) \
+             CROSS JOIN LATERAL {}(unit.args) AS answer ORDER BY unit.n",
+            run[0].postgres
+        );
+        let args = serde_json::Value::Array(run.iter().map(|unit| arguments(&unit.binds)).collect());
+        rows.extend(sqlx::query(&sql).bind(args.to_string()).fetch_all(&mut *lane).await?);
+    }
+    if runs.len() > 1 {
+        sqlx::query("COMMIT").execute(&mut *lane).await?;
+    }
     lane.done();
     Ok(rows)
+}
+
+/// A unit's binds as the JSON array its PostgreSQL function reads.
+fn arguments(binds: &[Bind]) -> serde_json::Value {
+    let value = |bind: &Bind| match bind {
+        Bind::Int(n) => serde_json::Value::from(*n),
+        Bind::Text(text) => text.as_deref().map_or(serde_json::Value::Null, serde_json::Value::from),
+    };
+    serde_json::Value::Array(binds.iter().map(value).collect())
 }
 
 /// The one row a unit answers.
