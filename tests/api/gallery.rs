@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 
-use crate::helpers::{Client, Reply, TestApp, eventually};
+use crate::helpers::{Backend, Client, Reply, TestApp, backend, eventually};
 use crate::jobs::{EDIT, TEXT, selfie, start, user_with_key, wait_for};
 
 const DAY: i64 = 86_400_000;
@@ -106,7 +106,8 @@ async fn seed(app: &TestApp, user_id: &str, seeds: &[Seed], objects: bool) -> Ve
         .bind(&key)
         .bind(seed.kind.as_str())
         .bind(content_type)
-        .bind(seed.created_at + 7 * DAY)
+        // Kept as a result made now would be, whenever it claims to have been made.
+        .bind(app::server::db::now_ms() + 7 * DAY)
         .bind(seed.created_at)
         .execute(&mut *tx)
         .await
@@ -479,6 +480,123 @@ async fn deleting_for_good_goes_through_the_trash_and_takes_the_files_with_it() 
     app::server::maintenance::run_once(&app.running.state).await.unwrap();
     assert_eq!(ids_of(&all(&ada, &GalleryQuery { trash: true, ..Default::default() }).await), [ids[5].clone()]);
     assert_eq!(files(&app).await, 1);
+}
+
+#[tokio::test]
+async fn results_past_their_expiry_leave_storage_and_database_and_favorites_stay() {
+    let app = TestApp::spawn().await;
+    let ada = app.user("ada@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    let seeds: Vec<Seed> = (0..4).map(|n| Seed::image(&format!("n{n}"), MARCH_1 + n)).collect();
+    let ids = seed(&app, &ada_id, &seeds, true).await;
+    let prefix = format!("results/{ada_id}/");
+    let files = async |app: &TestApp| app.result_keys(&prefix).await.len();
+    let now = app::server::db::now_ms();
+    // ids[3] was made later: it expires in 30 days, the others in 7.
+    sqlx::query("UPDATE assets SET expires_at = $1 WHERE id = $2")
+        .bind(now + 30 * DAY)
+        .bind(&ids[3])
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    curate(&ada, "favorite", &ids[1..2].to_vec()).await.unwrap();
+    let sweep_at = async |at: i64| app::server::maintenance::run_once_at(&app.running.state, at).await.unwrap();
+    let listed = async || {
+        let mut shown = ids_of(&all(&ada, &GalleryQuery::default()).await);
+        shown.sort();
+        shown
+    };
+
+    // A day before anything is due, nothing goes.
+    sweep_at(now + 6 * DAY).await;
+    assert_eq!(listed().await.len(), 4);
+    assert_eq!(files(&app).await, 4);
+
+    // Eight days on: the two that are neither favorites nor newer go, files and rows.
+    sweep_at(now + 8 * DAY).await;
+    let mut kept = vec![ids[1].clone(), ids[3].clone()];
+    kept.sort();
+    assert_eq!(listed().await, kept);
+    assert_eq!(files(&app).await, 2, "their files went with them");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE user_id = $1")
+        .bind(&ada_id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2);
+    // Again at the same moment: nothing more to do.
+    sweep_at(now + 8 * DAY).await;
+    assert_eq!(listed().await, kept);
+
+    // No longer a favorite, and long past its expiry: the next pass takes it.
+    curate(&ada, "unfavorite", &ids[1..2].to_vec()).await.unwrap();
+    sweep_at(now + 8 * DAY).await;
+    assert_eq!(listed().await, vec![ids[3].clone()]);
+    sweep_at(now + 31 * DAY).await;
+    assert!(listed().await.is_empty());
+    assert_eq!(files(&app).await, 0);
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM object_deletions").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(queued, 0, "every file was deleted");
+}
+
+#[tokio::test]
+async fn two_sweepers_at_once_delete_each_expired_result_once() {
+    let app = TestApp::spawn().await;
+    app.user("ada@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    let seeds: Vec<Seed> = (0..1_100).map(|n| Seed::image(&format!("n{n}"), MARCH_1 + n)).collect();
+    seed(&app, &ada_id, &seeds, false).await;
+    let later = app::server::db::now_ms() + 8 * DAY;
+    let sweeper = || {
+        let state = app.running.state.clone();
+        async move { app::server::gallery::curate::expire_due(&state.db, &state.storage, later).await.unwrap() }
+    };
+    let (first, second) = tokio::join!(tokio::spawn(sweeper()), tokio::spawn(sweeper()));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first + second, 1_100, "each result counted by exactly one sweeper ({first} + {second})");
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets").fetch_one(&app.db().pool).await.unwrap();
+    let queued: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM object_deletions").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!((rows, queued), (0, 0));
+}
+
+#[tokio::test]
+async fn a_result_made_a_favorite_while_the_sweeper_runs_is_kept() {
+    let app = TestApp::spawn().await;
+    app.user("ada@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    let seeds: Vec<Seed> = (0..40).map(|n| Seed::image(&format!("n{n}"), MARCH_1 + n)).collect();
+    let ids = seed(&app, &ada_id, &seeds, false).await;
+    let saved = &ids[17];
+    // Someone marks a favorite; their change is not committed yet when the sweeper starts.
+    let mut marking = app.db().begin_write().await.unwrap();
+    sqlx::query("UPDATE assets SET favorite = 1 WHERE id = $1").bind(saved).execute(&mut *marking).await.unwrap();
+    let state = app.running.state.clone();
+    let later = app::server::db::now_ms() + 8 * DAY;
+    let sweeper =
+        tokio::spawn(async move { app::server::gallery::curate::expire_due(&state.db, &state.storage, later).await });
+    if backend() == Backend::Postgres {
+        // The sweeper has picked its rows (the favorite among them, as it was) and waits for the
+        // marked one: the moment a favorite is toggled mid-sweep. (SQLite's sweeper cannot start
+        // its write before the marking ends.)
+        eventually("the sweeper waiting for the marked row", || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM assets%'",
+            )
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+            (waiting == 1).then_some(())
+        })
+        .await;
+    }
+    marking.commit().await.unwrap();
+    assert_eq!(sweeper.await.unwrap().unwrap(), 39);
+    let left: Vec<(String, i64)> =
+        sqlx::query_as("SELECT id, favorite FROM assets").fetch_all(&app.db().pool).await.unwrap();
+    assert_eq!(left, vec![(saved.clone(), 1)], "the favorite is kept, and only it");
 }
 
 #[tokio::test]

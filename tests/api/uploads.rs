@@ -135,7 +135,7 @@ async fn sweep_examining(app: &TestApp, examine: usize) -> app::server::uploads:
     let ctx = app::server::uploads::Uploads::from(&**state);
     let options =
         app::server::uploads::Sweep { orphan_age: Duration::ZERO, stuck_after: Duration::from_secs(600), examine };
-    app::server::uploads::sweep(ctx, options, &state.sweep_position).await.unwrap()
+    app::server::uploads::sweep(ctx, options, &state.sweep_position, app::server::db::now_ms()).await.unwrap()
 }
 
 #[tokio::test]

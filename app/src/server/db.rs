@@ -227,6 +227,7 @@ migrations! {
     11 "0011_search_by_owner",
     12 "0012_auth_epoch",
     13 "0013_ticket_function",
+    14 "0014_result_expiry",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -9,8 +9,14 @@ use super::uploads::{self, Sweep, SweepReport, UploadError, Uploads};
 
 /// One pass of every kind of upkeep; one kind failing does not keep the others from running.
 pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
+    run_once_at(services, super::db::now_ms()).await
+}
+
+/// [`run_once`] judging every age and expiry as of `now` (milliseconds since the epoch): the
+/// clock tests move forward.
+pub async fn run_once_at(services: &Services, now: i64) -> Result<SweepReport, UploadError> {
     let options = Sweep::for_ticket_ttl(services.config.uploads.ticket_ttl);
-    let swept = uploads::sweep(Uploads::from(services), options, &services.sweep_position).await;
+    let swept = uploads::sweep(Uploads::from(services), options, &services.sweep_position, now).await;
     if let Ok(report) = &swept {
         for (what, n) in [
             ("expired", report.expired),
@@ -29,7 +35,7 @@ pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
         tracing::warn!(%err, "pruning rate-limit windows failed; trying again next run");
     }
     // Multipart uploads a crash left open, once no worker is saving their job any more.
-    let hour_ago = super::db::now_ms() - 3_600_000;
+    let hour_ago = now - 3_600_000;
     match super::storage::multipart::abort_recorded(&services.storage, &services.db, None, hour_ago).await {
         Ok(aborted) => metrics::counter!("sweep_items_total", "kind" => "multipart_aborted").increment(aborted),
         Err(err) => tracing::warn!(%err, "looking for unfinished uploads failed; trying again next run"),
@@ -37,9 +43,14 @@ pub async fn run_once(services: &Services) -> Result<SweepReport, UploadError> {
     // Results in the trash longer than the trash keeps them, and objects of deleted results
     // that storage did not confirm deleting at the time.
     let gallery = &services.config.gallery;
-    match super::gallery::curate::purge_due(&services.db, &services.storage, gallery.trash_ttl).await {
+    match super::gallery::curate::purge_due(&services.db, &services.storage, gallery.trash_ttl, now).await {
         Ok(purged) => metrics::counter!("sweep_items_total", "kind" => "trash_emptied").increment(purged),
         Err(err) => tracing::warn!(%err, "emptying due trash failed; trying again next run"),
+    }
+    // Results past their expiry that are not favorites.
+    match super::gallery::curate::expire_due(&services.db, &services.storage, now).await {
+        Ok(expired) => metrics::counter!("sweep_items_total", "kind" => "result_expired").increment(expired),
+        Err(err) => tracing::warn!(%err, "deleting expired results failed; trying again next run"),
     }
     // Account deletions a crash interrupted, and the last storage pass of recent ones.
     let last_pass = services.config.uploads.erase_last_pass_after;

@@ -208,17 +208,36 @@ pub async fn empty_trash(ctx: Gallery<'_>, user_id: &str, ip: &str) -> Result<u6
     Ok(total)
 }
 
-/// Deletes for good what has been in any trash longer than `trash_ttl` (the sweeper's pass);
-/// returns how many results went.
-pub async fn purge_due(db: &Db, storage: &Storage, trash_ttl: Duration) -> Result<u64, GalleryError> {
-    let due = now_ms() - trash_ttl.as_millis() as i64;
+/// Deletes for good what has been in any trash longer than `trash_ttl` as of `now` (the
+/// sweeper's pass); returns how many results went.
+pub async fn purge_due(db: &Db, storage: &Storage, trash_ttl: Duration, now: i64) -> Result<u64, GalleryError> {
+    let due = now - trash_ttl.as_millis() as i64;
     let condition = format!(
         "id IN (SELECT id FROM assets WHERE trashed_at IS NOT NULL AND trashed_at < {due} \
          ORDER BY trashed_at LIMIT {BATCH})"
     );
+    remove_all(db, storage, &condition).await
+}
+
+/// Deletes for good the results whose time ran out by `now` (`expires_at` passed) that are not
+/// favorites (the sweeper's pass); returns how many went. A result made a favorite while this
+/// runs is kept: the delete checks `favorite` again on each row it removes, not only where it
+/// picked them (PostgreSQL re-reads a row another transaction changed meanwhile before deleting
+/// it, and judges that version; SQLite runs one writer at a time).
+pub async fn expire_due(db: &Db, storage: &Storage, now: i64) -> Result<u64, GalleryError> {
+    let condition = format!(
+        "favorite = 0 AND expires_at <= {now} AND id IN (SELECT id FROM assets \
+         WHERE favorite = 0 AND expires_at <= {now} ORDER BY expires_at LIMIT {BATCH})"
+    );
+    remove_all(db, storage, &condition).await
+}
+
+/// Removes every result matching `condition` (which picks at most [`BATCH`] at a time) and
+/// deletes their objects; returns how many went.
+async fn remove_all(db: &Db, storage: &Storage, condition: &str) -> Result<u64, GalleryError> {
     let mut total = 0u64;
     loop {
-        let deleted = remove(db, storage, &condition, &[]).await?;
+        let deleted = remove(db, storage, condition, &[]).await?;
         total += deleted.len() as u64;
         if deleted.len() < BATCH {
             break;

@@ -84,7 +84,9 @@ pub async fn persist(ctx: Jobs<'_>, job: &JobRow, lease: &str, resumed: bool) ->
 
 async fn commit(ctx: Jobs<'_>, job: &JobRow, lease: &str, stored: &[Stored]) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    let expires_at = now + ctx.config.result_ttl.as_millis() as i64;
+    // `DARKROOM_RESULT_TTL_DAYS=0` keeps results until their owner deletes them.
+    let ttl = ctx.config.result_ttl;
+    let expires_at = (!ttl.is_zero()).then(|| now + ttl.as_millis() as i64);
     let mut tx = ctx.db.begin_write().await?;
     let mut ids = Vec::with_capacity(stored.len());
     for s in stored {

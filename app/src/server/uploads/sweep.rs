@@ -10,7 +10,6 @@ use super::library::mark_swept;
 use super::policy::Keys;
 use super::rows::{self, UploadState};
 use super::{UploadError, Uploads};
-use crate::server::db::now_ms;
 use crate::states::sql_list;
 
 /// How old things must be before the sweeper touches them, and how much it looks at per run.
@@ -69,9 +68,14 @@ const BATCH: i64 = 500;
 
 /// One pass. A row or object whose step fails is logged and left for the next run; it never
 /// stops the others, nor the steps after it.
-pub async fn sweep(ctx: Uploads<'_>, options: Sweep, position: &SweepPosition) -> Result<SweepReport, UploadError> {
+/// `now` is the moment the pass judges ages by.
+pub async fn sweep(
+    ctx: Uploads<'_>,
+    options: Sweep,
+    position: &SweepPosition,
+    now: i64,
+) -> Result<SweepReport, UploadError> {
     let mut report = SweepReport::default();
-    let now = now_ms();
     let failed = |what: &str, id: &str, err: &dyn std::fmt::Display| {
         tracing::warn!(upload_id = %id, %err, "sweep: {what} failed; trying again next run");
     };
