@@ -76,8 +76,9 @@ pub async fn sweep(config: &Config) -> anyhow::Result<()> {
     let services = services(config).await?;
     let report = app::server::maintenance::run_once(&services.0).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
-        "expired {} ticket(s), gave up on {} interrupted confirmation(s), retried {} deletion(s), removed {} orphan object(s)",
-        report.expired, report.interrupted, report.retried_deletes, report.orphans
+        "expired {} ticket(s), deleted {} image(s) kept long enough, gave up on {} interrupted confirmation(s), \
+         retried {} deletion(s), removed {} orphan object(s)",
+        report.expired, report.sources_expired, report.interrupted, report.retried_deletes, report.orphans
     );
     Ok(())
 }

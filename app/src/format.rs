@@ -58,7 +58,12 @@ pub fn epoch_ms(rfc3339: &str) -> Option<i64> {
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let millis = match b.get(19) {
-        Some(b'.') => num(20..23).unwrap_or(0),
+        // The server writes as many digits as it needs (`.5Z` is 500 ms): scale to three.
+        Some(b'.') => {
+            let digits = b[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let head = num(20..20 + digits.min(3))?;
+            head * 10_i64.pow(3 - digits.min(3) as u32)
+        }
         Some(b'Z') => 0,
         _ => return None,
     };
@@ -76,6 +81,18 @@ pub fn epoch_ms(rfc3339: &str) -> Option<i64> {
     Some(((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis)
 }
 
+/// The current time in milliseconds: the browser's clock once hydrated, the server's while rendering.
+pub fn now_ms() -> i64 {
+    #[cfg(feature = "hydrate")]
+    {
+        js_sys::Date::now() as i64
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +106,9 @@ mod tests {
         assert_eq!(epoch_ms("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(epoch_ms("2026-12-01T04:58:09.123Z"), Some(1_796_101_089_123));
         assert_eq!(epoch_ms("2000-02-29T23:59:59Z"), Some(951_868_799_000));
+        assert_eq!(epoch_ms("2026-12-01T04:58:09.5Z"), Some(1_796_101_089_500));
+        assert_eq!(epoch_ms("2026-12-01T04:58:09.12Z"), Some(1_796_101_089_120));
+        assert_eq!(epoch_ms("2026-12-01T04:58:09.Z"), None);
         assert_eq!(epoch_ms("yesterday"), None);
         assert_eq!(epoch_ms("2026-13-01T00:00:00Z"), None);
     }
@@ -112,5 +132,14 @@ mod tests {
         assert_eq!(until(0, 90_000), "in 1 minute");
         assert_eq!(until(0, 59_000), "soon");
         assert_eq!(until(day, 0), "soon");
+    }
+
+    #[cfg(feature = "ssr")]
+    proptest::proptest! {
+        /// Whatever moment the server writes, the browser reads the same millisecond back.
+        #[test]
+        fn the_servers_times_read_back_exactly(ms in 0_i64..8_000_000_000_000) {
+            proptest::prop_assert_eq!(epoch_ms(&crate::server::db::rfc3339(ms)), Some(ms));
+        }
     }
 }

@@ -19,6 +19,7 @@ mod posters;
 mod process;
 mod replicas;
 mod restart;
+mod retention;
 mod security;
 mod shutdown;
 mod storage;

@@ -31,6 +31,9 @@ pub struct UploadedImage {
     pub created_at: String,
     /// A short-lived URL to view the image.
     pub url: String,
+    /// RFC 3339, UTC: when the image is deleted unless a job uses it before (each use keeps it
+    /// `DARKROOM_SOURCE_TTL_HOURS` from then); `None` when images are kept.
+    pub kept_until: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -46,6 +49,7 @@ impl From<crate::server::uploads::Image> for UploadedImage {
             filename: row.filename,
             created_at: crate::server::db::rfc3339(row.created_at),
             url: image.url,
+            kept_until: row.kept_until.map(crate::server::db::rfc3339),
         }
     }
 }

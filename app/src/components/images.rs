@@ -57,6 +57,8 @@ pub fn ImageGrid(
                                 <span class="muted small" data-testid="image-size">
                                     {format!("{} × {} · {}", image.width, image.height, human_size(image.byte_size))}
                                 </span>
+                                {kept_text(image.kept_until.as_deref())
+                                    .map(|text| view! { <span class="muted small" data-testid="image-kept">{text}</span> })}
                             </div>
                             {pick}
                             <ActionForm action=delete>
@@ -70,4 +72,10 @@ pub fn ImageGrid(
         </ul>
     }
     .into_any()
+}
+
+/// "Deleted in 23 hours unless a job uses it": each use keeps an image longer.
+fn kept_text(kept_until: Option<&str>) -> Option<String> {
+    let at = crate::format::epoch_ms(kept_until?)?;
+    Some(format!("Deleted {} unless a job uses it", crate::format::until(crate::format::now_ms(), at)))
 }

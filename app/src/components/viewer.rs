@@ -217,23 +217,12 @@ fn Facts(
 
 /// "Kept as a favorite", "Deleted for good in 29 days" (in the trash), "Expires in 3 days".
 fn expiry_text(item: &crate::api::gallery::GalleryItem) -> String {
-    let now = now_ms();
+    let now = crate::format::now_ms();
     let when = item.expires_at.as_deref().and_then(crate::format::epoch_ms);
     match (item.trashed_at.is_some(), item.favorite, when) {
         (true, _, Some(at)) => format!("In the trash; deleted for good {}", crate::format::until(now, at)),
         (false, true, _) => "Kept as a favorite".to_owned(),
         (_, _, Some(at)) => format!("Expires {} unless you favorite it", crate::format::until(now, at)),
         _ => "Kept".to_owned(),
-    }
-}
-
-fn now_ms() -> i64 {
-    #[cfg(feature = "hydrate")]
-    {
-        js_sys::Date::now() as i64
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
 }

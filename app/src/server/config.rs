@@ -186,6 +186,9 @@ pub struct UploadConfig {
     /// How long after an account's deletion the last pass over storage runs (removing what a
     /// job still running at the time wrote).
     pub erase_last_pass_after: Duration,
+    /// How long a ready image is kept after its upload or its last use by a job, whichever is
+    /// later; `None` keeps images until their owner deletes them.
+    pub source_ttl: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -430,6 +433,10 @@ impl Config {
                 get("DARKROOM_ERASE_LAST_PASS_SECS"),
                 600,
             )?),
+            source_ttl: match parse_u64("DARKROOM_SOURCE_TTL_HOURS", get("DARKROOM_SOURCE_TTL_HOURS"), 24)? {
+                0 => None,
+                hours => Some(Duration::from_secs(hours.saturating_mul(3600))),
+            },
         };
         if uploads.max_bytes == 0 || uploads.max_pixels == 0 {
             return Err(bad("DARKROOM_UPLOAD_MAX_BYTES", "and DARKROOM_UPLOAD_MAX_PIXELS must be above zero"));

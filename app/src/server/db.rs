@@ -228,6 +228,7 @@ migrations! {
     12 "0012_auth_epoch",
     13 "0013_ticket_function",
     14 "0014_result_expiry",
+    15 "0015_source_retention",
 }
 
 impl MigrationSource<'static> for Embedded {

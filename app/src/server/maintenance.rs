@@ -20,6 +20,7 @@ pub async fn run_once_at(services: &Services, now: i64) -> Result<SweepReport, U
     if let Ok(report) = &swept {
         for (what, n) in [
             ("expired", report.expired),
+            ("source_expired", report.sources_expired),
             ("interrupted", report.interrupted),
             ("retried_delete", report.retried_deletes),
             ("orphan", report.orphans),

@@ -161,7 +161,7 @@ pub async fn use_as_input(ctx: Gallery<'_>, user_id: &str, asset_id: &str, ip: &
         height,
         filename: Some(&filename),
     };
-    let row = match upload_rows::insert_ready_copy(ctx.db, copied).await {
+    let row = match upload_rows::insert_ready_copy(ctx.db, copied, ctx.uploads.source_ttl).await {
         Ok(row) => row,
         Err(err) => {
             // No row names the copy: it must not stay behind.

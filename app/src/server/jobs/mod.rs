@@ -36,6 +36,7 @@ use crate::error::{AppError, code};
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Db, new_id, now_ms};
 use crate::server::fal::webhook::Jwks;
+use crate::server::uploads::rows as upload_rows;
 use crate::states::{AssetKind, UploadState, sql_list};
 use transition::Step;
 
@@ -201,8 +202,10 @@ pub struct NewJob<'a> {
 pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> Result<JobRow, JobError> {
     let model = catalog::find(new.model).ok_or_else(|| JobError::UnknownModel(new.model.to_owned()))?;
     let valid = model.validate(new.params, new.images).map_err(JobError::Invalid)?;
+    // Each image is kept a while longer from now on: the job may run (and be retried) later.
+    let now = now_ms();
     for upload in &valid.images {
-        if !upload_ready(&ctx.db, upload, user_id).await? {
+        if !upload_rows::use_ready(ctx.db, upload, user_id, now, ctx.uploads.source_ttl).await? {
             return Err(JobError::InputMissing(upload.clone()));
         }
     }
@@ -211,7 +214,6 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     }
     let id = new_id();
     tracing::Span::current().record("job_id", id.as_str());
-    let now = now_ms();
     // The answer describes the job as it was created: by the time a later read ran, the worker
     // may already have moved it on, and the live stream reports that change anyway. The count
     // of unfinished jobs is checked in the same statement, so concurrent creates cannot pass

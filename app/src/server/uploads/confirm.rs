@@ -149,7 +149,7 @@ async fn finish(ctx: Uploads<'_>, ticket: &UploadRow, clean: Sanitized, ip: &str
         width: clean.width,
         height: clean.height,
     };
-    let ready = rows::mark_ready(ctx.db, &ticket.id, clean_row).await?;
+    let ready = rows::mark_ready(ctx.db, &ticket.id, clean_row, ctx.config.source_ttl).await?;
     let Some(ready) = ready else {
         // The sweeper gave up on this ticket meanwhile: do not leave the copy behind.
         let _ = ctx.storage.delete(&ctx.storage.uploads_bucket, &source_key).await;

@@ -27,11 +27,13 @@ pub struct UploadRow {
     /// The error code a rejected upload was refused with.
     pub reject_reason: Option<String>,
     pub expires_at: i64,
+    /// Until when a ready image is kept (see `kept_until`), if a time applies.
+    pub kept_until: Option<i64>,
     pub created_at: i64,
 }
 
 pub const COLUMNS: &str = "id, user_id, state, upload_key, object_key, declared_type, declared_bytes, \
-    declared_sha256, filename, content_type, byte_size, sha256, width, height, reject_reason, expires_at, created_at";
+    declared_sha256, filename, content_type, byte_size, sha256, width, height, reject_reason, expires_at, kept_until, created_at";
 
 pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
     Ok(UploadRow {
@@ -51,6 +53,7 @@ pub fn from_row(row: &AnyRow) -> Result<UploadRow, sqlx::Error> {
         height: row.try_get("height")?,
         reject_reason: row.try_get("reject_reason")?,
         expires_at: row.try_get("expires_at")?,
+        kept_until: row.try_get("kept_until")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -89,12 +92,24 @@ pub struct Clean<'a> {
     pub height: u32,
 }
 
+/// Until when an image that is ready at `now` is kept, with `ttl` (`DARKROOM_SOURCE_TTL_HOURS`).
+pub fn kept_until(now: i64, ttl: Option<std::time::Duration>) -> Option<i64> {
+    ttl.map(|ttl| now.saturating_add(ttl.as_millis() as i64))
+}
+
 /// `confirming → ready`, recording the clean image; `None` when the ticket left `confirming`
 /// meanwhile (the sweeper gave up on it).
-pub async fn mark_ready(db: &Db, id: &str, clean: Clean<'_>) -> Result<Option<UploadRow>, sqlx::Error> {
+pub async fn mark_ready(
+    db: &Db,
+    id: &str,
+    clean: Clean<'_>,
+    ttl: Option<std::time::Duration>,
+) -> Result<Option<UploadRow>, sqlx::Error> {
+    let now = now_ms();
     let sql = format!(
         "UPDATE uploads SET state = '{ready}', object_key = $1, content_type = $2, byte_size = $3, sha256 = $4, \
-         width = $5, height = $6, updated_at = $7 WHERE id = $8 AND state = '{confirming}' RETURNING {COLUMNS}",
+         width = $5, height = $6, updated_at = $7, kept_until = $9 WHERE id = $8 AND state = '{confirming}' \
+         RETURNING {COLUMNS}",
         ready = UploadState::Ready.as_str(),
         confirming = UploadState::Confirming.as_str(),
     );
@@ -105,8 +120,9 @@ pub async fn mark_ready(db: &Db, id: &str, clean: Clean<'_>) -> Result<Option<Up
         .bind(clean.sha256)
         .bind(i64::from(clean.width))
         .bind(i64::from(clean.height))
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
+        .bind(kept_until(now, ttl))
         .fetch_optional(&db.pool)
         .await?;
     row.as_ref().map(from_row).transpose()
@@ -128,12 +144,17 @@ pub struct Copied<'a> {
 /// Records an image that is ready from the start: its clean copy was made by the server inside
 /// storage, so no ticket was issued and nothing waits for a browser. Its ticket key is the one
 /// a ticket would have had, never signed for anyone.
-pub async fn insert_ready_copy(db: &Db, copied: Copied<'_>) -> Result<UploadRow, sqlx::Error> {
+pub async fn insert_ready_copy(
+    db: &Db,
+    copied: Copied<'_>,
+    ttl: Option<std::time::Duration>,
+) -> Result<UploadRow, sqlx::Error> {
     let now = now_ms();
     let sql = format!(
         "INSERT INTO uploads (id, user_id, state, upload_key, object_key, declared_type, declared_bytes, \
-         declared_sha256, filename, content_type, byte_size, sha256, width, height, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, '{ready}', $3, $4, $5, $6, $7, $8, $5, $6, $7, $9, $10, $11, $11, $11) RETURNING {COLUMNS}",
+         declared_sha256, filename, content_type, byte_size, sha256, width, height, expires_at, created_at, updated_at, \
+         kept_until) VALUES ($1, $2, '{ready}', $3, $4, $5, $6, $7, $8, $5, $6, $7, $9, $10, $11, $11, $11, $12) \
+         RETURNING {COLUMNS}",
         ready = UploadState::Ready.as_str(),
     );
     let row = sqlx::query(&sql)
@@ -148,7 +169,56 @@ pub async fn insert_ready_copy(db: &Db, copied: Copied<'_>) -> Result<UploadRow,
         .bind(copied.width)
         .bind(copied.height)
         .bind(now)
+        .bind(kept_until(now, ttl))
         .fetch_one(&db.pool)
         .await?;
     from_row(&row)
+}
+
+/// Marks ready image `id` of `user_id` as used by a job at `now`: kept at least `ttl` from now.
+/// Answers whether it is ready (a job may use it).
+pub async fn use_ready(
+    db: &Db,
+    id: &str,
+    user_id: &str,
+    now: i64,
+    ttl: Option<std::time::Duration>,
+) -> Result<bool, sqlx::Error> {
+    let ready = UploadState::Ready.as_str();
+    if let Some(until) = kept_until(now, ttl) {
+        sqlx::query(
+            "UPDATE uploads SET kept_until = $1 WHERE id = $2 AND user_id = $3 AND state = $4 \
+             AND (kept_until IS NULL OR kept_until < $1)",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(user_id)
+        .bind(ready)
+        .execute(&db.pool)
+        .await?;
+    }
+    let found = sqlx::query("SELECT 1 FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3")
+        .bind(id)
+        .bind(user_id)
+        .bind(ready)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// `ready → expired` for an image kept long enough by `now`, unless a job that has not finished
+/// uses it; `None` when it no longer qualifies (used again meanwhile, deleted, or needed).
+pub async fn expire_kept(db: &Db, id: &str, now: i64) -> Result<Option<UploadRow>, sqlx::Error> {
+    // A job lists its images as a JSON array of ids (ids hold no quotes or wildcards).
+    let sql = format!(
+        "UPDATE uploads SET state = '{expired}', reject_reason = 'upload.expired', updated_at = $1 \
+         WHERE id = $2 AND state = '{ready}' AND kept_until <= $1 AND NOT EXISTS (SELECT 1 FROM jobs \
+         WHERE jobs.user_id = uploads.user_id AND jobs.state IN ({active}) \
+         AND jobs.upload_ids_json LIKE '%\"' || uploads.id || '\"%') RETURNING {COLUMNS}",
+        expired = UploadState::Expired.as_str(),
+        ready = UploadState::Ready.as_str(),
+        active = sql_list(&crate::states::JobState::ACTIVE, crate::states::JobState::as_str),
+    );
+    let row = sqlx::query(&sql).bind(now).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(from_row).transpose()
 }

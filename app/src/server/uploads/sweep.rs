@@ -56,6 +56,8 @@ impl SweepPosition {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SweepReport {
     pub expired: u64,
+    /// Ready images kept as long as `DARKROOM_SOURCE_TTL_HOURS` says, now deleted.
+    pub sources_expired: u64,
     pub interrupted: u64,
     pub retried_deletes: u64,
     pub orphans: u64,
@@ -91,6 +93,26 @@ pub async fn sweep(
         }
     }
 
+    // Images kept long enough: the configured time after their upload or last use by a job.
+    if let Some(ttl) = ctx.config.source_ttl {
+        // Ready before their time was recorded: it counts from now.
+        let ready = UploadState::Ready.as_str();
+        sqlx::query(&format!("UPDATE uploads SET kept_until = $1 WHERE state = '{ready}' AND kept_until IS NULL"))
+            .bind(rows::kept_until(now, Some(ttl)))
+            .execute(&ctx.db.pool)
+            .await?;
+        for id in ids(ctx, &format!("state = '{ready}' AND kept_until <= $1"), now).await? {
+            match expire_source(ctx, &id, now).await {
+                Ok(true) => report.sources_expired += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    failed("deleting an image kept long enough", &id, &err);
+                    report.failed += 1;
+                }
+            }
+        }
+    }
+
     let stuck_before = now - options.stuck_after.as_millis() as i64;
     for id in ids(ctx, &format!("state = '{}' AND updated_at <= $1", UploadState::Confirming), stuck_before).await? {
         match give_up_confirming(ctx, &id).await {
@@ -104,7 +126,10 @@ pub async fn sweep(
     }
 
     // Deletions that failed when they were first attempted.
-    let gone = sql_list(&[UploadState::Deleted, UploadState::Rejected, UploadState::Canceled], UploadState::as_str);
+    let gone = sql_list(
+        &[UploadState::Deleted, UploadState::Rejected, UploadState::Canceled, UploadState::Expired],
+        UploadState::as_str,
+    );
     let retry = ids(ctx, &format!("state IN ({gone}) AND swept_at IS NULL AND updated_at <= $1"), now).await?;
     for id in retry {
         match delete_leftovers(ctx, &id).await {
@@ -150,6 +175,15 @@ async fn expire_ticket(ctx: Uploads<'_>, id: &str) -> Result<bool, UploadError> 
     Ok(true)
 }
 
+async fn expire_source(ctx: Uploads<'_>, id: &str, now: i64) -> Result<bool, UploadError> {
+    let Some(row) = rows::expire_kept(ctx.db, id, now).await? else { return Ok(false) };
+    for key in row.object_key.iter().chain([&row.upload_key]) {
+        ctx.storage.delete(&ctx.storage.uploads_bucket, key).await?;
+    }
+    mark_swept(ctx, id).await?;
+    Ok(true)
+}
+
 async fn give_up_confirming(ctx: Uploads<'_>, id: &str) -> Result<bool, UploadError> {
     let interrupted =
         rows::transition(ctx.db, id, &[UploadState::Confirming], UploadState::Rejected, Some("upload.interrupted"));
@@ -162,15 +196,19 @@ async fn give_up_confirming(ctx: Uploads<'_>, id: &str) -> Result<bool, UploadEr
 }
 
 async fn delete_leftovers(ctx: Uploads<'_>, id: &str) -> Result<(), UploadError> {
-    let row = sqlx::query("SELECT user_id, upload_key, state FROM uploads WHERE id = $1")
+    let row = sqlx::query("SELECT user_id, upload_key, object_key, state FROM uploads WHERE id = $1")
         .bind(id)
         .fetch_one(&ctx.db.pool)
         .await?;
     let (user_id, upload_key, state): (String, String, String) =
         (row.try_get("user_id")?, row.try_get("upload_key")?, row.try_get("state")?);
     ctx.storage.delete(&ctx.storage.uploads_bucket, &upload_key).await?;
-    if UploadState::parse(&state) == Some(UploadState::Deleted) {
-        ctx.storage.delete(&ctx.storage.uploads_bucket, &Keys::source(&user_id, id)).await?;
+    if matches!(UploadState::parse(&state), Some(UploadState::Deleted | UploadState::Expired)) {
+        // Where the clean image is (a copied result's key is its own), and the usual place.
+        let object: Option<String> = row.try_get("object_key")?;
+        for key in object.into_iter().chain([Keys::source(&user_id, id)]) {
+            ctx.storage.delete(&ctx.storage.uploads_bucket, &key).await?;
+        }
     }
     mark_swept(ctx, id).await?;
     Ok(())
