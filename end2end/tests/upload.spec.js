@@ -72,6 +72,8 @@ test('a GPS-tagged selfie goes straight to storage, shows progress, and is kept 
   expect(statuses.indexOf('Uploading 100%')).toBeLessThan(statuses.indexOf('Ready'));
 
   await expect(tile.getByTestId('image-size')).toContainText('20 × 40');
+  // Kept a day (the default) from its upload, and the tile says so.
+  await expect(tile.getByTestId('image-kept')).toHaveText(/^Deleted in (23|24) hours unless a job uses it$/);
   const img = tile.locator('img');
   await expect(img).toHaveJSProperty('naturalWidth', 20);
   const src = await img.getAttribute('src');
