@@ -487,10 +487,13 @@ async fn results_past_their_expiry_leave_storage_and_database_and_favorites_stay
     let app = TestApp::spawn().await;
     let ada = app.user("ada@example.com").await;
     let ada_id = user_id(&app, "ada@example.com").await;
-    let seeds: Vec<Seed> = (0..4).map(|n| Seed::image(&format!("n{n}"), MARCH_1 + n)).collect();
+    let seeds: Vec<Seed> = (0..5).map(|n| Seed::image(&format!("n{n}"), MARCH_1 + n)).collect();
     let ids = seed(&app, &ada_id, &seeds, true).await;
     let prefix = format!("results/{ada_id}/");
     let files = async |app: &TestApp| app.result_keys(&prefix).await.len();
+    // ids[4] is in the trash, which keeps it its own time (30 days), as the viewer says.
+    curate(&ada, "trash", &ids[4..5].to_vec()).await.unwrap();
+    let trash = async || ids_of(&all(&ada, &GalleryQuery { trash: true, ..Default::default() }).await);
     let now = app::server::db::now_ms();
     // ids[3] was made later: it expires in 30 days, the others in 7.
     sqlx::query("UPDATE assets SET expires_at = $1 WHERE id = $2")
@@ -510,20 +513,21 @@ async fn results_past_their_expiry_leave_storage_and_database_and_favorites_stay
     // A day before anything is due, nothing goes.
     sweep_at(now + 6 * DAY).await;
     assert_eq!(listed().await.len(), 4);
-    assert_eq!(files(&app).await, 4);
+    assert_eq!(files(&app).await, 5);
 
     // Eight days on: the two that are neither favorites nor newer go, files and rows.
     sweep_at(now + 8 * DAY).await;
     let mut kept = vec![ids[1].clone(), ids[3].clone()];
     kept.sort();
     assert_eq!(listed().await, kept);
-    assert_eq!(files(&app).await, 2, "their files went with them");
+    assert_eq!(trash().await, [ids[4].clone()], "the trash keeps its own time");
+    assert_eq!(files(&app).await, 3, "their files went with them");
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE user_id = $1")
         .bind(&ada_id)
         .fetch_one(&app.db().pool)
         .await
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3, "two kept and one in the trash");
     // Again at the same moment: nothing more to do.
     sweep_at(now + 8 * DAY).await;
     assert_eq!(listed().await, kept);
@@ -534,10 +538,23 @@ async fn results_past_their_expiry_leave_storage_and_database_and_favorites_stay
     assert_eq!(listed().await, vec![ids[3].clone()]);
     sweep_at(now + 31 * DAY).await;
     assert!(listed().await.is_empty());
+    assert!(trash().await.is_empty(), "and then empties itself");
     assert_eq!(files(&app).await, 0);
     let queued: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM object_deletions").fetch_one(&app.db().pool).await.unwrap();
     assert_eq!(queued, 0, "every file was deleted");
+}
+
+#[tokio::test]
+async fn with_results_kept_no_sweep_deletes_one_by_age() {
+    let app = TestApp::spawn_with(&[("DARKROOM_RESULT_TTL_DAYS", "0")]).await;
+    app.user("ada@example.com").await;
+    let ada_id = user_id(&app, "ada@example.com").await;
+    // Made under an earlier setting: its expiry passes, but results are kept now.
+    seed(&app, &ada_id, &[Seed::image("old", MARCH_1)], false).await;
+    app::server::maintenance::run_once_at(&app.running.state, app::server::db::now_ms() + 400 * DAY).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(rows, 1);
 }
 
 #[tokio::test]

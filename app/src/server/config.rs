@@ -435,7 +435,10 @@ impl Config {
             )?),
             source_ttl: match parse_u64("DARKROOM_SOURCE_TTL_HOURS", get("DARKROOM_SOURCE_TTL_HOURS"), 24)? {
                 0 => None,
-                hours => Some(Duration::from_secs(hours.saturating_mul(3600))),
+                hours if hours > 100 * 365 * 24 => {
+                    return Err(bad("DARKROOM_SOURCE_TTL_HOURS", "must be at most 876000 (100 years); 0 keeps images"));
+                }
+                hours => Some(Duration::from_secs(hours * 3600)),
             },
         };
         if uploads.max_bytes == 0 || uploads.max_pixels == 0 {
@@ -468,9 +471,12 @@ impl Config {
             concurrency: parse_u64("DARKROOM_WORKERS", get("DARKROOM_WORKERS"), 4)?.min(64) as usize,
             timeout: secs("DARKROOM_JOB_TIMEOUT_SECS", 3600)?,
             max_output_bytes: parse_u64("DARKROOM_OUTPUT_MAX_BYTES", get("DARKROOM_OUTPUT_MAX_BYTES"), 4 << 30)?,
-            result_ttl: Duration::from_secs(
-                parse_u64("DARKROOM_RESULT_TTL_DAYS", get("DARKROOM_RESULT_TTL_DAYS"), 7)? * 86_400,
-            ),
+            result_ttl: match parse_u64("DARKROOM_RESULT_TTL_DAYS", get("DARKROOM_RESULT_TTL_DAYS"), 7)? {
+                days if days > 100 * 365 => {
+                    return Err(bad("DARKROOM_RESULT_TTL_DAYS", "must be at most 36500 (100 years); 0 keeps results"));
+                }
+                days => Duration::from_secs(days * 86_400),
+            },
             input_url_ttl: secs("DARKROOM_INPUT_URL_TTL_SECS", 300)?,
             inputs: input_delivery(
                 get("DARKROOM_FAL_INPUTS").as_deref(),
@@ -621,6 +627,21 @@ mod tests {
         assert!(matches!(c.master_key, MasterKeySource::File(ref p) if p.ends_with("master.key")));
         assert!(!c.secure_cookies());
         assert!(!c.auth.first_user_admin);
+    }
+
+    #[test]
+    fn retention_times_are_bounded_and_zero_keeps() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.uploads.source_ttl, Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(c.jobs.result_ttl, Duration::from_secs(7 * 86_400));
+        let keep = config(&[("DARKROOM_SOURCE_TTL_HOURS", "0"), ("DARKROOM_RESULT_TTL_DAYS", "0")]).unwrap();
+        assert_eq!((keep.uploads.source_ttl, keep.jobs.result_ttl), (None, Duration::ZERO));
+        // Values that would overflow (and so expire everything at once) are refused, not wrapped.
+        for (name, value) in
+            [("DARKROOM_SOURCE_TTL_HOURS", "18446744073709551615"), ("DARKROOM_RESULT_TTL_DAYS", "36501")]
+        {
+            assert_eq!(config(&[(name, value)]).unwrap_err().name, name);
+        }
     }
 
     #[test]

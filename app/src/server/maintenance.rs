@@ -48,10 +48,12 @@ pub async fn run_once_at(services: &Services, now: i64) -> Result<SweepReport, U
         Ok(purged) => metrics::counter!("sweep_items_total", "kind" => "trash_emptied").increment(purged),
         Err(err) => tracing::warn!(%err, "emptying due trash failed; trying again next run"),
     }
-    // Results past their expiry that are not favorites.
-    match super::gallery::curate::expire_due(&services.db, &services.storage, now).await {
-        Ok(expired) => metrics::counter!("sweep_items_total", "kind" => "result_expired").increment(expired),
-        Err(err) => tracing::warn!(%err, "deleting expired results failed; trying again next run"),
+    // Results past their expiry that are not favorites (none when results are kept).
+    if !services.config.jobs.result_ttl.is_zero() {
+        match super::gallery::curate::expire_due(&services.db, &services.storage, now).await {
+            Ok(expired) => metrics::counter!("sweep_items_total", "kind" => "result_expired").increment(expired),
+            Err(err) => tracing::warn!(%err, "deleting expired results failed; trying again next run"),
+        }
     }
     // Account deletions a crash interrupted, and the last storage pass of recent ones.
     let last_pass = services.config.uploads.erase_last_pass_after;

@@ -220,14 +220,15 @@ pub async fn purge_due(db: &Db, storage: &Storage, trash_ttl: Duration, now: i64
 }
 
 /// Deletes for good the results whose time ran out by `now` (`expires_at` passed) that are not
-/// favorites (the sweeper's pass); returns how many went. A result made a favorite while this
+/// favorites and not in the trash (which keeps them its own time, as it shows; the trash's
+/// pass deletes them then); returns how many went. A result made a favorite while this
 /// runs is kept: the delete checks `favorite` again on each row it removes, not only where it
 /// picked them (PostgreSQL re-reads a row another transaction changed meanwhile before deleting
 /// it, and judges that version; SQLite runs one writer at a time).
 pub async fn expire_due(db: &Db, storage: &Storage, now: i64) -> Result<u64, GalleryError> {
     let condition = format!(
-        "favorite = 0 AND expires_at <= {now} AND id IN (SELECT id FROM assets \
-         WHERE favorite = 0 AND expires_at <= {now} ORDER BY expires_at LIMIT {BATCH})"
+        "favorite = 0 AND trashed_at IS NULL AND expires_at <= {now} AND id IN (SELECT id FROM assets \
+         WHERE favorite = 0 AND trashed_at IS NULL AND expires_at <= {now} ORDER BY expires_at LIMIT {BATCH})"
     );
     remove_all(db, storage, &condition).await
 }

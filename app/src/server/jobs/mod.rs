@@ -346,6 +346,14 @@ pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Resu
     if !JobState::RETRIABLE.contains(&job.state) {
         return Err(JobError::NotRetriable(job.state.as_str()));
     }
+    // A retry uses the job's images again: they must still be there, and are kept from now.
+    let images: Vec<String> = serde_json::from_str(&job.upload_ids_json).unwrap_or_default();
+    let now = now_ms();
+    for upload in &images {
+        if !upload_rows::use_ready(ctx.db, upload, user_id, now, ctx.uploads.source_ttl).await? {
+            return Err(JobError::InputMissing(upload.clone()));
+        }
+    }
     let step = Step::Retried { max_attempts: i64::from(ctx.config.max_attempts) };
     let changed = step.of(&job.id).owned_by(user_id).run_returning(&ctx.db.pool).await?;
     let Some(queued) = changed else {

@@ -94,7 +94,7 @@ pub struct Clean<'a> {
 
 /// Until when an image that is ready at `now` is kept, with `ttl` (`DARKROOM_SOURCE_TTL_HOURS`).
 pub fn kept_until(now: i64, ttl: Option<std::time::Duration>) -> Option<i64> {
-    ttl.map(|ttl| now.saturating_add(ttl.as_millis() as i64))
+    ttl.map(|ttl| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)))
 }
 
 /// `confirming → ready`, recording the clean image; `None` when the ticket left `confirming`

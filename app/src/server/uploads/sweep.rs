@@ -94,9 +94,18 @@ pub async fn sweep(
     }
 
     // Images kept long enough: the configured time after their upload or last use by a job.
+    let ready = UploadState::Ready.as_str();
+    if ctx.config.source_ttl.is_none() {
+        // Images are kept: no time shown, and none left over for when a time is set again (it
+        // then counts from that sweep).
+        sqlx::query(&format!(
+            "UPDATE uploads SET kept_until = NULL WHERE state = '{ready}' AND kept_until IS NOT NULL"
+        ))
+        .execute(&ctx.db.pool)
+        .await?;
+    }
     if let Some(ttl) = ctx.config.source_ttl {
         // Ready before their time was recorded: it counts from now.
-        let ready = UploadState::Ready.as_str();
         sqlx::query(&format!("UPDATE uploads SET kept_until = $1 WHERE state = '{ready}' AND kept_until IS NULL"))
             .bind(rows::kept_until(now, Some(ttl)))
             .execute(&ctx.db.pool)
