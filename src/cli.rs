@@ -1,6 +1,7 @@
 //! Operator commands that work on the database directly.
 
 use std::io::BufRead;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use app::server::audit::{self, Action, Event};
@@ -99,6 +100,42 @@ pub async fn storage_setup(config: &Config, extra_origins: &[String]) -> anyhow:
     let (storage, _embedded) = crate::server::open_storage(config, config.site_addr).await?;
     for line in storage.apply_rules(&origins).await.map_err(|e| anyhow::anyhow!("{e}"))? {
         println!("{line}");
+    }
+    Ok(())
+}
+
+/// `darkroom storage reconcile`: one full pass, printed.
+pub async fn storage_reconcile(config: &Config, grace_hours: u64) -> anyhow::Result<()> {
+    let services = services(config).await?;
+    let state = &services.0;
+    let grace = Duration::from_secs(grace_hours.saturating_mul(3600));
+    let now = app::server::db::now_ms();
+    let report =
+        app::server::reconcile::run(&state.db, &state.storage, now, grace).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{} object(s), {} byte(s); deleted {} orphan(s) older than {grace_hours} h, left {} younger, \
+         {} outside Darkroom's areas untouched, {} deletion(s) failed",
+        report.objects, report.bytes, report.orphans_deleted, report.orphans_recent, report.foreign, report.failed
+    );
+    for missing in &report.missing {
+        println!("missing: {:?} {} has no object at {}", missing.area, missing.id, missing.key);
+    }
+    for (user, totals) in &report.users {
+        let (images, results) = totals.drift();
+        if images != 0 || results != 0 {
+            println!(
+                "drift: user {user}: images {images:+} bytes ({} in rows, {} stored), results {results:+} bytes \
+                 ({} in rows, {} stored), thumbnails {} stored",
+                totals.images_in_rows,
+                totals.images_listed,
+                totals.results_in_rows,
+                totals.results_listed,
+                totals.thumbnails_listed
+            );
+        }
+    }
+    if !report.missing.is_empty() || report.failed > 0 {
+        bail!("{} row(s) without their object, {} failed deletion(s)", report.missing.len(), report.failed);
     }
     Ok(())
 }

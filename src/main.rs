@@ -59,6 +59,14 @@ enum StorageCommand {
         #[arg(long = "origin")]
         origins: Vec<String>,
     },
+    /// Check every stored object against the rows that need it: delete objects no row needs
+    /// that are older than the grace period, report rows whose object is missing and each
+    /// user's bytes as rows count them beside what storage holds.
+    Reconcile {
+        /// How old an object no row needs must be before it is deleted.
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -96,6 +104,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Rotate) => darkroom::cli::rotate_keys(&config()?).await,
         Command::Sweep => darkroom::cli::sweep(&config()?).await,
         Command::Storage(StorageCommand::Setup { origins }) => darkroom::cli::storage_setup(&config()?, &origins).await,
+        Command::Storage(StorageCommand::Reconcile { grace_hours }) => {
+            darkroom::cli::storage_reconcile(&config()?, grace_hours).await
+        }
         #[cfg(feature = "fake-fal")]
         Command::FakeFal { addr, trust_ca } => {
             let ca = trust_ca

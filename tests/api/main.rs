@@ -17,6 +17,7 @@ mod outages;
 mod pages;
 mod posters;
 mod process;
+mod reconcile;
 mod replicas;
 mod restart;
 mod retention;

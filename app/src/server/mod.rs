@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod keys;
 pub mod maintenance;
 pub mod rate_limit;
+pub mod reconcile;
 pub mod redact;
 pub mod request;
 pub mod secret_file;

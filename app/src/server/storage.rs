@@ -421,14 +421,14 @@ impl Storage {
         Ok(())
     }
 
-    /// One page of the objects under `prefix` whose keys sort after `after`: (key, last
-    /// modified as epoch milliseconds), and whether more follow.
-    pub async fn list(
+    /// One page of the objects under `prefix` whose keys sort after `after`, with their sizes,
+    /// and whether more follow.
+    pub async fn list_sized(
         &self,
         bucket: &str,
         prefix: &str,
         after: Option<&str>,
-    ) -> Result<(Vec<(String, i64)>, bool), StorageError> {
+    ) -> Result<(Vec<Listed>, bool), StorageError> {
         let page = self
             .client
             .list_objects_v2()
@@ -441,9 +441,24 @@ impl Storage {
         let objects = page
             .contents()
             .iter()
-            .filter_map(|o| Some((o.key()?.to_owned(), o.last_modified()?.to_millis().ok()?)))
+            .filter_map(|o| {
+                let modified = o.last_modified()?.to_millis().ok()?;
+                Some(Listed { key: o.key()?.to_owned(), modified, size: o.size().unwrap_or(0) })
+            })
             .collect();
         Ok((objects, page.is_truncated().unwrap_or(false)))
+    }
+
+    /// One page of the objects under `prefix` whose keys sort after `after`: (key, last
+    /// modified as epoch milliseconds), and whether more follow.
+    pub async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> Result<(Vec<(String, i64)>, bool), StorageError> {
+        let (objects, more) = self.list_sized(bucket, prefix, after).await?;
+        Ok((objects.into_iter().map(|o| (o.key, o.modified)).collect(), more))
     }
 }
 
@@ -532,6 +547,15 @@ impl Storage {
         }
         Ok(applied)
     }
+}
+
+/// An object as a listing shows it.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub key: String,
+    /// Epoch milliseconds.
+    pub modified: i64,
+    pub size: i64,
 }
 
 /// What `get_bytes` found.
