@@ -205,17 +205,12 @@ async fn needed(db: &Db, storage: &Storage, report: &mut Report) -> Result<Neede
 
 /// Whether no row needs `key` now (asked again just before deleting it).
 async fn still_unneeded(db: &Db, storage: &Storage, bucket: &str, key: &str) -> Result<bool, sqlx::Error> {
-    let sql = if bucket == storage.uploads_bucket {
-        let (issued, confirming, ready) =
-            (UploadState::Issued.as_str(), UploadState::Confirming.as_str(), UploadState::Ready.as_str());
-        format!(
-            "SELECT 1 FROM uploads WHERE (upload_key = $1 AND state IN ('{issued}', '{confirming}')) \
-             OR (object_key = $1 AND state IN ('{ready}', '{confirming}'))"
-        )
-    } else {
-        "SELECT 1 FROM assets WHERE object_key = $1 OR thumb_key = $1".to_owned()
-    };
-    Ok(sqlx::query(&sql).bind(key).fetch_optional(&db.pool).await?.is_none())
+    if bucket == storage.uploads_bucket {
+        // The sweeper's own rule for the uploads bucket.
+        return Ok(!super::uploads::sweep::needed_in_uploads(db, key).await?);
+    }
+    let sql = "SELECT 1 FROM assets WHERE object_key = $1 OR thumb_key = $1";
+    Ok(sqlx::query(sql).bind(key).fetch_optional(&db.pool).await?.is_none())
 }
 
 /// Whether row `id` still names `key`.

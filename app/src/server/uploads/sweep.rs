@@ -254,7 +254,7 @@ async fn reconcile(
         for (key, modified) in objects {
             seen += 1;
             after = Some(key.clone());
-            let orphan = match still_needed(ctx, &key, needed).await {
+            let orphan = match still_needed(ctx.db, &key, needed).await {
                 Ok(needed) => modified <= old_before && !needed,
                 Err(err) => {
                     tracing::warn!(%key, %err, "sweep: could not tell whether an object is needed");
@@ -284,14 +284,21 @@ async fn reconcile(
     }
 }
 
-async fn still_needed(ctx: Uploads<'_>, key: &str, needed: Needed) -> Result<bool, sqlx::Error> {
+/// Whether a row still needs `key` in the uploads bucket: a ticket's bytes (`uploads/…`) while
+/// it uploads or is checked, a clean copy (`sources/…`) while ready or being written.
+pub(crate) async fn needed_in_uploads(db: &crate::server::db::Db, key: &str) -> Result<bool, sqlx::Error> {
+    let needed = if key.starts_with("uploads/") { Needed::WhileUploading } else { Needed::WhileReady };
+    still_needed(db, key, needed).await
+}
+
+async fn still_needed(db: &crate::server::db::Db, key: &str, needed: Needed) -> Result<bool, sqlx::Error> {
     let (column, states) = match needed {
         Needed::WhileUploading => ("upload_key", &[UploadState::Issued, UploadState::Confirming][..]),
         Needed::WhileReady => ("object_key", &[UploadState::Ready][..]),
     };
     let states = sql_list(states, UploadState::as_str);
     let sql = format!("SELECT 1 AS needed FROM uploads WHERE {column} = $1 AND state IN ({states})");
-    let referenced = sqlx::query(&sql).bind(key).fetch_optional(&ctx.db.pool).await?.is_some();
+    let referenced = sqlx::query(&sql).bind(key).fetch_optional(&db.pool).await?.is_some();
     if referenced || matches!(needed, Needed::WhileUploading) {
         return Ok(referenced);
     }
@@ -300,7 +307,7 @@ async fn still_needed(ctx: Uploads<'_>, key: &str, needed: Needed) -> Result<boo
     Ok(sqlx::query("SELECT 1 AS needed FROM uploads WHERE id = $1 AND state = $2")
         .bind(id)
         .bind(UploadState::Confirming.as_str())
-        .fetch_optional(&ctx.db.pool)
+        .fetch_optional(&db.pool)
         .await?
         .is_some())
 }
