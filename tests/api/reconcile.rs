@@ -57,9 +57,11 @@ async fn only_old_objects_no_row_needs_are_deleted_and_rows_without_objects_are_
     assert_eq!(young.users[&ada_id].drift(), (0, bytes.len() as i64 - result_bytes), "{young:?} {}", bytes.len());
     assert!(stored(&storage.results_bucket, &stray).await);
 
-    // Two days on it goes; the foreign file and every file a row needs stay, and the row whose
-    // file is gone is reported again, not deleted.
-    let later = run(db, storage, now + 2 * DAY, grace).await.unwrap();
+    // Two days on, the servers' periodic check (the same pass, a day's grace) deletes it; the
+    // foreign file and every file a row needs stay, and the row whose file is gone is reported
+    // again, not deleted.
+    assert_eq!(app::server::maintenance::RECONCILE_GRACE, grace);
+    let later = app::server::maintenance::reconcile_at(&app.running.state, now + 2 * DAY).await.unwrap();
     assert_eq!((later.orphans_deleted, later.foreign), (1, 1), "{later:?}");
     assert_eq!(later.missing, missing);
     assert_eq!(later.users[&ada_id].drift(), (0, -result_bytes));

@@ -189,6 +189,9 @@ pub struct UploadConfig {
     /// How long a ready image is kept after its upload or its last use by a job, whichever is
     /// later; `None` keeps images until their owner deletes them.
     pub source_ttl: Option<Duration>,
+    /// How often each server checks all of storage against the rows (`None`: never; the
+    /// `darkroom storage reconcile` command still does).
+    pub reconcile_every: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -437,6 +440,17 @@ impl Config {
                 0 => None,
                 hours if hours > 100 * 365 * 24 => {
                     return Err(bad("DARKROOM_SOURCE_TTL_HOURS", "must be at most 876000 (100 years); 0 keeps images"));
+                }
+                hours => Some(Duration::from_secs(hours * 3600)),
+            },
+            reconcile_every: match parse_u64(
+                "DARKROOM_RECONCILE_EVERY_HOURS",
+                get("DARKROOM_RECONCILE_EVERY_HOURS"),
+                24,
+            )? {
+                0 => None,
+                hours if hours > 24 * 366 => {
+                    return Err(bad("DARKROOM_RECONCILE_EVERY_HOURS", "must be at most 8784 (a year); 0 turns it off"));
                 }
                 hours => Some(Duration::from_secs(hours * 3600)),
             },
