@@ -651,9 +651,13 @@ mod tests {
         let keep = config(&[("DARKROOM_SOURCE_TTL_HOURS", "0"), ("DARKROOM_RESULT_TTL_DAYS", "0")]).unwrap();
         assert_eq!((keep.uploads.source_ttl, keep.jobs.result_ttl), (None, Duration::ZERO));
         // Values that would overflow (and so expire everything at once) are refused, not wrapped.
-        for (name, value) in
-            [("DARKROOM_SOURCE_TTL_HOURS", "18446744073709551615"), ("DARKROOM_RESULT_TTL_DAYS", "36501")]
-        {
+        assert_eq!(c.uploads.reconcile_every, Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(config(&[("DARKROOM_RECONCILE_EVERY_HOURS", "0")]).unwrap().uploads.reconcile_every, None);
+        for (name, value) in [
+            ("DARKROOM_SOURCE_TTL_HOURS", "18446744073709551615"),
+            ("DARKROOM_RESULT_TTL_DAYS", "36501"),
+            ("DARKROOM_RECONCILE_EVERY_HOURS", "9000"),
+        ] {
             assert_eq!(config(&[(name, value)]).unwrap_err().name, name);
         }
     }
