@@ -103,7 +103,7 @@ pub async fn rerun(
         return Err(ReuseError::ModelGone(model));
     }
     for image in &images {
-        if !jobs::upload_ready(ctx.db, image, user_id).await? {
+        if !crate::server::uploads::rows::is_ready(ctx.db, image, user_id).await? {
             return Err(ReuseError::InputGone(image.clone()));
         }
     }

@@ -37,7 +37,7 @@ use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Db, new_id, now_ms};
 use crate::server::fal::webhook::Jwks;
 use crate::server::uploads::rows as upload_rows;
-use crate::states::{AssetKind, UploadState, sql_list};
+use crate::states::{AssetKind, sql_list};
 use transition::Step;
 
 /// What the job machinery works with: the stores, the fal client, its own settings and runtime,
@@ -274,16 +274,6 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     ctx.runtime.events.publish(user_id, &id).await;
     ctx.runtime.wake.notify_one();
     Ok(created)
-}
-
-pub(crate) async fn upload_ready(db: &Db, upload_id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3")
-        .bind(upload_id)
-        .bind(user_id)
-        .bind(UploadState::Ready.as_str())
-        .fetch_optional(&db.pool)
-        .await?
-        .is_some())
 }
 
 /// The caller's jobs, newest first, after the job `before` (keyset pages).

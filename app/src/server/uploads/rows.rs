@@ -184,7 +184,6 @@ pub async fn use_ready(
     now: i64,
     ttl: Option<std::time::Duration>,
 ) -> Result<bool, sqlx::Error> {
-    let ready = UploadState::Ready.as_str();
     if let Some(until) = kept_until(now, ttl) {
         sqlx::query(
             "UPDATE uploads SET kept_until = $1 WHERE id = $2 AND user_id = $3 AND state = $4 \
@@ -193,14 +192,19 @@ pub async fn use_ready(
         .bind(until)
         .bind(id)
         .bind(user_id)
-        .bind(ready)
+        .bind(UploadState::Ready.as_str())
         .execute(&db.pool)
         .await?;
     }
+    is_ready(db, id, user_id).await
+}
+
+/// Whether `id` is a ready image of `user_id` (someone else's answers like a missing one).
+pub async fn is_ready(db: &Db, id: &str, user_id: &str) -> Result<bool, sqlx::Error> {
     let found = sqlx::query("SELECT 1 FROM uploads WHERE id = $1 AND user_id = $2 AND state = $3")
         .bind(id)
         .bind(user_id)
-        .bind(ready)
+        .bind(UploadState::Ready.as_str())
         .fetch_optional(&db.pool)
         .await?;
     Ok(found.is_some())
