@@ -138,6 +138,8 @@ pub(crate) struct FakeState {
     video_downloads: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
     /// While set, the media host answers every download with 503.
     media_down: std::sync::atomic::AtomicBool,
+    /// While set, the pricing endpoints answer 503.
+    pricing_down: std::sync::atomic::AtomicBool,
     /// Files uploaded to the fake's storage (inputs a Darkroom fal cannot reach handed over).
     storage: Mutex<Vec<StoredFile>>,
     signing_key: ed25519_dalek::SigningKey,
@@ -192,6 +194,7 @@ impl FakeFal {
             deliveries: Mutex::default(),
             video_downloads: Mutex::default(),
             media_down: std::sync::atomic::AtomicBool::new(false),
+            pricing_down: std::sync::atomic::AtomicBool::new(false),
             storage: Mutex::default(),
             signing_key: ed25519_dalek::SigningKey::from_bytes(&seed),
             base: OnceLock::new(),
@@ -274,6 +277,10 @@ impl FakeFal {
     /// Takes the media host down (every download answers 503) or brings it back.
     pub fn set_media_down(&self, down: bool) {
         self.state.media_down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn set_pricing_down(&self, down: bool) {
+        self.state.pricing_down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Moves a request's own clock forward by `by`, as if that much time had passed for it (its

@@ -1,10 +1,11 @@
-//! `api.fal.ai/v1`: pricing (any valid key) and billing (ADMIN keys only), README, "fal's API": platform
+//! `api.fal.ai/v1`: pricing and cost estimates (any valid key) and billing (ADMIN keys only),
+//! README, "fal's API": platform
 
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -13,7 +14,10 @@ use super::FakeState;
 use super::auth::{Account, account, platform_error, platform_refusal};
 
 pub fn routes() -> Router<Arc<FakeState>> {
-    Router::new().route("/models/pricing", get(pricing)).route("/account/billing", get(billing))
+    Router::new()
+        .route("/models/pricing", get(pricing))
+        .route("/models/pricing/estimate", post(estimate))
+        .route("/account/billing", get(billing))
 }
 
 /// Placeholder prices (the protocol notes say they are not verified fal prices).
@@ -26,9 +30,19 @@ fn price_of(endpoint_id: &str) -> Option<(f64, &'static str)> {
     }
 }
 
-async fn pricing(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+fn pricing_down(state: &FakeState) -> Option<Response> {
+    state
+        .pricing_down
+        .load(std::sync::atomic::Ordering::SeqCst)
+        .then(|| platform_error(StatusCode::SERVICE_UNAVAILABLE, "server_error", "pricing is unavailable right now"))
+}
+
+async fn pricing(State(state): State<Arc<FakeState>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     if let Err(refusal) = account(&headers) {
         return platform_refusal(refusal);
+    }
+    if let Some(down) = pricing_down(&state) {
+        return down;
     }
     let ids: Vec<String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .filter(|(k, _)| k == "endpoint_id")
@@ -44,6 +58,52 @@ async fn pricing(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
         })
         .collect();
     Json(json!({ "prices": prices, "next_cursor": null, "has_more": false })).into_response()
+}
+
+/// `{"estimate_type": "unit_price", "endpoints": {id: {"unit_quantity": n}}}` costs each
+/// endpoint's unit price times its quantity; `historical_api_price` with `call_quantity` prices a
+/// call as one unit. Totals are rounded to a millionth of a dollar, as fal's answers are.
+async fn estimate(State(state): State<Arc<FakeState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(refusal) = account(&headers) {
+        return platform_refusal(refusal);
+    }
+    if let Some(down) = pricing_down(&state) {
+        return down;
+    }
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return platform_error(StatusCode::BAD_REQUEST, "validation_error", "the body is not JSON");
+    };
+    let quantity_field = match request.get("estimate_type").and_then(|t| t.as_str()) {
+        Some("unit_price") => "unit_quantity",
+        Some("historical_api_price") => "call_quantity",
+        _ => {
+            return platform_error(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                "estimate_type: unit_price or historical_api_price",
+            );
+        }
+    };
+    let Some(endpoints) = request.get("endpoints").and_then(|e| e.as_object()).filter(|e| !e.is_empty()) else {
+        return platform_error(StatusCode::BAD_REQUEST, "validation_error", "endpoints: at least one");
+    };
+    let mut total = 0.0;
+    for (id, wanted) in endpoints {
+        let Some(quantity) = wanted.get(quantity_field).and_then(|q| q.as_f64()).filter(|q| q.is_finite() && *q >= 0.0)
+        else {
+            return platform_error(
+                StatusCode::BAD_REQUEST,
+                "validation_error",
+                &format!("{quantity_field}: a number ≥ 0"),
+            );
+        };
+        let Some((unit_price, _)) = price_of(id) else {
+            return platform_error(StatusCode::NOT_FOUND, "not_found", &format!("no pricing for {id}"));
+        };
+        total += unit_price * quantity;
+    }
+    let total = (total * 1e6).round() / 1e6;
+    Json(json!({ "estimate_type": request["estimate_type"], "total_cost": total, "currency": "USD" })).into_response()
 }
 
 async fn billing(State(state): State<Arc<FakeState>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {

@@ -93,10 +93,40 @@ impl FalClient {
         }
     }
 
+    /// `POST {api}/models/pricing/estimate` with the `unit_price` estimate: what `quantity` of
+    /// the endpoint's billing unit (images, megapixels, seconds) costs, in US dollars, by fal's
+    /// own arithmetic (its rounding and minimums). `None` when fal prices it in another currency.
+    pub async fn estimate(&self, key: &FalKey, endpoint_id: &str, quantity: f64) -> Result<Option<f64>, FalError> {
+        #[derive(Deserialize)]
+        struct Estimate {
+            total_cost: f64,
+            #[serde(default)]
+            currency: Option<String>,
+        }
+        let body = serde_json::json!({
+            "estimate_type": "unit_price",
+            "endpoints": { endpoint_id: { "unit_quantity": quantity } },
+        });
+        let request = self.http.post(join(&self.config.api_url, "models/pricing/estimate")).json(&body);
+        let answer: Estimate = self.send_json(request, key, true).await?;
+        let in_dollars = answer.currency.as_deref().is_none_or(|c| c.eq_ignore_ascii_case("USD"));
+        if !answer.total_cost.is_finite() || answer.total_cost < 0.0 {
+            return Err(FalError::Decode("the estimate is not a cost".into()));
+        }
+        Ok(in_dollars.then_some(answer.total_cost))
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, url: Url, key: &FalKey, platform: bool) -> Result<T, FalError> {
-        let response = self
-            .http
-            .get(url)
+        self.send_json(self.http.get(url), key, platform).await
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        key: &FalKey,
+        platform: bool,
+    ) -> Result<T, FalError> {
+        let response = request
             .header(reqwest::header::AUTHORIZATION, authorization(key))
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
