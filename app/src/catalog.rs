@@ -259,6 +259,9 @@ pub static HAIRSTYLES: &[Preset] = &[
     },
 ];
 
+/// The inputs a job's price can depend on: how many images, how large, how many seconds.
+pub const PRICED: &[&str] = &["num_images", "image_size", "duration"];
+
 pub fn find(endpoint: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.endpoint == endpoint)
 }
@@ -286,6 +289,32 @@ impl Model {
     /// The field that takes the user's uploads, if the model takes any.
     pub fn image_field(&self) -> Option<&Field> {
         self.fields.iter().find(|f| matches!(f.kind, Kind::Images { .. } | Kind::Image))
+    }
+
+    /// The [`PRICED`] inputs of `params`, each as given when valid, else its default: what a
+    /// price is estimated from while the rest of the form is still being filled in.
+    pub fn priced_inputs(&self, params: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for field in self.fields.iter().filter(|f| PRICED.contains(&f.name)) {
+            let raw = params.get(field.name).filter(|v| !is_blank(v));
+            let value = match &field.kind {
+                Kind::Choice { options, default } => {
+                    let chosen = raw.and_then(as_text).filter(|c| options.contains(&c.as_str()));
+                    Value::String(chosen.unwrap_or_else(|| (*default).to_owned()))
+                }
+                Kind::Integer { min, max, default } => {
+                    let given =
+                        raw.and_then(as_number).filter(|n| n.fract() == 0.0 && *n >= *min as f64 && *n <= *max as f64);
+                    match given.map(|n| n as i64).or(*default) {
+                        Some(n) => Value::from(n),
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            out.insert(field.name.to_owned(), value);
+        }
+        out
     }
 
     /// Checks `params` (values as JSON, or as the strings a form sends) and `images` against
@@ -518,6 +547,13 @@ mod tests {
         let video = find("fal-ai/kling-video/v2.1/standard/image-to-video").unwrap();
         let v = video.validate(&params(json!({"prompt": "waves"})), &[ID.into()]).unwrap();
         assert_eq!(v.params["duration"], "5");
+        let video = find("fal-ai/kling-video/v2.1/standard/image-to-video").unwrap();
+        let priced = video
+            .priced_inputs(&json!({"duration": "10", "prompt": "x", "cfg_scale": "0.5"}).as_object().unwrap().clone());
+        assert_eq!(Value::Object(priced), json!({"duration": "10"}));
+        let nano = find("fal-ai/nano-banana").unwrap();
+        let priced = nano.priced_inputs(&json!({"num_images": "9", "seed": "3"}).as_object().unwrap().clone());
+        assert_eq!(Value::Object(priced), json!({"num_images": 1}), "out of range falls back to the default");
         assert_eq!(video.validate(&params(json!({"prompt": "w"})), &five[..2]).unwrap_err().field, "image_url");
     }
 }

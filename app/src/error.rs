@@ -76,6 +76,14 @@ codes! {
     JOB_NOT_RETRIABLE = "job.not_retriable" => 409;
     JOB_RATE_LIMITED = "job.rate_limited" => 429;
 
+    /// The job's estimated cost would pass a spending cap; `Retry-After` says when it resets.
+    SPEND_CAP_EXCEEDED = "spend.cap_exceeded" => 429;
+    /// A cap applies but fal's pricing could not be read to hold the job to it.
+    SPEND_ESTIMATE_UNAVAILABLE = "spend.estimate_unavailable" => 503;
+    SPEND_INVALID_CAP = "spend.invalid_cap" => 400;
+
+    ADMIN_USER_NOT_FOUND = "admin.user_not_found" => 404;
+
     GALLERY_NOT_FOUND = "gallery.not_found" => 404;
     GALLERY_INVALID_FILTER = "gallery.invalid_filter" => 400;
     GALLERY_TOO_MANY = "gallery.too_many" => 400;

@@ -13,6 +13,46 @@ pub fn money(amount: f64, currency: &str) -> String {
     format!("{amount:.digits$} {currency}")
 }
 
+/// The largest amount of money Darkroom reads or keeps: a million dollars, in millionths.
+pub const MAX_USD_MICROS: i64 = 1_000_000 * 1_000_000;
+
+/// Millionths of a dollar to cents, as shown beside a price: `39000` → `$0.04`; below a cent but
+/// not nothing, `< $0.01` (a price is never shown as free when it is not).
+pub fn usd(micros: i64) -> String {
+    let micros = micros.max(0);
+    if micros > 0 && micros < 5_000 {
+        return "< $0.01".to_owned();
+    }
+    let cents = (micros + 5_000) / 10_000;
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+/// Millionths of a dollar written out exactly, at least to the cent, as a form field holds a
+/// cap: `100000` → `0.10`, `1234567` → `1.234567`. [`parse_usd`] reads it back unchanged.
+pub fn usd_exact(micros: i64) -> String {
+    let micros = micros.max(0);
+    let fraction = format!("{:06}", micros % 1_000_000);
+    let fraction = fraction.trim_end_matches('0');
+    format!("{}.{fraction:0<2}", micros / 1_000_000)
+}
+
+/// A dollar amount as a person types it (`5`, `0.10`, `$2.5`, ` 12.345678 `) to millionths of
+/// a dollar. `None` for anything else: signs, exponents, more than six decimals, thousands
+/// separators, or more than [`MAX_USD_MICROS`].
+pub fn parse_usd(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text.strip_prefix('$').unwrap_or(text).trim_start();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let fraction: i64 = if fraction.is_empty() { 0 } else { format!("{fraction:0<6}").parse().ok()? };
+    let micros = whole.checked_mul(1_000_000)?.checked_add(fraction)?;
+    (micros <= MAX_USD_MICROS).then_some(micros)
+}
+
 /// `3600` → `1 hour`, `5400` → `90 minutes`, `90` → `2 minutes`: the largest unit that divides
 /// it exactly, else minutes rounded up (an expiry is never told shorter than it is).
 pub fn span(secs: u64) -> String {
@@ -118,6 +158,23 @@ mod tests {
         assert_eq!(timestamp("2026-11-21T09:05:31.123Z"), "2026-11-21 09:05 UTC");
         assert_eq!(money(10.0, "USD"), "10.00 USD");
         assert_eq!(money(0.039, "USD"), "0.039 USD");
+        assert_eq!(usd(39_000), "$0.04");
+        assert_eq!(usd(25_000), "$0.03");
+        assert_eq!(usd(1_400_000), "$1.40");
+        assert_eq!(usd(0), "$0.00");
+        assert_eq!(usd(4_999), "< $0.01");
+        assert_eq!(usd(5_000), "$0.01");
+        assert_eq!(usd_exact(100_000), "0.10");
+        assert_eq!(usd_exact(5_000_000), "5.00");
+        assert_eq!(usd_exact(1_234_567), "1.234567");
+        assert_eq!(parse_usd("0.10"), Some(100_000));
+        assert_eq!(parse_usd(" $2.5 "), Some(2_500_000));
+        assert_eq!(parse_usd("5"), Some(5_000_000));
+        assert_eq!(parse_usd(".5"), Some(500_000));
+        assert_eq!(parse_usd("5."), Some(5_000_000));
+        for bad in ["", ".", "-1", "+1", "1e3", "1,000", "0.1234567", "1000001", "$", "1 000", "٣"] {
+            assert_eq!(parse_usd(bad), None, "{bad:?}");
+        }
         assert_eq!(span(300), "5 minutes");
         assert_eq!(span(90), "2 minutes");
         assert_eq!(span(3600), "1 hour");
@@ -136,6 +193,20 @@ mod tests {
 
     #[cfg(feature = "ssr")]
     proptest::proptest! {
+        /// A cap shown in its form field reads back as the same amount.
+        #[test]
+        fn amounts_read_back_exactly(micros in 0..=MAX_USD_MICROS) {
+            proptest::prop_assert_eq!(parse_usd(&usd_exact(micros)), Some(micros));
+        }
+
+        /// Whatever is typed, the parser answers without panicking and never beyond its bound.
+        #[test]
+        fn any_text_reads_as_an_amount_in_bounds_or_nothing(text in "\\PC{0,24}|[$ ]?[0-9]{0,9}(\\.[0-9]{0,8})?") {
+            if let Some(micros) = parse_usd(&text) {
+                proptest::prop_assert!((0..=MAX_USD_MICROS).contains(&micros));
+            }
+        }
+
         /// Whatever moment the server writes, the browser reads the same millisecond back.
         #[test]
         fn the_servers_times_read_back_exactly(ms in 0_i64..8_000_000_000_000) {

@@ -122,6 +122,9 @@ pub struct GalleryItem {
     /// when the trash is emptied.
     pub expires_at: Option<String>,
     pub trashed_at: Option<String>,
+    /// Its share of the estimated cost of the job that made it, in millionths of a dollar.
+    #[serde(default)]
+    pub estimate_micros: Option<i64>,
 }
 
 /// A page of results and the cursor of the next one (`None`: this was the last).

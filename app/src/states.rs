@@ -53,6 +53,10 @@ impl JobState {
     pub const ACTIVE: [JobState; 4] = [JobState::Queued, JobState::Submitted, JobState::Running, JobState::Persisting];
     /// What a user may still cancel (saving the results is not interrupted).
     pub const CANCELABLE: [JobState; 3] = [JobState::Queued, JobState::Submitted, JobState::Running];
+    /// What fal may still bill: a job's estimated cost counts against its owner's spending caps
+    /// in these states (fal bills successful outputs; a failed or canceled job gives its back).
+    pub const BILLABLE: [JobState; 5] =
+        [JobState::Queued, JobState::Submitted, JobState::Running, JobState::Persisting, JobState::Succeeded];
     /// What a user may queue again.
     pub const RETRIABLE: [JobState; 2] = [JobState::Failed, JobState::Canceled];
 

@@ -27,8 +27,19 @@ pub struct JobView {
     /// Milliseconds of the last change: of two views of a job, the later one wins.
     pub version: i64,
     pub assets: Vec<AssetView>,
+    /// Estimated cost when it was accepted, in millionths of a dollar.
+    pub estimate_micros: Option<i64>,
     pub can_cancel: bool,
     pub can_retry: bool,
+}
+
+/// What the job the Create form describes would cost, before Generate is pressed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobEstimate {
+    /// Millionths of a dollar; `None` when fal's prices cannot be read.
+    pub micros: Option<i64>,
+    /// What the user's spending caps leave (the tighter of day and month), when one applies.
+    pub room: Option<i64>,
 }
 
 /// A stored output, served from our own bucket through short-lived URLs.

@@ -49,6 +49,12 @@ test('a selfie and a hairstyle become a result from our own bucket, with live st
 
   await page.getByTestId('preset').filter({ hasText: 'Curly afro' }).click();
   await expect(page.getByTestId('prompt')).toHaveValue(/curly afro/);
+  // The price before Generate, from fal's prices with the user's key; it follows the inputs.
+  await expect(page.getByTestId('estimate')).toHaveText('≈ $0.04');
+  await page.getByTestId('num_images').fill('2');
+  await expect(page.getByTestId('estimate')).toHaveText('≈ $0.08');
+  await page.getByTestId('num_images').fill('');
+  await expect(page.getByTestId('estimate')).toHaveText('≈ $0.04');
   // The only image is chosen already; without it, the model has nothing to work on.
   await expect(page.getByTestId('use-image')).toBeChecked();
   await page.getByTestId('use-image').uncheck();
@@ -67,6 +73,7 @@ test('a selfie and a hairstyle become a result from our own bucket, with live st
   expect(statuses.indexOf('Done')).toBeGreaterThan(0);
   expect(statuses.some((s) => s === 'Queued' || s.startsWith('In queue') || s.startsWith('Generating'))).toBe(true);
 
+  await expect(job.getByTestId('job-estimate')).toHaveText('≈ $0.04 estimated');
   const result = job.getByTestId('result-image');
   await expect(result).toHaveCount(1);
   await expect(result).toHaveJSProperty('complete', true);

@@ -23,6 +23,7 @@ mod restart;
 mod retention;
 mod security;
 mod shutdown;
+mod spending;
 mod storage;
 #[path = "../../app/src/server/uploads/testdata.rs"]
 mod testdata;

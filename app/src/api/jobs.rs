@@ -5,7 +5,7 @@ use leptos::server_fn::codec::Json;
 use serde_json::{Map, Value};
 
 use crate::error::AppError;
-pub use crate::views::{AssetView, JobView};
+pub use crate::views::{AssetView, JobEstimate, JobView};
 
 /// Starts a job: `params` are the model's inputs by name, `images` the ids of the caller's
 /// uploads for its image input.
@@ -19,6 +19,32 @@ pub async fn create_job(model: String, params: Map<String, Value>, images: Vec<S
         let new = NewJob { model: &model, params: &params, images: &images, request_id: request_id() };
         let job = jobs::create((&state).into(), &user.id, &client_ip(), new).await?;
         Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
+    })
+    .await
+}
+
+/// What a job of `model` with these inputs would cost (only the inputs a price depends on are
+/// read, so a half-filled form gets its estimate too), and what the caller's caps leave.
+#[server(endpoint = "jobs/estimate", input = Json)]
+pub async fn estimate_job(model: String, params: Map<String, Value>) -> Result<JobEstimate, AppError> {
+    use crate::server::jobs::{self, JobError};
+    use crate::server::request::{require_user, respond, state};
+    use crate::server::spend;
+    respond(async move {
+        let user = require_user().await?;
+        let state = state()?;
+        let model = crate::catalog::find(&model).ok_or(JobError::UnknownModel(model))?;
+        let priced = model.priced_inputs(&params);
+        let micros = jobs::estimate((&state).into(), &user.id, model, &priced).await;
+        let caps = spend::caps_of(&state.db, state.config.jobs.spend_caps, &user.id).await.map_err(JobError::from)?;
+        let room = if caps.effective.any() {
+            let spent = spend::spent(&state.db, &user.id, crate::format::now_ms()).await.map_err(JobError::from)?;
+            let left = |cap: Option<i64>, used: i64| cap.map(|c| (c - used).max(0));
+            [left(caps.effective.day, spent.day), left(caps.effective.month, spent.month)].into_iter().flatten().min()
+        } else {
+            None
+        };
+        Ok(JobEstimate { micros, room })
     })
     .await
 }

@@ -7,4 +7,5 @@ pub mod auth;
 pub mod gallery;
 pub mod jobs;
 pub mod keys;
+pub mod spending;
 pub mod uploads;

@@ -394,6 +394,9 @@ fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl Into
                     let length = item.duration_ms.map(|ms| format!(" {}", crate::format::elapsed(ms.div_ceil(1000))));
                     view! { <span class="tile-badge" data-testid="tile-duration" aria-hidden="true">"▶"{length}</span> }
                 })}
+                {item.estimate_micros.map(|m| view! {
+                    <span class="tile-cost" data-testid="tile-cost" title="Estimated cost">{format!("≈ {}", crate::format::usd(m))}</span>
+                })}
             </A>
             <input type="checkbox" class="tile-select" data-testid="select" aria-label="Select"
                 prop:checked=selected on:click=select />

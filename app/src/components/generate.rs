@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use serde_json::{Map, Value};
 
-use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobView, RetryJob};
+use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobEstimate, JobView, RetryJob, estimate_job};
 use crate::catalog::{self, Field, Kind, MODELS};
 use crate::states::{AssetKind, JobState};
 
@@ -36,6 +36,21 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
         }
     });
     let error = move || create.value().get().and_then(Result::err);
+    // Only the inputs a price depends on: typing a prompt asks for nothing.
+    let priced = Memo::new(move |_| {
+        let params: Map<String, Value> = values.with(|v| {
+            v.iter()
+                .filter(|(name, _)| catalog::PRICED.contains(&name.as_str()))
+                .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+                .collect()
+        });
+        (model_id.get(), params)
+    });
+    // Asked again after each job is started: what the caps leave has changed.
+    let estimate = Resource::new(
+        move || (priced.get(), create.version().get()),
+        |((model, params), _)| estimate_job(model, params),
+    );
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -113,6 +128,23 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
                 error()
                     .map(|e| view! { <p class="banner error" role="alert" data-testid="generate-error">{e.message}</p> })
             }}
+            {has_key.then(|| view! {
+                <Transition fallback=|| ()>
+                    {move || estimate.get().and_then(Result::ok).map(|JobEstimate { micros, room }| {
+                        let room = room.map(|left| format!(" · {} left under your spending cap", crate::format::usd(left)));
+                        match micros {
+                            Some(m) => view! {
+                                <p class="estimate" data-testid="estimate" title="Estimated from fal's prices; fal bills what it makes">
+                                    {format!("≈ {}", crate::format::usd(m))}{room}
+                                </p>
+                            }.into_any(),
+                            None => view! {
+                                <p class="estimate muted small" data-testid="estimate">"Price unknown: fal's prices cannot be read right now."{room}</p>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            })}
             <button type="submit" class="primary" data-testid="generate" disabled=move || !has_key || create.pending().get()>
                 {move || if create.pending().get() { "Starting…" } else { "Generate" }}
             </button>
@@ -329,6 +361,9 @@ fn JobCard(
                 <span class="job-model">{job.model_name.clone()}</span>
                 <span class="pill" class:error=failed data-testid="job-status">{status_now}</span>
             </div>
+            {job.estimate_micros.map(|m| {
+                view! { <p class="muted small" data-testid="job-estimate">{format!("≈ {} estimated", crate::format::usd(m))}</p> }
+            })}
             {job.prompt.clone().map(|p| view! { <p class="job-prompt">{p}</p> })}
             {job.progress.clone().map(|p| view! { <p class="muted small">{p}</p> })}
             {job.error_message.clone().map(|m| {

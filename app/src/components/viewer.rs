@@ -188,6 +188,9 @@ fn Facts(
                     {duration.map(|d| view! { <dt>"Duration"</dt><dd>{d}</dd> })}
                     <dt>"Created"</dt>
                     <dd>{crate::format::timestamp(&item.created_at)}</dd>
+                    {item.estimate_micros.map(|m| view! {
+                        <dt>"Estimated cost"</dt><dd data-testid="viewer-cost">{format!("≈ {}", crate::format::usd(m))}</dd>
+                    })}
                     <dt>"Kept"</dt>
                     <dd data-testid="viewer-expiry">{expiry}</dd>
                     {item.nsfw.map(|flag| view! {

@@ -41,6 +41,7 @@ pub enum Action {
     SessionEnded,
     AccountDeleted,
     AccountExported,
+    SpendCapsSet,
 }
 
 impl Action {
@@ -62,6 +63,7 @@ impl Action {
             Self::SessionEnded => "account.session_ended",
             Self::AccountDeleted => "account.deleted",
             Self::AccountExported => "account.exported",
+            Self::SpendCapsSet => "spend.caps_set",
             Self::AdminDenied => "admin.denied",
             Self::UploadIssued => "upload.issued",
             Self::UploadConfirmed => "upload.confirmed",

@@ -244,6 +244,9 @@ pub struct JobConfig {
     /// Where a video is copied while it downloads, for ffmpeg to read its first frame:
     /// `<DARKROOM_DATA_DIR>/spool`. Needs room for one result per worker.
     pub spool_dir: std::path::PathBuf,
+    /// What each user's jobs may spend per UTC day and month, estimated, unless an admin set
+    /// their own caps (`DARKROOM_SPEND_CAP_DAY_USD`, `DARKROOM_SPEND_CAP_MONTH_USD`; off by default).
+    pub spend_caps: crate::server::spend::Caps,
 }
 
 impl InputDelivery {
@@ -492,6 +495,10 @@ impl Config {
                 days => Duration::from_secs(days * 86_400),
             },
             input_url_ttl: secs("DARKROOM_INPUT_URL_TTL_SECS", 300)?,
+            spend_caps: crate::server::spend::Caps {
+                day: parse_usd_cap("DARKROOM_SPEND_CAP_DAY_USD", get("DARKROOM_SPEND_CAP_DAY_USD"))?,
+                month: parse_usd_cap("DARKROOM_SPEND_CAP_MONTH_USD", get("DARKROOM_SPEND_CAP_MONTH_USD"))?,
+            },
             inputs: input_delivery(
                 get("DARKROOM_FAL_INPUTS").as_deref(),
                 public_url.is_some(),
@@ -568,6 +575,20 @@ fn parse_url(name: &'static str, raw: &str) -> Result<Url, ConfigError> {
         return Err(bad(name, "must be an http or https URL"));
     }
     Ok(url)
+}
+
+/// A dollar amount (`5`, `0.50`); unset, empty or `0`: no cap.
+fn parse_usd_cap(name: &'static str, raw: Option<String>) -> Result<Option<i64>, ConfigError> {
+    match raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        None => Ok(None),
+        Some(text) => match crate::format::parse_usd(text) {
+            Some(0) => Ok(None),
+            Some(micros) => Ok(Some(micros)),
+            None => {
+                Err(bad(name, "must be an amount in US dollars such as 5 or 0.50 (at most 1000000); 0 turns it off"))
+            }
+        },
+    }
 }
 
 fn parse_bool(name: &'static str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
@@ -659,6 +680,19 @@ mod tests {
             ("DARKROOM_RECONCILE_EVERY_HOURS", "9000"),
         ] {
             assert_eq!(config(&[(name, value)]).unwrap_err().name, name);
+        }
+    }
+
+    #[test]
+    fn spending_caps_are_off_unless_set_in_dollars() {
+        use crate::server::spend::Caps;
+        assert_eq!(config(&[]).unwrap().jobs.spend_caps, Caps::default());
+        let set = config(&[("DARKROOM_SPEND_CAP_DAY_USD", "0.10"), ("DARKROOM_SPEND_CAP_MONTH_USD", "$25")]).unwrap();
+        assert_eq!(set.jobs.spend_caps, Caps { day: Some(100_000), month: Some(25_000_000) });
+        assert_eq!(config(&[("DARKROOM_SPEND_CAP_DAY_USD", "0")]).unwrap().jobs.spend_caps, Caps::default());
+        for value in ["-1", "ten", "1e3", "0.0000001"] {
+            let refused = config(&[("DARKROOM_SPEND_CAP_MONTH_USD", value)]).unwrap_err();
+            assert_eq!(refused.name, "DARKROOM_SPEND_CAP_MONTH_USD", "{value}");
         }
     }
 

@@ -229,6 +229,7 @@ migrations! {
     13 "0013_ticket_function",
     14 "0014_result_expiry",
     15 "0015_source_retention",
+    16 "0016_spending",
 }
 
 impl MigrationSource<'static> for Embedded {

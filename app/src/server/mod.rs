@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod request;
 pub mod secret_file;
+pub mod spend;
 pub mod state;
 pub mod storage;
 #[cfg(test)]

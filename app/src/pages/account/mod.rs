@@ -1,7 +1,8 @@
-//! The Account tab: the fal key and credit balance, the password, sessions, and deletion.
+//! The Account tab: the fal key and credit balance, spending, the password, sessions, and deletion.
 
 mod deletion;
 mod security;
+mod spending;
 
 use leptos::html;
 use leptos::prelude::*;
@@ -151,6 +152,7 @@ pub fn AccountPage() -> impl IntoView {
                 </p>
                 <a class="button" href="/account/export" download data-testid="export">"Download everything"</a>
             </section>
+            <spending::SpendingCard />
             <security::EmailCard />
             <security::PasswordCard change=change_password />
             <security::SessionsCard change=change_password />

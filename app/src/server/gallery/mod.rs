@@ -113,6 +113,8 @@ pub struct Listed {
     pub asset: AssetRow,
     pub model: String,
     pub params: Value,
+    /// The job's estimated cost (all its outputs), in millionths of a dollar.
+    pub estimate: Option<i64>,
 }
 
 fn listed(row: &sqlx::any::AnyRow) -> Result<Listed, sqlx::Error> {
@@ -121,6 +123,7 @@ fn listed(row: &sqlx::any::AnyRow) -> Result<Listed, sqlx::Error> {
         asset: AssetRow::from_row(row)?,
         model: row.try_get("job_model")?,
         params: serde_json::from_str(&params).unwrap_or(Value::Null),
+        estimate: row.try_get("job_estimate")?,
     })
 }
 
@@ -173,7 +176,7 @@ pub async fn items(ctx: Gallery<'_>, user_id: &str, ids: &[String]) -> Result<Ve
     }
     let marks = (0..ids.len()).map(|n| format!("${}", n + 2)).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT {}, j.model AS job_model, j.params_json AS job_params FROM assets a JOIN jobs j ON j.id = a.job_id \
+        "SELECT {}, j.model AS job_model, j.params_json AS job_params, j.estimate_micros AS job_estimate FROM assets a JOIN jobs j ON j.id = a.job_id \
          WHERE a.user_id = $1 AND a.id IN ({marks}) ORDER BY a.created_at DESC, a.id DESC",
         AssetRow::columns("a.")
     );
@@ -238,7 +241,7 @@ async fn find_with_job(
 ) -> Result<Option<(Listed, Vec<String>, Option<String>)>, GalleryError> {
     let Some(id) = crate::server::db::parse_id(asset_id) else { return Ok(None) };
     let sql = format!(
-        "SELECT {}, j.model AS job_model, j.params_json AS job_params, j.upload_ids_json AS job_uploads, \
+        "SELECT {}, j.model AS job_model, j.params_json AS job_params, j.estimate_micros AS job_estimate, j.upload_ids_json AS job_uploads, \
          j.result_json AS job_result FROM assets a JOIN jobs j ON j.id = a.job_id WHERE a.id = $1 AND a.user_id = $2",
         AssetRow::columns("a.")
     );
@@ -292,5 +295,10 @@ async fn item(ctx: Gallery<'_>, listed: &Listed, validity: Validity) -> Result<G
         created_at: rfc3339(asset.created_at),
         expires_at: expires_at.map(rfc3339),
         trashed_at: asset.trashed_at.map(rfc3339),
+        // A job's estimate covers every image it asked for; each result shows its share.
+        estimate_micros: listed.estimate.map(|total| {
+            let outputs = listed.params.get("num_images").and_then(Value::as_i64).unwrap_or(1).max(1);
+            total / outputs
+        }),
     })
 }

@@ -152,7 +152,7 @@ pub fn page(backend: Backend, user_id: &str, filter: &Filter, after: Option<&Cur
     }
     let limit = sql.bind(Bind::Int(limit));
     sql.text = format!(
-        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params FROM assets a \
+        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params, j.estimate_micros AS job_estimate FROM assets a \
          JOIN jobs j ON j.id = a.job_id WHERE {wheres} ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}",
         columns = AssetRow::columns("a."),
         wheres = wheres.join(" AND "),
@@ -178,7 +178,7 @@ pub fn walk(user_id: &str, filter: &Filter, after: Option<&Cursor>, limit: i64, 
     }
     let limit = sql.bind(Bind::Int(limit));
     sql.text = format!(
-        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params FROM \
+        "SELECT {columns}, j.model AS job_model, j.params_json AS job_params, j.estimate_micros AS job_estimate FROM \
          (SELECT * FROM assets a WHERE {newest} ORDER BY a.created_at DESC, a.id DESC LIMIT {window}) a \
          JOIN jobs j ON j.id = a.job_id WHERE {wheres} ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}",
         columns = AssetRow::columns("a."),

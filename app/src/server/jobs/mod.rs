@@ -94,6 +94,8 @@ pub struct JobRuntime {
     pub submitting: Arc<tokio::sync::Semaphore>,
     /// The leases this process holds (job id → lease token), released on shutdown.
     pub leases: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
+    /// fal's prices, as the estimates of new jobs last read them.
+    pub prices: Arc<crate::server::spend::Prices>,
 }
 
 /// More submits than could ever be in flight at once.
@@ -117,6 +119,7 @@ impl JobRuntime {
             streams: live::OpenStreams::default(),
             submitting: Arc::new(tokio::sync::Semaphore::new(SUBMITS_AT_ONCE as usize)),
             leases: Arc::default(),
+            prices: Arc::default(),
         };
         (runtime, relay)
     }
@@ -140,6 +143,10 @@ pub enum JobError {
     NotRetriable(&'static str),
     #[error("too many unfinished jobs")]
     TooManyActive(i64),
+    #[error("over a spending cap")]
+    OverCap(crate::server::spend::Exceeded),
+    #[error("a spending cap applies and no estimate could be had")]
+    EstimateUnavailable,
     #[error(transparent)]
     Fal(#[from] crate::server::fal::FalError),
     #[error("database: {0}")]
@@ -177,6 +184,12 @@ impl From<JobError> for AppError {
                 code::JOB_RATE_LIMITED,
                 format!("You already have {limit} jobs running. Wait for one to finish."),
             ),
+            JobError::OverCap(exceeded) => exceeded.into(),
+            JobError::EstimateUnavailable => AppError::new(
+                code::SPEND_ESTIMATE_UNAVAILABLE,
+                "Your spending cap needs this job's price, and fal's prices cannot be read right now. Try again in a minute.",
+            )
+            .retry_after(60),
             JobError::Fal(fal) => fal.into(),
             JobError::Database(_) | JobError::Internal(_) => {
                 tracing::error!(%err, "job operation failed");
@@ -212,6 +225,11 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     if crate::server::keys::status(&ctx.db, user_id).await.map_err(|e| JobError::Internal(e.to_string()))?.is_none() {
         return Err(JobError::NoKey);
     }
+    let caps = crate::server::spend::caps_of(ctx.db, ctx.config.spend_caps, user_id).await?.effective;
+    let estimate = estimate(ctx, user_id, model, &valid.params).await;
+    if caps.any() && estimate.is_none() {
+        return Err(JobError::EstimateUnavailable);
+    }
     let id = new_id();
     tracing::Span::current().record("job_id", id.as_str());
     // The answer describes the job as it was created: by the time a later read ran, the worker
@@ -220,8 +238,8 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     // the cap together.
     let sql = format!(
         "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
-         queued_at, created_at, updated_at, request_id, prompt_search) \
-         SELECT $1, $2, $3, $4, $5, '{queued}', $6, $7, $7, $7, $7, $9, $10 \
+         queued_at, created_at, updated_at, request_id, prompt_search, estimate_micros) \
+         SELECT $1, $2, $3, $4, $5, '{queued}', $6, $7, $7, $7, $7, $9, $10, $11 \
          WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = $2 AND state IN ({active})) < $8 \
          RETURNING {columns}",
         queued = JobState::Queued.as_str(),
@@ -240,10 +258,16 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
         new.request_id,
         prompt_search,
     );
+    // Under the per-user lock, so each submit sees what the ones before it reserved.
     let created = ctx
         .db
         .exclusive(&format!("jobs:{user_id}"), move |conn| {
             Box::pin(async move {
+                if let Some(estimate) = estimate.filter(|_| caps.any()) {
+                    if let Err(exceeded) = crate::server::spend::check(conn, &binds.1, caps, estimate, now).await? {
+                        return Ok(Err(exceeded));
+                    }
+                }
                 sqlx::query(&sql)
                     .bind(binds.0)
                     .bind(binds.1)
@@ -255,11 +279,14 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
                     .bind(MAX_ACTIVE_PER_USER)
                     .bind(binds.6)
                     .bind(binds.7)
+                    .bind(estimate)
                     .fetch_optional(&mut *conn)
                     .await
+                    .map(Ok)
             })
         })
-        .await?;
+        .await?
+        .map_err(JobError::OverCap)?;
     let Some(created) = created else { return Err(JobError::TooManyActive(MAX_ACTIVE_PER_USER)) };
     let created = rows::from_row(&created)?;
     audit::record(
@@ -268,12 +295,26 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
             .actor(user_id)
             .subject("job", &id)
             .ip(ip)
-            .detail(json!({ "model": model.endpoint })),
+            .detail(json!({ "model": model.endpoint, "estimate_micros": estimate })),
     )
     .await;
+    if let Some(estimate) = estimate {
+        metrics::counter!("estimated_spend_microdollars_total", "model" => model.endpoint).increment(estimate as u64);
+    }
     ctx.runtime.events.publish(user_id, &id).await;
     ctx.runtime.wake.notify_one();
     Ok(created)
+}
+
+/// What a job of `model` with `params` is estimated to cost, with `user_id`'s key.
+pub async fn estimate(
+    ctx: Jobs<'_>,
+    user_id: &str,
+    model: &catalog::Model,
+    params: &Map<String, Value>,
+) -> Option<i64> {
+    let mut key = crate::server::spend::price::OwnersKey::new(ctx.db, ctx.vault, user_id);
+    ctx.runtime.prices.estimate(ctx.fal, &mut key, model, params).await
 }
 
 /// The caller's jobs, newest first, after the job `before` (keyset pages).
@@ -344,8 +385,39 @@ pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Resu
             return Err(JobError::InputMissing(upload.clone()));
         }
     }
+    // Queued again, the job may be billed again: its estimate is held to the caps as a new
+    // job's is (a job from before estimates gets one now).
+    let caps = crate::server::spend::caps_of(ctx.db, ctx.config.spend_caps, user_id).await?.effective;
+    let mut estimate = job.estimate_micros;
+    if caps.any() && estimate.is_none() {
+        let model = catalog::find(&job.model).ok_or_else(|| JobError::UnknownModel(job.model.clone()))?;
+        let params: Map<String, Value> = serde_json::from_str(&job.params_json).unwrap_or_default();
+        estimate = Some(self::estimate(ctx, user_id, model, &params).await.ok_or(JobError::EstimateUnavailable)?);
+    }
     let step = Step::Retried { max_attempts: i64::from(ctx.config.max_attempts) };
-    let changed = step.of(&job.id).owned_by(user_id).run_returning(&ctx.db.pool).await?;
+    let (job_id, owner) = (job.id.clone(), user_id.to_owned());
+    let changed = ctx
+        .db
+        .exclusive(&format!("jobs:{user_id}"), move |conn| {
+            Box::pin(async move {
+                if let Some(estimate) = estimate.filter(|_| caps.any()) {
+                    if let Err(exceeded) = crate::server::spend::check(conn, &owner, caps, estimate, now).await? {
+                        return Ok(Err(exceeded));
+                    }
+                }
+                let queued = step.of(&job_id).owned_by(&owner).run_returning(&mut *conn).await?;
+                if queued.is_some() && estimate.is_some() {
+                    sqlx::query("UPDATE jobs SET estimate_micros = $1 WHERE id = $2 AND estimate_micros IS NULL")
+                        .bind(estimate)
+                        .bind(&job_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(Ok(queued))
+            })
+        })
+        .await?
+        .map_err(JobError::OverCap)?;
     let Some(queued) = changed else {
         return Err(JobError::NotRetriable(job.state.as_str()));
     };

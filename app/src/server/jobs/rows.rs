@@ -36,11 +36,13 @@ pub struct JobRow {
     pub updated_at: i64,
     /// The request that created the job (for joining log lines).
     pub request_id: Option<String>,
+    /// Its estimated cost when it was accepted, in millionths of a dollar.
+    pub estimate_micros: Option<i64>,
 }
 
 pub const COLUMNS: &str = "id, user_id, model, params_json, upload_ids_json, state, fal_request_id, webhook, \
     attempts, max_attempts, polls, next_attempt_at, lease_owner, queue_position, progress, result_json, \
-    error_code, error_message, retry_reason, submitted_at, completed_at, queued_at, created_at, updated_at, request_id";
+    error_code, error_message, retry_reason, submitted_at, completed_at, queued_at, created_at, updated_at, request_id, estimate_micros";
 
 pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
     Ok(JobRow {
@@ -69,6 +71,7 @@ pub fn from_row(row: &AnyRow) -> Result<JobRow, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         request_id: row.try_get("request_id")?,
+        estimate_micros: row.try_get("estimate_micros")?,
     })
 }
 

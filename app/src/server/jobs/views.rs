@@ -82,6 +82,7 @@ fn view(job: JobRow, assets: Vec<AssetView>) -> JobView {
         created_at: rfc3339(job.created_at),
         started_at: job.submitted_at.map(rfc3339),
         version: job.updated_at,
+        estimate_micros: job.estimate_micros,
         assets,
     }
 }
