@@ -83,6 +83,9 @@ codes! {
     SPEND_INVALID_CAP = "spend.invalid_cap" => 400;
 
     ADMIN_USER_NOT_FOUND = "admin.user_not_found" => 404;
+    /// An admin tried to disable or demote their own account.
+    ADMIN_OWN_ACCOUNT = "admin.own_account" => 409;
+    ADMIN_INVALID_CHANGE = "admin.invalid_change" => 400;
 
     GALLERY_NOT_FOUND = "gallery.not_found" => 404;
     GALLERY_INVALID_FILTER = "gallery.invalid_filter" => 400;

@@ -1,6 +1,12 @@
+use std::time::Duration;
+
+use app::api::admin::{UserRow, UsersPage};
+use app::server::jobs::rows::JobState;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::TestApp;
+use crate::jobs::{EDIT, TEXT, selfie, start, user_with_key, wait_for};
 
 #[tokio::test]
 async fn admin_pages_answer_403_to_users_and_send_visitors_to_login() {
@@ -25,21 +31,226 @@ async fn admin_pages_answer_403_to_users_and_send_visitors_to_login() {
 }
 
 #[tokio::test]
-async fn admins_see_every_user_with_signup_date_and_role() {
+async fn admins_see_every_account_with_its_usage_newest_first_a_page_at_a_time() {
     let app = TestApp::spawn().await;
-    app.user("ada@example.com").await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let image = selfie(&ada).await;
+    let job = start(&ada, EDIT, json!({ "prompt": "a bob cut" }), &[&image]).await;
+    wait_for(&app, &job, JobState::Succeeded).await;
     let admin = app.admin("root@example.com").await;
-    let users: Vec<serde_json::Value> = admin.call("admin/users", &[]).await.json();
-    let summary: Vec<(&str, &str)> =
-        users.iter().map(|u| (u["email"].as_str().unwrap(), u["role"].as_str().unwrap())).collect();
-    assert_eq!(summary, [("ada@example.com", "user"), ("root@example.com", "admin")]);
-    assert!(users[0]["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let page: UsersPage = admin.call("admin/users", &[]).await.json();
+    let emails: Vec<&str> = page.users.iter().map(|u| u.email.as_str()).collect();
+    assert_eq!(emails, ["root@example.com", "ada@example.com"], "newest first");
+    assert_eq!(page.next, None);
+    let row = &page.users[1];
+    let stored: (i64, i64) = sqlx::query_as("SELECT byte_size, 0 FROM uploads WHERE id = $1")
+        .bind(&image)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    let result_bytes: i64 = sqlx::query_scalar("SELECT byte_size FROM assets WHERE job_id = $1")
+        .bind(&job)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.role.as_str(), row.disabled, row.uploads, row.upload_bytes, row.results, row.result_bytes),
+        ("user", false, 1, stored.0, 1, result_bytes)
+    );
+    assert_eq!((row.jobs_this_month, row.spend_this_month), (1, 39_000));
+    assert!(row.last_login_at.as_deref().is_some_and(|t| t.ends_with('Z')), "signing up signs in");
+
+    // Many accounts: every one exactly once, newest first, across pages; a search takes `%` and
+    // `_` as themselves.
+    let base: i64 = 1_700_000_000_000;
+    for n in 0..120_i64 {
+        sqlx::query("INSERT INTO users (id, email, password_hash, role, created_at) VALUES ($1, $2, 'x', 'user', $3)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(format!("bulk{n:03}{}@example.com", if n == 7 { "_%" } else { "" }))
+            .bind(base + n / 2)
+            .execute(&app.db().pool)
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut form = vec![];
+        if let Some(a) = &after {
+            form.push(("after", a.as_str()));
+        }
+        let page: UsersPage = admin.call("admin/users", &form).await.json();
+        assert!(page.users.len() <= 50);
+        seen.extend(page.users.into_iter().map(|u| (u.created_at, u.email)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 122);
+    let unique: std::collections::HashSet<_> = seen.iter().map(|(_, e)| e).collect();
+    assert_eq!(unique.len(), 122, "no account twice");
+    let ms = |t: &str| app::format::epoch_ms(t).unwrap();
+    assert!(seen.windows(2).all(|w| ms(&w[0].0) >= ms(&w[1].0)), "newest first throughout");
+    let found: UsersPage = admin.call("admin/users", &[("q", "_%")]).await.json();
+    assert_eq!(found.users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(), ["bulk007_%@example.com"]);
+    let found: UsersPage = admin.call("admin/users", &[("q", "ADA@")]).await.json();
+    assert_eq!(found.users.len(), 1, "any case");
 
     let page = admin.get("/admin").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body.contains("ada@example.com") && page.body.contains("root@example.com"),
-        "the admin page lists both accounts: {}",
-        page.body.split("<main").nth(1).unwrap_or(&page.body).chars().take(2000).collect::<String>()
-    );
+    assert!(page.body.contains("ada@example.com") && page.body.contains("root@example.com"));
+    assert!(page.body.contains("data-testid=\"next-page\""), "a link to the next page, rendered on the server");
+    let next = admin.get(&format!("/admin?after={}", after_first_page(&admin).await)).await;
+    assert!(next.body.contains("bulk") && !next.body.contains("ada@example.com"));
+}
+
+async fn after_first_page(admin: &crate::helpers::Client) -> String {
+    admin.call("admin/users", &[]).await.json::<UsersPage>().next.expect("more than one page")
+}
+
+async fn id_of(admin: &crate::helpers::Client, email: &str) -> String {
+    let page: UsersPage = admin.call("admin/users", &[("q", email)]).await.json();
+    page.users.into_iter().find(|u| u.email == email).expect("listed").id
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_signed_out_everywhere_at_once_and_its_queued_jobs_wait() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let laptop = app.client();
+    assert_eq!(laptop.login("ada@example.com", crate::helpers::PASSWORD).await.status, StatusCode::OK);
+    let ada_id = id_of(&admin, "ada@example.com").await;
+    let mut stream =
+        ada.http.get(format!("{}/events", ada.base)).timeout(Duration::from_secs(60)).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let changed = admin.call("admin/users/change", &[("id", &ada_id), ("change", "disable")]).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert!(changed.json::<UserRow>().disabled);
+    // The open page is told and its stream ends.
+    let mut seen = String::new();
+    let told = async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), told).await.expect("the stream ends");
+    assert!(seen.contains("event: signed_out"), "{seen}");
+    assert_eq!(ada.me().await, None);
+    assert_eq!(laptop.me().await, None, "every session of the account");
+    let again = app.client().login("ada@example.com", crate::helpers::PASSWORD).await;
+    assert_eq!(again.code(), "auth.disabled");
+
+    // A job of the account that is still queued is not sent to fal while it is disabled.
+    let job = uuid::Uuid::new_v4().to_string();
+    let now = app::format::now_ms();
+    sqlx::query(
+        "INSERT INTO jobs (id, user_id, model, params_json, upload_ids_json, state, max_attempts, next_attempt_at, \
+         queued_at, created_at, updated_at) VALUES ($1, $2, $3, '{\"prompt\":\"held\"}', '[]', 'queued', 5, $4, $4, $4, $4)",
+    )
+    .bind(&job)
+    .bind(&ada_id)
+    .bind(TEXT)
+    .bind(now)
+    .execute(&app.db().pool)
+    .await
+    .unwrap();
+    let claimed = app::server::jobs::worker::claim((&app.running.state).into(), 100).await.unwrap();
+    assert!(claimed.is_empty(), "nothing of a disabled account is claimed");
+    let row = crate::jobs::job(&app, &job).await;
+    assert_eq!((row.state, row.lease_owner), (JobState::Queued, None), "no worker took it either");
+
+    // Enabled again: the job goes on, and the account signs in anew.
+    let enabled = admin.call("admin/users/change", &[("id", &ada_id), ("change", "enable")]).await;
+    assert!(!enabled.json::<UserRow>().disabled);
+    wait_for(&app, &job, JobState::Succeeded).await;
+    assert_eq!(ada.me().await, None, "the old session stays ended");
+    assert_eq!(ada.login("ada@example.com", crate::helpers::PASSWORD).await.status, StatusCode::OK);
+
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE subject_id = $1 AND action LIKE 'user.%' ORDER BY at",
+    )
+    .bind(&ada_id)
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["user.disabled", "user.enabled"]);
+}
+
+#[tokio::test]
+async fn a_new_role_ends_the_accounts_sessions_and_an_admin_cannot_lock_themselves_out() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.user("ada@example.com").await;
+    let ada_id = id_of(&admin, "ada@example.com").await;
+    let root_id = id_of(&admin, "root@example.com").await;
+
+    let promoted = admin.call("admin/users/change", &[("id", &ada_id), ("change", "promote")]).await;
+    assert_eq!(promoted.json::<UserRow>().role, "admin");
+    assert_eq!(ada.me().await, None, "the old session, made as a user, is gone");
+    assert_eq!(ada.login("ada@example.com", crate::helpers::PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(ada.get("/admin").await.status, StatusCode::OK, "the new session is an admin's");
+
+    // Neither admin can disable or demote themselves; each can the other.
+    for change in ["disable", "demote"] {
+        let refused = admin.call("admin/users/change", &[("id", &root_id), ("change", change)]).await;
+        assert_eq!((refused.status, refused.code().as_str()), (StatusCode::CONFLICT, "admin.own_account"), "{change}");
+    }
+    let demoted = ada.call("admin/users/change", &[("id", &root_id), ("change", "demote")]).await;
+    assert_eq!(demoted.json::<UserRow>().role, "user");
+    assert_eq!(admin.get("/admin").await.status, StatusCode::SEE_OTHER, "root's admin session ended");
+    let bad = ada.call("admin/users/change", &[("id", &root_id), ("change", "delete")]).await;
+    assert_eq!((bad.status, bad.code().as_str()), (StatusCode::BAD_REQUEST, "admin.invalid_change"));
+    for missing in ["00000000-0000-0000-0000-000000000000", "x"] {
+        let reply = ada.call("admin/users/change", &[("id", missing), ("change", "disable")]).await;
+        assert_eq!((reply.status, reply.code().as_str()), (StatusCode::NOT_FOUND, "admin.user_not_found"));
+    }
+}
+
+/// Every admin server function and page, called by a visitor, a user and an admin. Extend
+/// `ADMIN_CALLS` with each new one.
+const ADMIN_CALLS: &[&str] = &["admin/users", "admin/user", "admin/users/change", "admin/spend_caps"];
+
+#[tokio::test]
+async fn every_admin_function_and_page_answers_only_admins() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let user = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let bob_id = id_of(&admin, "bob@example.com").await;
+    let form = |endpoint: &str| -> Vec<(&'static str, String)> {
+        match endpoint {
+            "admin/users" => vec![],
+            "admin/user" => vec![("id", bob_id.clone())],
+            "admin/users/change" => vec![("id", bob_id.clone()), ("change", "enable".into())],
+            "admin/spend_caps" => vec![("user_id", bob_id.clone()), ("day", String::new()), ("month", String::new())],
+            other => panic!("no form for {other}"),
+        }
+    };
+    let visitor = app.client();
+    for endpoint in ADMIN_CALLS {
+        let fields = form(endpoint);
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let anonymous = visitor.call(endpoint, &fields).await;
+        assert_eq!(
+            (anonymous.status, anonymous.code().as_str()),
+            (StatusCode::UNAUTHORIZED, "auth.unauthenticated"),
+            "{endpoint}"
+        );
+        let refused = user.call(endpoint, &fields).await;
+        assert_eq!((refused.status, refused.code().as_str()), (StatusCode::FORBIDDEN, "auth.forbidden"), "{endpoint}");
+        let allowed = admin.call(endpoint, &fields).await;
+        assert_eq!(allowed.status, StatusCode::OK, "{endpoint}: {}", allowed.body);
+    }
+    for page in ["/admin".to_owned(), format!("/admin/users/{bob_id}")] {
+        assert_eq!(visitor.get(&page).await.status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(user.get(&page).await.status, StatusCode::FORBIDDEN, "{page}");
+        let shown = admin.get(&page).await;
+        assert_eq!(shown.status, StatusCode::OK, "{page}");
+    }
+    assert!(admin.get(&format!("/admin/users/{bob_id}")).await.body.contains("bob@example.com"));
+    assert!(bob.me().await.is_some(), "enabling an enabled account changed nothing");
 }

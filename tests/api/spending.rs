@@ -30,9 +30,8 @@ fn pricing_calls(app: &TestApp) -> usize {
 }
 
 async fn user_id(admin: &Client, email: &str) -> String {
-    let users: Vec<Value> = admin.call("admin/users", &[]).await.json();
-    let user = users.iter().find(|u| u["email"] == email).expect("the user is listed");
-    user["id"].as_str().unwrap().to_owned()
+    let page: app::api::admin::UsersPage = admin.call("admin/users", &[("q", email)]).await.json();
+    page.users.into_iter().find(|u| u.email == email).expect("the user is listed").id
 }
 
 /// Every job fal is given stays in its queue for a minute: accepted jobs stay billable.

@@ -17,6 +17,9 @@ pub struct SpendingView {
     pub cap_month: Option<i64>,
     pub own_day: Option<i64>,
     pub own_month: Option<i64>,
+    /// What an admin set for this user in place of the server's default.
+    pub set_day: Option<i64>,
+    pub set_month: Option<i64>,
     /// When today's and this month's spend start again from nothing (RFC 3339, UTC).
     pub day_resets_at: String,
     pub month_resets_at: String,
@@ -101,7 +104,7 @@ fn internal(err: sqlx::Error) -> AppError {
 }
 
 #[cfg(feature = "ssr")]
-async fn view(state: &crate::server::state::Services, user_id: &str) -> Result<SpendingView, AppError> {
+pub(crate) async fn view(state: &crate::server::state::Services, user_id: &str) -> Result<SpendingView, AppError> {
     use crate::server::db::rfc3339;
     use crate::server::spend::{self, Period};
     let now = crate::format::now_ms();
@@ -114,6 +117,8 @@ async fn view(state: &crate::server::state::Services, user_id: &str) -> Result<S
         cap_month: caps.effective.month,
         own_day: caps.own.day,
         own_month: caps.own.month,
+        set_day: caps.admin.day,
+        set_month: caps.admin.month,
         day_resets_at: rfc3339(Period::Day.bounds(now).1),
         month_resets_at: rfc3339(Period::Month.bounds(now).1),
     })

@@ -17,7 +17,7 @@ pub struct Opened(u64);
 
 thread_local! {
     // The page's one stream, and which opening it is; closures live as long as it does.
-    static STREAM: RefCell<Option<(Opened, EventSource, Listener, Listener)>> = const { RefCell::new(None) };
+    static STREAM: RefCell<Option<(Opened, EventSource, [Listener; 3])>> = const { RefCell::new(None) };
     static OPENINGS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
@@ -37,10 +37,26 @@ pub fn open(on_job: impl Fn(JobView) + 'static, on_resync: impl Fn() + 'static) 
         }
     });
     let resync = Listener::new(move |_| on_resync());
+    // The session ended (logged out elsewhere, the account disabled): the page goes to the login
+    // page at once rather than showing what it may no longer act on.
+    let signed_out = Listener::new(move |_| {
+        // Closed, not dropped: this listener is one of the stream's own closures.
+        STREAM.with(|stream| {
+            if let Some((_, source, _)) = stream.borrow().as_ref() {
+                source.close();
+            }
+        });
+        if let Some(window) = web_sys::window() {
+            let here = window.location().pathname().unwrap_or_default();
+            let next: String = js_sys::encode_uri_component(&here).into();
+            let _ = window.location().assign(&format!("/login?next={next}"));
+        }
+    });
     let _ = source.add_event_listener_with_callback("job", job.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("resync", resync.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("ready", resync.as_ref().unchecked_ref());
-    STREAM.with(|stream| *stream.borrow_mut() = Some((opened, source, job, resync)));
+    let _ = source.add_event_listener_with_callback("signed_out", signed_out.as_ref().unchecked_ref());
+    STREAM.with(|stream| *stream.borrow_mut() = Some((opened, source, [job, resync, signed_out])));
     opened
 }
 

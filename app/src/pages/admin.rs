@@ -1,47 +1,211 @@
-//! Admin: everyone's accounts. (Galleries, jobs and the audit log join it later.)
+//! Admin: every account with its usage, and each account's page (disable, role, spending caps).
+//! Rendered on the server, a page of 50 at a time (`?after=` the last one shown).
 
 use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-use crate::api::admin::admin_users;
-use crate::components::AppFrame;
-use crate::format::timestamp;
+use crate::api::admin::{ChangeUser, UserDetail, UserRow, admin_user, admin_users};
+use crate::api::spending::AdminSetCaps;
+use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, action_field_error};
+use crate::format::{timestamp, usd, usd_exact};
+use crate::upload_queue::human_size;
+
+/// The admin area's own tabs.
+#[component]
+pub fn AdminNav() -> impl IntoView {
+    view! {
+        <nav class="admin-nav" aria-label="Admin">
+            <A href="/admin">"Users"</A>
+        </nav>
+    }
+}
+
+fn when(at: &Option<String>) -> String {
+    at.as_deref().map_or_else(|| "never".to_owned(), timestamp)
+}
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let users = Resource::new(|| (), |_| admin_users());
+    let query = use_query_map();
+    let q = move || query.with(|q| q.get("q")).filter(|q| !q.is_empty());
+    let after = move || query.with(|q| q.get("after"));
+    let users = Resource::new(move || (q(), after()), |(q, after)| admin_users(q, after));
     view! {
         <AppFrame>
             <h1>"Admin"</h1>
+            <AdminNav />
             <section class="card">
                 <h2>"Users"</h2>
+                <form method="get" action="/admin" class="row admin-search">
+                    <label for="user-search" class="visually-hidden">"Find by email"</label>
+                    <input id="user-search" name="q" type="search" placeholder="Find by email" maxlength="254"
+                        value=move || q().unwrap_or_default() />
+                    <button type="submit">"Find"</button>
+                </form>
                 <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match users.await {
-                            Ok(rows) => view! {
-                                <table class="users">
-                                    <thead>
-                                        <tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Signed up"</th></tr>
-                                    </thead>
-                                    <tbody>
-                                        {rows
-                                            .into_iter()
-                                            .map(|u| view! {
+                            Ok(page) => {
+                                let next = page.next.map(|cursor| {
+                                    let search = q().map(|q| format!("&q={}", urlencoding(&q))).unwrap_or_default();
+                                    view! { <a class="button" data-testid="next-page" href=format!("/admin?after={cursor}{search}")>"Next page"</a> }
+                                });
+                                view! {
+                                    <div class="table-scroll">
+                                        <table class="users" data-testid="users">
+                                            <thead>
                                                 <tr>
-                                                    <td>{u.email}</td>
-                                                    <td>{u.role}{u.disabled.then_some(" (disabled)")}</td>
-                                                    <td><time datetime=u.created_at.clone()>{timestamp(&u.created_at)}</time></td>
+                                                    <th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Signed up"</th>
+                                                    <th scope="col">"Last sign-in"</th><th scope="col">"Images"</th><th scope="col">"Results"</th>
+                                                    <th scope="col">"Jobs this month"</th><th scope="col">"Spent this month"</th>
                                                 </tr>
-                                            })
-                                            .collect_view()}
-                                    </tbody>
-                                </table>
+                                            </thead>
+                                            <tbody>
+                                                {page.users.into_iter().map(|u| view! { <UserLine user=u /> }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                    {next}
+                                }
+                                .into_any()
                             }
-                            .into_any(),
                             Err(e) => view! { <p class="banner error">{e.message}</p> }.into_any(),
                         }
                     })}
                 </Suspense>
             </section>
+        </AppFrame>
+    }
+}
+
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn UserLine(user: UserRow) -> impl IntoView {
+    let status = match (user.role.as_str(), user.disabled) {
+        (role, true) => format!("{role} (disabled)"),
+        (role, false) => role.to_owned(),
+    };
+    view! {
+        <tr data-testid="user-row" data-email=user.email.clone()>
+            <td><a href=format!("/admin/users/{}", user.id)>{user.email.clone()}</a></td>
+            <td>{status}</td>
+            <td><time datetime=user.created_at.clone()>{timestamp(&user.created_at)}</time></td>
+            <td>{when(&user.last_login_at)}</td>
+            <td>{format!("{} · {}", user.uploads, human_size(user.upload_bytes.max(0) as u64))}</td>
+            <td>{format!("{} · {}", user.results, human_size(user.result_bytes.max(0) as u64))}</td>
+            <td>{user.jobs_this_month}</td>
+            <td>{format!("≈ {}", usd(user.spend_this_month))}</td>
+        </tr>
+    }
+}
+
+/// One account: its figures, disable or re-enable, promote or demote, and its spending caps.
+#[component]
+pub fn AdminUserPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id")).unwrap_or_default();
+    let change = ServerAction::<ChangeUser>::new();
+    let caps = ServerAction::<AdminSetCaps>::new();
+    let detail =
+        Resource::new(move || (id(), change.version().get(), caps.version().get()), |(id, _, _)| admin_user(id));
+    let notice = Signal::derive(move || {
+        let changed = change.value().get().map(|r| {
+            r.map(|u| format!("Saved: {} is now {}{}.", u.email, u.role, if u.disabled { ", disabled" } else { "" }))
+        });
+        let capped = caps.value().get().map(|r| r.map(|_| "Spending caps saved.".to_owned()));
+        match changed.or(capped) {
+            Some(Ok(text)) => Some(Notice::Success(text)),
+            Some(Err(e)) if e.field.is_some() => None,
+            Some(Err(e)) => Some(Notice::from(&e)),
+            None => None,
+        }
+    });
+    let cap_error = move |field: &'static str| action_field_error(caps.value(), field);
+    view! {
+        <AppFrame>
+            <h1>"Admin"</h1>
+            <AdminNav />
+            <NoticeBanner notice />
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let UserDetail { user, spending } = match detail.await {
+                        Ok(d) => d,
+                        Err(e) => return view! { <p class="banner error">{e.message}</p> }.into_any(),
+                    };
+                    let (role_change, role_label) =
+                        if user.role == "admin" { ("demote", "Make a user") } else { ("promote", "Make an admin") };
+                    let (status_change, status_label) =
+                        if user.disabled { ("enable", "Enable the account") } else { ("disable", "Disable the account") };
+                    let (for_status, for_role, for_caps) = (user.id.clone(), user.id.clone(), user.id.clone());
+                    view! {
+                        <section class="card" data-testid="admin-user">
+                            <h2>{user.email.clone()}</h2>
+                            <dl class="facts">
+                                <dt>"Role"</dt><dd data-testid="user-role">{user.role.clone()}</dd>
+                                <dt>"Status"</dt><dd data-testid="user-status">{if user.disabled { "disabled" } else { "active" }}</dd>
+                                <dt>"Signed up"</dt><dd>{timestamp(&user.created_at)}</dd>
+                                <dt>"Last sign-in"</dt><dd>{when(&user.last_login_at)}</dd>
+                                <dt>"Images"</dt><dd>{format!("{} · {}", user.uploads, human_size(user.upload_bytes.max(0) as u64))}</dd>
+                                <dt>"Results"</dt><dd>{format!("{} · {}", user.results, human_size(user.result_bytes.max(0) as u64))}</dd>
+                                <dt>"Jobs this month"</dt><dd>{user.jobs_this_month}</dd>
+                                <dt>"Spent today"</dt><dd>{format!("≈ {}", usd(spending.spent_day))}</dd>
+                                <dt>"Spent this month"</dt><dd>{format!("≈ {}", usd(spending.spent_month))}</dd>
+                            </dl>
+                            <p class="muted small">
+                                "Disabling signs the account out everywhere at once and holds its queued jobs; a new role applies from its next sign-in, so its sessions end too."
+                            </p>
+                            <div class="actions">
+                                <ActionForm action=change>
+                                    <input type="hidden" name="id" value=for_status />
+                                    <input type="hidden" name="change" value=status_change />
+                                    <button type="submit" class=if user.disabled { "" } else { "danger" } data-testid="toggle-disabled"
+                                        disabled=move || change.pending().get()>{status_label}</button>
+                                </ActionForm>
+                                <ActionForm action=change>
+                                    <input type="hidden" name="id" value=for_role />
+                                    <input type="hidden" name="change" value=role_change />
+                                    <button type="submit" data-testid="toggle-role" disabled=move || change.pending().get()>{role_label}</button>
+                                </ActionForm>
+                            </div>
+                        </section>
+                        <section class="card">
+                            <h2>"Spending caps"</h2>
+                            <p class="muted">
+                                "In dollars, estimated from fal's prices; empty: the server's default. The user may set lower caps of their own."
+                            </p>
+                            <p class="muted small" data-testid="caps-apply">
+                                {format!(
+                                    "Applying now: {} a day, {} a month.",
+                                    spending.cap_day.map_or_else(|| "no cap".to_owned(), usd),
+                                    spending.cap_month.map_or_else(|| "no cap".to_owned(), usd),
+                                )}
+                            </p>
+                            <ActionForm action=caps attr:class="stack narrow">
+                                <input type="hidden" name="user_id" value=for_caps />
+                                <label for="cap-day">"Daily cap"</label>
+                                <input id="cap-day" name="day" inputmode="decimal" placeholder="default" aria-describedby="cap-day-hint"
+                                    value=spending.set_day.map(usd_exact).unwrap_or_default() />
+                                <FieldHint id="cap-day-hint" hint=Signal::derive(|| None::<String>) server=cap_error("day") />
+                                <label for="cap-month">"Monthly cap"</label>
+                                <input id="cap-month" name="month" inputmode="decimal" placeholder="default" aria-describedby="cap-month-hint"
+                                    value=spending.set_month.map(usd_exact).unwrap_or_default() />
+                                <FieldHint id="cap-month-hint" hint=Signal::derive(|| None::<String>) server=cap_error("month") />
+                                <button type="submit" class="primary" disabled=move || caps.pending().get()>"Save caps"</button>
+                            </ActionForm>
+                        </section>
+                    }
+                    .into_any()
+                })}
+            </Suspense>
         </AppFrame>
     }
 }

@@ -1,6 +1,7 @@
 //! Server-only services (the `ssr` feature): each owns its SQL and I/O. Server functions in
 //! `crate::api` authorize, validate and call exactly one of them.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod config;

@@ -38,7 +38,7 @@ pub fn SpendingCard() -> impl IntoView {
                         Ok(v) => v,
                         Err(e) => return view! { <p class="banner error">{e.message}</p> }.into_any(),
                     };
-                    let SpendingView { spent_day, spent_month, cap_day, cap_month, own_day, own_month, day_resets_at, month_resets_at } = view_of;
+                    let SpendingView { spent_day, spent_month, cap_day, cap_month, own_day, own_month, day_resets_at, month_resets_at, .. } = view_of;
                     view! {
                         <dl class="spending" data-testid="spending">
                             <dt>"Today"</dt>

@@ -40,6 +40,7 @@ pub async fn open(db: &Db, user_id: &str, seen: &Seen) -> Result<String, AuthErr
     .bind(device(seen.user_agent.as_deref()))
     .execute(&db.pool)
     .await?;
+    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2").bind(now).bind(user_id).execute(&db.pool).await?;
     Ok(id)
 }
 

@@ -50,7 +50,7 @@ pub enum NewRole {
 
 const COLUMNS: &str = "id, email, role, disabled_at, created_at";
 
-fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: row.try_get("id")?,
         email: row.try_get("email")?,

@@ -75,6 +75,12 @@ impl Events {
         let _ = self.tx.send(JobEvent { user_id: user_id.to_owned(), job_id: job_id.to_owned() });
     }
 
+    /// Something about the account changed (disabled, signed out everywhere): each of its
+    /// streams, on every replica, checks its session at once instead of at its next check.
+    pub async fn account_changed(&self, user_id: &str) {
+        self.publish(user_id, "").await;
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
         self.tx.subscribe()
     }

@@ -3,8 +3,9 @@
 //! the API returns); `resync` asks the page to reload its list after it fell behind.
 //!
 //! A stream lives only as long as the session that opened it: it checks every few seconds (and
-//! before each event) that the session still exists and the account is still allowed in, and
-//! ends after a logout, an expiry or a disable. Each user may hold a few streams per replica.
+//! before each event, and when told its account changed) that the session still exists and the
+//! account is still allowed in; after a logout, an expiry or a disable it sends `signed_out` and
+//! ends. Each user may hold a few streams per replica.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -72,6 +73,8 @@ struct Follow {
     user_id: String,
     /// The origin the browser used, for the links in each view.
     origin: Option<String>,
+    /// Set once the page was told its session has ended: the stream ends next.
+    signed_out: bool,
     _place: StreamPlace,
 }
 
@@ -115,12 +118,18 @@ pub async fn stream(
         session_id,
         user_id: user.id,
         origin,
+        signed_out: false,
         _place: place,
     };
     let hello = futures::stream::once(async { Ok::<_, Infallible>(SseEvent::default().event("ready").data("{}")) });
     let updates = futures::stream::unfold(follow, |mut follow| async move {
+        // The page is told, so it can leave for the login page instead of reconnecting.
+        let signed_out = |mut follow: Follow| {
+            follow.signed_out = true;
+            Some((Ok(SseEvent::default().event("signed_out").data("{}")), follow))
+        };
         loop {
-            if *follow.closing.borrow() {
+            if *follow.closing.borrow() || follow.signed_out {
                 return None;
             }
             let received = tokio::select! {
@@ -128,7 +137,7 @@ pub async fn stream(
                 // The server is shutting down: end the stream so the connection can close.
                 _ = follow.closing.changed() => continue,
                 _ = follow.check.tick() => {
-                    if follow.signed_in().await { continue } else { return None }
+                    if follow.signed_in().await { continue } else { return signed_out(follow) }
                 }
             };
             let event = match received {
@@ -137,9 +146,10 @@ pub async fn stream(
                 Err(RecvError::Lagged(_)) => return Some((Ok(SseEvent::default().event("resync").data("{}")), follow)),
                 Err(RecvError::Closed) => return None,
             };
-            // Never a view (with fresh media URLs) for a session that has ended.
+            // Never a view (with fresh media URLs) for a session that has ended. An event without
+            // a job says something about the account changed: the check above is all it asks.
             if !follow.signed_in().await {
-                return None;
+                return signed_out(follow);
             }
             let Ok(Some(job)) = rows::find_owned(&follow.state.db, &event.job_id, &follow.user_id).await else {
                 continue;

@@ -75,7 +75,8 @@ pub async fn release_leases(ctx: Jobs<'_>) {
     }
 }
 
-/// Leases up to `limit` due jobs to this worker under a fresh lease token.
+/// Leases up to `limit` due jobs to this worker under a fresh lease token. A disabled account's
+/// queued jobs wait (nothing more of theirs is sent to fal); what fal already has is finished.
 pub async fn claim(ctx: Jobs<'_>, limit: i64) -> Result<Vec<(JobRow, String)>, sqlx::Error> {
     let token = new_id();
     let now = now_ms();
@@ -84,7 +85,10 @@ pub async fn claim(ctx: Jobs<'_>, limit: i64) -> Result<Vec<(JobRow, String)>, s
     let sql = format!(
         "UPDATE jobs SET lease_owner = $1, lease_until = $2 WHERE id IN (SELECT id FROM jobs \
          WHERE state IN ({active}) AND next_attempt_at <= $3 \
-         AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}) RETURNING {COLUMNS}"
+         AND (lease_until IS NULL OR lease_until < $3) \
+         AND (state <> '{queued}' OR NOT EXISTS (SELECT 1 FROM users u WHERE u.id = jobs.user_id AND u.disabled_at IS NOT NULL)) \
+         ORDER BY next_attempt_at LIMIT $4{lock}) RETURNING {COLUMNS}",
+        queued = JobState::Queued.as_str(),
     );
     let rows = sqlx::query(&sql)
         .bind(&token)

@@ -1,0 +1,7 @@
+-- When each account last signed in, for the admin's list of users (earlier logins are read
+-- from the audit log once, here).
+ALTER TABLE users ADD COLUMN last_login_at BIGINT;
+UPDATE users SET last_login_at =
+    (SELECT MAX(e.at) FROM audit_events e WHERE e.actor_id = users.id AND e.action = 'auth.login');
+-- The admin's list of users, newest first, a page at a time.
+CREATE INDEX users_by_created ON users (created_at DESC, id DESC);
