@@ -86,6 +86,7 @@ codes! {
     /// An admin tried to disable or demote their own account.
     ADMIN_OWN_ACCOUNT = "admin.own_account" => 409;
     ADMIN_INVALID_CHANGE = "admin.invalid_change" => 400;
+    ADMIN_INVALID_FILTER = "admin.invalid_filter" => 400;
 
     GALLERY_NOT_FOUND = "gallery.not_found" => 404;
     GALLERY_INVALID_FILTER = "gallery.invalid_filter" => 400;

@@ -28,7 +28,10 @@ use leptos_router::{SsrMode, path};
 
 use crate::api::auth::{CurrentUser, Login, Logout, Signup, me};
 use crate::error::AppError;
-use crate::pages::{AccountPage, AdminPage, AdminUserPage, CreatePage, GalleryPage, LoginPage, NotFound, SignupPage};
+use crate::pages::{
+    AccountPage, AdminAuditPage, AdminJobsPage, AdminPage, AdminUserPage, CreatePage, GalleryPage, LoginPage, NotFound,
+    SignupPage,
+};
 
 /// Login, signup and logout actions, and who is logged in: shared by every page.
 #[derive(Clone, Copy)]
@@ -94,6 +97,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/users/:id") view=AdminUserPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/jobs") view=AdminJobsPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

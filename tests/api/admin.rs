@@ -212,7 +212,16 @@ async fn a_new_role_ends_the_accounts_sessions_and_an_admin_cannot_lock_themselv
 
 /// Every admin server function and page, called by a visitor, a user and an admin. Extend
 /// `ADMIN_CALLS` with each new one.
-const ADMIN_CALLS: &[&str] = &["admin/users", "admin/user", "admin/users/change", "admin/spend_caps"];
+const ADMIN_CALLS: &[&str] = &[
+    "admin/users",
+    "admin/user",
+    "admin/users/change",
+    "admin/spend_caps",
+    "admin/jobs",
+    "admin/jobs/retry",
+    "admin/jobs/cancel",
+    "admin/audit",
+];
 
 #[tokio::test]
 async fn every_admin_function_and_page_answers_only_admins() {
@@ -221,12 +230,20 @@ async fn every_admin_function_and_page_answers_only_admins() {
     let user = app.user("ada@example.com").await;
     let bob = app.user("bob@example.com").await;
     let bob_id = id_of(&admin, "bob@example.com").await;
+    // A job of bob's that can be neither retried nor canceled: the call is let through and
+    // answered on its merits (409), which for the matrix means "not refused".
+    let bob_with_key = bob.call("keys/save", &[("key", &crate::jobs::key("api"))]).await;
+    assert_eq!(bob_with_key.status, StatusCode::OK);
+    let job = start(&bob, TEXT, json!({ "prompt": "x" }), &[]).await;
+    wait_for(&app, &job, JobState::Succeeded).await;
     let form = |endpoint: &str| -> Vec<(&'static str, String)> {
         match endpoint {
             "admin/users" => vec![],
             "admin/user" => vec![("id", bob_id.clone())],
             "admin/users/change" => vec![("id", bob_id.clone()), ("change", "enable".into())],
             "admin/spend_caps" => vec![("user_id", bob_id.clone()), ("day", String::new()), ("month", String::new())],
+            "admin/jobs" | "admin/audit" => vec![],
+            "admin/jobs/retry" | "admin/jobs/cancel" => vec![("id", job.clone())],
             other => panic!("no form for {other}"),
         }
     };
@@ -243,9 +260,10 @@ async fn every_admin_function_and_page_answers_only_admins() {
         let refused = user.call(endpoint, &fields).await;
         assert_eq!((refused.status, refused.code().as_str()), (StatusCode::FORBIDDEN, "auth.forbidden"), "{endpoint}");
         let allowed = admin.call(endpoint, &fields).await;
-        assert_eq!(allowed.status, StatusCode::OK, "{endpoint}: {}", allowed.body);
+        let expected = if endpoint.starts_with("admin/jobs/") { StatusCode::CONFLICT } else { StatusCode::OK };
+        assert_eq!(allowed.status, expected, "{endpoint}: {}", allowed.body);
     }
-    for page in ["/admin".to_owned(), format!("/admin/users/{bob_id}")] {
+    for page in ["/admin".to_owned(), format!("/admin/users/{bob_id}"), "/admin/jobs".into(), "/admin/audit".into()] {
         assert_eq!(visitor.get(&page).await.status, StatusCode::SEE_OTHER, "{page}");
         assert_eq!(user.get(&page).await.status, StatusCode::FORBIDDEN, "{page}");
         let shown = admin.get(&page).await;
@@ -253,4 +271,153 @@ async fn every_admin_function_and_page_answers_only_admins() {
     }
     assert!(admin.get(&format!("/admin/users/{bob_id}")).await.body.contains("bob@example.com"));
     assert!(bob.me().await.is_some(), "enabling an enabled account changed nothing");
+}
+
+#[tokio::test]
+async fn admins_follow_everyones_jobs_by_filter_and_retry_a_failed_one_as_its_owner_could() {
+    use app::api::admin::{AdminJobRow, AdminJobsPage};
+    use darkroom::fake_fal::{Outcome, Scenario};
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = user_with_key(&app, "ada@example.com", "api").await;
+    let bob = user_with_key(&app, "bob@example.com", "api").await;
+    let done = start(&ada, TEXT, json!({ "prompt": "a fox" }), &[]).await;
+    wait_for(&app, &done, JobState::Succeeded).await;
+    app.fake.script(Scenario { outcome: Outcome::ContentPolicy, ..Scenario::default() });
+    let failed = start(&bob, TEXT, json!({ "prompt": "refused" }), &[]).await;
+    wait_for(&app, &failed, JobState::Failed).await;
+    app.fake.script(Scenario { queue_ms: 600_000, ..Scenario::default() });
+    let waiting = start(&bob, TEXT, json!({ "prompt": "waiting" }), &[]).await;
+    wait_for(&app, &waiting, JobState::Submitted).await;
+
+    let jobs = |form: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reply = admin.call("admin/jobs", &form).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.json::<AdminJobsPage>()
+        }
+    };
+    let all = jobs(vec![]).await;
+    assert_eq!(all.jobs.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(), [&waiting, &failed, &done], "newest first");
+    assert_eq!(
+        all.depth.iter().map(|(s, n)| (s.as_str(), *n)).collect::<Vec<_>>(),
+        [("queued", 0), ("submitted", 1), ("running", 0), ("persisting", 0)]
+    );
+    let failures = jobs(vec![("state", "failed".into())]).await.jobs;
+    let [failure]: [AdminJobRow; 1] = failures.try_into().unwrap();
+    assert_eq!(
+        (failure.email.as_str(), failure.error_code.as_deref()),
+        ("bob@example.com", Some("fal.content_policy"))
+    );
+    assert!(failure.error_message.as_deref().is_some_and(|m| !m.is_empty()) && failure.can_retry);
+    assert_eq!(jobs(vec![("user", "ada@example.com".into())]).await.jobs.len(), 1);
+    assert_eq!(jobs(vec![("user", "nobody@example.com".into())]).await.jobs.len(), 0);
+    assert_eq!(jobs(vec![("model", "fal-ai/flux/dev".into())]).await.jobs.len(), 0);
+    assert_eq!(jobs(vec![("from", "2000-01-01".into()), ("to", "2000-01-31".into())]).await.jobs.len(), 0);
+    for (field, value) in [("state", "exploded"), ("from", "yesterday"), ("model", "fal ai")] {
+        let refused = admin.call("admin/jobs", &[(field, value)]).await;
+        assert_eq!(
+            (refused.status, refused.code().as_str()),
+            (StatusCode::BAD_REQUEST, "admin.invalid_filter"),
+            "{field}"
+        );
+    }
+    let bad_cursor = admin.call("admin/jobs", &[("after", "nonsense")]).await;
+    assert_eq!(bad_cursor.code(), "request.invalid_cursor");
+
+    // Retried by the admin, the failed job runs again and succeeds; the log says who retried.
+    let retried = admin.call("admin/jobs/retry", &[("id", &failed)]).await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    wait_for(&app, &failed, JobState::Succeeded).await;
+    let canceled = admin.call("admin/jobs/cancel", &[("id", &waiting)]).await;
+    assert_eq!(canceled.json::<AdminJobRow>().state, JobState::Canceled);
+    assert!(app.fake.submitted().iter().any(|r| r.canceled), "canceled at fal too");
+    let again = admin.call("admin/jobs/cancel", &[("id", &waiting)]).await;
+    assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "job.not_cancelable"));
+    let missing = admin.call("admin/jobs/retry", &[("id", "00000000-0000-0000-0000-000000000000")]).await;
+    assert_eq!((missing.status, missing.code().as_str()), (StatusCode::NOT_FOUND, "job.not_found"));
+    let root_id = id_of(&admin, "root@example.com").await;
+    let actors: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT actor_id FROM audit_events WHERE action IN ('job.retried', 'job.canceled') ORDER BY at",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(actors, [Some(root_id.clone()), Some(root_id)]);
+
+    let page = admin.get("/admin/jobs?state=failed").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("data-testid=\"queue-depth\""));
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_by_who_what_which_and_when_a_page_at_a_time() {
+    use app::api::admin::AuditPage;
+    let app = TestApp::spawn().await;
+    let admin = app.admin("root@example.com").await;
+    let ada = app.user("ada@example.com").await;
+    let ada_id = id_of(&admin, "ada@example.com").await;
+    ada.call("auth/logout", &[]).await;
+    ada.login("ada@example.com", crate::helpers::PASSWORD).await;
+    // Many events: every one exactly once across pages, newest first.
+    for n in 0..230_i64 {
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, actor_id, action, subject_type, subject_id, ip, detail_json) \
+             VALUES ($1, $2, $3, 'key.tested', 'user', $3, '10.0.0.1', '{}')",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(1_700_000_000_000 + n / 3)
+        .bind(&ada_id)
+        .execute(&app.db().pool)
+        .await
+        .unwrap();
+    }
+    let audit = |form: Vec<(&'static str, String)>| {
+        let admin = admin.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let reply = admin.call("admin/audit", &form).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.json::<AuditPage>()
+        }
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let mut form = vec![("actor", "ada@example.com".to_owned()), ("action", "key.tested".to_owned())];
+        if let Some(a) = after.take() {
+            form.push(("after", a));
+        }
+        let page = audit(form).await;
+        assert!(page.entries.len() <= 100);
+        seen.extend(page.entries.into_iter().map(|e| (app::format::epoch_ms(&e.at).unwrap(), e.id)));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 230);
+    assert_eq!(seen.iter().map(|(_, id)| id).collect::<std::collections::HashSet<_>>().len(), 230);
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0));
+
+    let logins = audit(vec![("actor", ada_id.clone()), ("action", "auth.".into())]).await.entries;
+    let actions: Vec<&str> = logins.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["auth.login", "auth.logout", "auth.signup"], "the family, newest first");
+    assert_eq!(logins[0].actor_email.as_deref(), Some("ada@example.com"));
+    let about_ada =
+        audit(vec![("subject", ada_id.clone()), ("from", "2023-11-14".into()), ("to", "2023-11-14".into())]).await;
+    assert_eq!(about_ada.entries.len(), 100, "the day of the bulk events");
+    assert!(audit(vec![("actor", "nobody@example.com".into())]).await.entries.is_empty());
+    for (field, value) in [("action", "DROP TABLE"), ("to", "2023-13-01")] {
+        let refused = admin.call("admin/audit", &[(field, value)]).await;
+        assert_eq!(
+            (refused.status, refused.code().as_str()),
+            (StatusCode::BAD_REQUEST, "admin.invalid_filter"),
+            "{field}"
+        );
+    }
+    let page = admin.get(&format!("/admin/audit?actor={ada_id}&action=auth.")).await;
+    assert!(page.body.contains("auth.logout") && page.body.contains("data-testid=\"audit-entry\""));
 }

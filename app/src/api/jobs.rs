@@ -96,7 +96,7 @@ pub async fn cancel_job(id: String) -> Result<JobView, AppError> {
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let job = jobs::cancel((&state).into(), &user.id, &id, &client_ip()).await?;
+        let job = jobs::cancel((&state).into(), &user.id, &id, &user.id, &client_ip()).await?;
         Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
     })
     .await
@@ -109,7 +109,7 @@ pub async fn retry_job(id: String) -> Result<JobView, AppError> {
     respond(async move {
         let user = require_user().await?;
         let state = state()?;
-        let job = jobs::retry((&state).into(), &user.id, &id, &client_ip()).await?;
+        let job = jobs::retry((&state).into(), &user.id, &id, &user.id, &client_ip()).await?;
         Ok(jobs::views::one((&state).into(), job, origin().as_deref()).await?)
     })
     .await

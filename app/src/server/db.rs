@@ -230,7 +230,7 @@ migrations! {
     14 "0014_result_expiry",
     15 "0015_source_retention",
     16 "0016_spending",
-    17 "0017_admin_users",
+    17 "0017_admin",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -1,4 +1,7 @@
-//! What only admins do: see every account with what it holds and spends, and change who may
-//! sign in and with which role.
+//! What only admins do: see every account with what it holds and spends and change who may sign
+//! in and with which role (`users`); follow, retry and cancel everyone's jobs (`jobs`); read the
+//! audit log (`audit`).
 
+pub mod audit;
+pub mod jobs;
 pub mod users;

@@ -99,7 +99,7 @@ fn is_model_id(raw: &str) -> bool {
 }
 
 /// Epoch milliseconds at the start of a `YYYY-MM-DD` day (UTC), for years 1970 to 9999.
-fn day_start(raw: &str) -> Option<i64> {
+pub(crate) fn day_start(raw: &str) -> Option<i64> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(raw, &format).ok()?;
     let ms = date.midnight().assume_utc().unix_timestamp() * 1000;

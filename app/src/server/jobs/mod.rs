@@ -338,10 +338,11 @@ pub async fn list(db: &Db, user_id: &str, before: Option<&str>, limit: i64) -> R
     Ok(rows.iter().map(rows::from_row).collect::<Result<_, _>>()?)
 }
 
-/// Cancels a job that has not started saving its results: queued jobs stop at once; jobs at
-/// fal are canceled there too (best effort: a result that arrives anyway is ignored).
+/// Cancels `user_id`'s job that has not started saving its results: queued jobs stop at once;
+/// jobs at fal are canceled there too (best effort: a result that arrives anyway is ignored).
+/// `actor`: who asked (the owner, or an admin), for the audit log.
 #[tracing::instrument(skip(ctx, ip))]
-pub async fn cancel(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
+pub async fn cancel(ctx: Jobs<'_>, user_id: &str, job_id: &str, actor: &str, ip: &str) -> Result<JobRow, JobError> {
     let job = rows::find_owned(&ctx.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
     // One statement decides, whatever the worker does meanwhile (a poll flipping submitted and
     // running, a resubmit changing the request id): the id canceled at fal is the one replaced.
@@ -353,7 +354,7 @@ pub async fn cancel(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Res
     if let Some(request_id) = &canceled.fal_request_id {
         cancel_at_fal(ctx, &job, request_id).await;
     }
-    audit::record(&ctx.db, Event::new(Action::JobCanceled).actor(user_id).subject("job", &job.id).ip(ip)).await;
+    audit::record(&ctx.db, Event::new(Action::JobCanceled).actor(actor).subject("job", &job.id).ip(ip)).await;
     ctx.runtime.events.publish(user_id, &job.id).await;
     Ok(canceled)
 }
@@ -370,9 +371,9 @@ pub(crate) async fn cancel_at_fal(ctx: Jobs<'_>, job: &JobRow, request_id: &str)
     }
 }
 
-/// Queues a failed or canceled job again, with fresh attempts.
+/// Queues `user_id`'s failed or canceled job again, with fresh attempts; `actor` as for [`cancel`].
 #[tracing::instrument(skip(ctx, ip))]
-pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Result<JobRow, JobError> {
+pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, actor: &str, ip: &str) -> Result<JobRow, JobError> {
     let job = rows::find_owned(&ctx.db, job_id, user_id).await?.ok_or(JobError::NotFound)?;
     if !JobState::RETRIABLE.contains(&job.state) {
         return Err(JobError::NotRetriable(job.state.as_str()));
@@ -421,7 +422,7 @@ pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, ip: &str) -> Resu
     let Some(queued) = changed else {
         return Err(JobError::NotRetriable(job.state.as_str()));
     };
-    audit::record(&ctx.db, Event::new(Action::JobRetried).actor(user_id).subject("job", &job.id).ip(ip)).await;
+    audit::record(&ctx.db, Event::new(Action::JobRetried).actor(actor).subject("job", &job.id).ip(ip)).await;
     ctx.runtime.events.publish(user_id, &job.id).await;
     ctx.runtime.wake.notify_one();
     // The job as queued: the worker may already be submitting it, which the live stream reports.

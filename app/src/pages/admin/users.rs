@@ -1,25 +1,14 @@
 //! Admin: every account with its usage, and each account's page (disable, role, spending caps).
-//! Rendered on the server, a page of 50 at a time (`?after=` the last one shown).
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::{AdminNav, next_href};
 use crate::api::admin::{ChangeUser, UserDetail, UserRow, admin_user, admin_users};
 use crate::api::spending::AdminSetCaps;
 use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::{timestamp, usd, usd_exact};
 use crate::upload_queue::human_size;
-
-/// The admin area's own tabs.
-#[component]
-pub fn AdminNav() -> impl IntoView {
-    view! {
-        <nav class="admin-nav" aria-label="Admin">
-            <A href="/admin">"Users"</A>
-        </nav>
-    }
-}
 
 fn when(at: &Option<String>) -> String {
     at.as_deref().map_or_else(|| "never".to_owned(), timestamp)
@@ -48,8 +37,8 @@ pub fn AdminPage() -> impl IntoView {
                         match users.await {
                             Ok(page) => {
                                 let next = page.next.map(|cursor| {
-                                    let search = q().map(|q| format!("&q={}", urlencoding(&q))).unwrap_or_default();
-                                    view! { <a class="button" data-testid="next-page" href=format!("/admin?after={cursor}{search}")>"Next page"</a> }
+                                    let href = next_href("/admin", &cursor, &[("q", q())]);
+                                    view! { <a class="button" data-testid="next-page" href=href>"Next page"</a> }
                                 });
                                 view! {
                                     <div class="table-scroll">
@@ -77,15 +66,6 @@ pub fn AdminPage() -> impl IntoView {
             </section>
         </AppFrame>
     }
-}
-
-fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

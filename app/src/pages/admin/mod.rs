@@ -1,0 +1,47 @@
+//! The admin pages: users, jobs and the audit log. Rendered on the server from the query string
+//! (filters and `?after=`, the last item shown), a page at a time, so they work before the
+//! page hydrates and every page has an address.
+
+mod audit;
+mod jobs;
+mod users;
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+pub use audit::AdminAuditPage;
+pub use jobs::AdminJobsPage;
+pub use users::{AdminPage, AdminUserPage};
+
+/// The admin area's own tabs.
+#[component]
+pub fn AdminNav() -> impl IntoView {
+    view! {
+        <nav class="admin-nav" aria-label="Admin">
+            <A href="/admin" exact=true>"Users"</A>
+            <A href="/admin/jobs">"Jobs"</A>
+            <A href="/admin/audit">"Audit log"</A>
+        </nav>
+    }
+}
+
+/// A query string value, percent-encoded.
+pub fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?after=cursor` plus every filter set, for the next page's link.
+pub fn next_href(path: &str, cursor: &str, filters: &[(&str, Option<String>)]) -> String {
+    let mut href = format!("{path}?after={}", urlencoding(cursor));
+    for (name, value) in filters {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            href.push_str(&format!("&{name}={}", urlencoding(value)));
+        }
+    }
+    href
+}
