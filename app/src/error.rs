@@ -87,6 +87,11 @@ codes! {
     ADMIN_OWN_ACCOUNT = "admin.own_account" => 409;
     ADMIN_INVALID_CHANGE = "admin.invalid_change" => 400;
     ADMIN_INVALID_FILTER = "admin.invalid_filter" => 400;
+    /// An admin opened another account's gallery without a usable reason.
+    ADMIN_REASON_REQUIRED = "admin.reason_required" => 400;
+    /// An admin asked for another account's gallery with no current access (none given, or its
+    /// time is up): a reason has to be given again.
+    ADMIN_ACCESS_REQUIRED = "admin.access_required" => 403;
 
     GALLERY_NOT_FOUND = "gallery.not_found" => 404;
     GALLERY_INVALID_FILTER = "gallery.invalid_filter" => 400;

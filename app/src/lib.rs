@@ -29,8 +29,8 @@ use leptos_router::{SsrMode, path};
 use crate::api::auth::{CurrentUser, Login, Logout, Signup, me};
 use crate::error::AppError;
 use crate::pages::{
-    AccountPage, AdminAuditPage, AdminJobsPage, AdminPage, AdminUserPage, CreatePage, GalleryPage, LoginPage, NotFound,
-    SignupPage,
+    AccountPage, AdminAuditPage, AdminGalleryPage, AdminJobsPage, AdminPage, AdminUserPage, CreatePage, GalleryPage,
+    LoginPage, NotFound, SignupPage,
 };
 
 /// Login, signup and logout actions, and who is logged in: shared by every page.
@@ -86,7 +86,8 @@ pub fn App() -> impl IntoView {
         // Async rendering: a page's data loads first, then the complete HTML goes out in one
         // piece, so forms and data work before hydration. (Streamed modes, in order or not, can
         // leave a response waiting forever for a resource that already resolved, under
-        // concurrent load; the `pages` integration test counts such stalls.)
+        // concurrent load; the `pages` integration test counts such stalls. Async ones stall
+        // too, far more rarely, which the server's page renderer detects and renders again.)
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=|| view! { <Redirect path="/create" /> } />
@@ -97,6 +98,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/users/:id") view=AdminUserPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/users/:id/gallery") view=AdminGalleryPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/jobs") view=AdminJobsPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async />
             </Routes>

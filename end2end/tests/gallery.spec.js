@@ -1,30 +1,5 @@
 const { test, expect } = require('@playwright/test');
-const { uniqueEmail, falKey, watchErrors, signup, tab, hydrated } = require('./helpers');
-
-/** Saves a fal key through the Account tab. */
-async function saveKey(page) {
-  await tab(page, 'Account').click();
-  await page.getByLabel('Your fal key').fill(falKey('api'));
-  await page.getByRole('button', { name: 'Save key' }).click();
-  await expect(page.getByTestId('notice')).toContainText('Key saved');
-}
-
-/** Starts a job from the page itself (same session, same origin), as the Create tab would. */
-async function generate(page, model, prompt) {
-  const answer = await page.evaluate(
-    async ([model, prompt]) => {
-      const response = await fetch('/api/jobs/create', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ model, params: { prompt }, images: [] }),
-      });
-      return { status: response.status, body: await response.json() };
-    },
-    [model, prompt],
-  );
-  expect(answer.status).toBe(200);
-  return answer.body.id;
-}
+const { uniqueEmail, falKey, watchErrors, signup, tab, hydrated, saveKey, generate } = require('./helpers');
 
 const tiles = (page) => page.getByTestId('gallery-tile');
 
@@ -220,7 +195,10 @@ test('a result runs again with the same inputs and becomes the input of an edit'
   await expect(page.getByTestId('image-tile')).toHaveCount(1);
   await expect(page.getByTestId('use-image')).toBeChecked();
   await page.getByTestId('preset').first().click();
+  // The earlier run's card is Done already: wait for the edit's own card before its status.
+  const jobsBefore = await page.getByTestId('job').count();
   await page.getByTestId('generate').click();
+  await expect(page.getByTestId('job')).toHaveCount(jobsBefore + 1);
   await expect(page.getByTestId('job').first().getByTestId('job-status')).toHaveText('Done', { timeout: 20_000 });
   const after = await (await page.request.get(`${fakeFal}/_fake/requests`)).json();
   const edit = after.requests.find((r) => r.endpoint === 'fal-ai/nano-banana/edit' && !seen.requests.some((s) => s.id === r.id));

@@ -1,7 +1,7 @@
 const fs = require('fs');
 const path = require('path');
 const { test, expect } = require('@playwright/test');
-const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, tab, png } = require('./helpers');
+const { PASSWORD, uniqueEmail, watchErrors, hydrated, signup, login, tab, png } = require('./helpers');
 
 const NEW_PASSWORD = 'a brand new passphrase 42';
 
@@ -11,14 +11,6 @@ function walk(dir) {
     const full = path.join(dir, entry.name);
     return entry.isDirectory() ? [full, ...walk(full)] : [full];
   });
-}
-
-async function login(page, email, password) {
-  await page.goto('/login');
-  await hydrated(page);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Log in' }).click();
 }
 
 test('a password change signs out the other browser, which sees itself listed and ended', async ({ page, browser, baseURL }) => {

@@ -209,6 +209,7 @@ impl FakeFal {
             .route("/_fake/storage/{id}", axum::routing::put(storage::put))
             .route("/storage/files/{id}/{name}", axum::routing::get(storage::file))
             .route("/_fake/requests", axum::routing::get(inspect))
+            .route("/_fake/script", axum::routing::post(script_over_http))
             .nest("/v1", platform::routes())
             .layer(axum::middleware::from_fn_with_state(state.clone(), record))
             .with_state(state.clone());
@@ -325,6 +326,22 @@ impl FakeFal {
 
 /// What the fake has seen, for tests that run it as a separate process: every submission (its
 /// input, the input fetches and their statuses, its output's URL) and every webhook delivery.
+/// `POST /_fake/script {"outcome": "content_policy" | "timeout"}`: the next submission ends that
+/// way, as [`FakeFal::script`] does for tests that hold the fake in their own process (the
+/// browser tests run it as a separate one).
+async fn script_over_http(
+    State(state): State<Arc<FakeState>>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> axum::http::StatusCode {
+    let outcome = match body.get("outcome").and_then(|o| o.as_str()) {
+        Some("content_policy") => Outcome::ContentPolicy,
+        Some("timeout") => Outcome::Timeout,
+        _ => return axum::http::StatusCode::BAD_REQUEST,
+    };
+    state.scripts.lock().expect("script lock").push_back(Scenario { outcome, ..Scenario::default() });
+    axum::http::StatusCode::NO_CONTENT
+}
+
 async fn inspect(State(state): State<Arc<FakeState>>) -> axum::Json<serde_json::Value> {
     let base = state.base_url();
     let requests: Vec<serde_json::Value> = {

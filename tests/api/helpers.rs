@@ -442,6 +442,13 @@ impl Client {
         self.send(request).await
     }
 
+    /// Calls a server function that takes JSON (`input = Json`), as the hydrated app does.
+    pub async fn call_json(&self, endpoint: &str, body: &serde_json::Value) -> Reply {
+        let request =
+            self.http.post(format!("{}/api/{endpoint}", self.base)).header("accept", "application/json").json(body);
+        self.send(request).await
+    }
+
     /// Starts a job and answers the app's own view of it (the typed calls below fail to compile
     /// when a view changes shape, where a JSON lookup would quietly read nothing).
     pub async fn create_job(&self, model: &str, params: serde_json::Value, images: &[&str]) -> Result<JobView, Reply> {

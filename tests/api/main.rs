@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod operations;
 mod outages;
+mod oversight;
 mod pages;
 mod posters;
 mod process;

@@ -7,5 +7,6 @@ pub mod auth;
 pub mod gallery;
 pub mod jobs;
 pub mod keys;
+pub mod oversight;
 pub mod spending;
 pub mod uploads;

@@ -1,5 +1,6 @@
 //! The Gallery tab's pieces: the filter bar, the grid of results with its multi-select, and the
-//! bar of actions on the selection. Their state lives in one [`Shelf`] the page owns.
+//! bar of actions on the selection. Their state lives in one [`Shelf`] the page owns. The same
+//! grid shows an admin, read-only, the account they are looking into (see [`Place`]).
 
 use std::collections::HashSet;
 
@@ -7,16 +8,56 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api::gallery::{
-    BulkAction, BulkReport, GalleryItem, GalleryPage, GalleryQuery, Outcome, curate_gallery, list_gallery,
+    AssetDetail, BulkAction, BulkReport, GalleryItem, GalleryPage, GalleryQuery, Outcome, curate_gallery, get_asset,
+    list_gallery,
 };
+use crate::api::oversight::{admin_gallery_get, admin_gallery_list};
 use crate::catalog::MODELS;
 use crate::components::Notice;
+use crate::error::AppError;
 use crate::gallery::{MAX_BULK_IDS, Selection, Span};
 use crate::states::AssetKind;
+
+/// Whose results are shown: the user's own, or an account an admin is looking into (read-only,
+/// every page and result recorded for its owner to see).
+#[derive(Clone, Copy)]
+pub enum Place {
+    Own,
+    Overseen(StoredValue<String>),
+}
+
+impl Place {
+    pub fn read_only(self) -> bool {
+        matches!(self, Self::Overseen(_))
+    }
+
+    /// The page the grid lives on.
+    pub fn path(self) -> String {
+        match self {
+            Self::Own => "/gallery".to_owned(),
+            Self::Overseen(owner) => format!("/admin/users/{}/gallery", owner.get_value()),
+        }
+    }
+
+    pub async fn page(self, query: GalleryQuery, after: Option<String>) -> Result<GalleryPage, AppError> {
+        match self {
+            Self::Own => list_gallery(query, after).await,
+            Self::Overseen(owner) => admin_gallery_list(owner.get_value(), query, after).await,
+        }
+    }
+
+    pub async fn detail(self, id: String) -> Result<AssetDetail, AppError> {
+        match self {
+            Self::Own => get_asset(id).await,
+            Self::Overseen(owner) => admin_gallery_get(owner.get_value(), id).await,
+        }
+    }
+}
 
 /// What the grid shows and the user has chosen, shared by the page's parts.
 #[derive(Clone, Copy)]
 pub struct Shelf {
+    pub place: Place,
     pub items: RwSignal<Vec<GalleryItem>>,
     /// The cursor of the next page; `None` once the last is shown.
     pub next: RwSignal<Option<String>>,
@@ -27,7 +68,17 @@ pub struct Shelf {
 
 impl Shelf {
     pub fn new() -> Self {
+        Self::at(Place::Own)
+    }
+
+    /// The shelf of an account an admin looks into.
+    pub fn overseeing(owner: String) -> Self {
+        Self::at(Place::Overseen(StoredValue::new(owner)))
+    }
+
+    fn at(place: Place) -> Self {
         Self {
+            place,
             items: RwSignal::new(Vec::new()),
             next: RwSignal::new(None),
             loading: RwSignal::new(false),
@@ -58,7 +109,7 @@ impl Shelf {
         let asked = query.get_untracked();
         let shelf = *self;
         leptos::task::spawn_local(async move {
-            let page = list_gallery(asked.clone(), Some(after.clone())).await;
+            let page = shelf.place.page(asked.clone(), Some(after.clone())).await;
             shelf.loading.set(false);
             if query.get_untracked() != asked || shelf.next.get_untracked().as_deref() != Some(after.as_str()) {
                 return;
@@ -146,9 +197,9 @@ pub fn words(action: BulkAction) -> (&'static str, &'static str) {
     }
 }
 
-/// `/gallery?…`, with the viewer open on `open` when given.
-pub fn href(query: &GalleryQuery, open: Option<&str>) -> String {
-    let mut url = format!("/gallery{}", query.to_search());
+/// `/gallery?…` (or the overseen account's), with the viewer open on `open` when given.
+pub fn href(place: Place, query: &GalleryQuery, open: Option<&str>) -> String {
+    let mut url = format!("{}{}", place.path(), query.to_search());
     if let Some(id) = open {
         url.push(if url.contains('?') { '&' } else { '?' });
         url.push_str("open=");
@@ -160,20 +211,21 @@ pub fn href(query: &GalleryQuery, open: Option<&str>) -> String {
 /// The view tabs (all, favorites, trash) and the filters; each change is a new URL, so the
 /// back button and bookmarks work.
 #[component]
-pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
+pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
+    let place = shelf.place;
     let navigate = leptos_router::hooks::use_navigate();
     let go = {
         let navigate = navigate.clone();
         move |change: &dyn Fn(&mut GalleryQuery)| {
             let mut next = query.get_untracked();
             change(&mut next);
-            navigate(&href(&next, None), Default::default());
+            navigate(&href(place, &next, None), Default::default());
         }
     };
     let tab = move |label: &'static str, trash: bool, favorites: bool| {
         let target = move || {
             let q = query.get();
-            href(&GalleryQuery { trash, favorites, ..q }, None)
+            href(place, &GalleryQuery { trash, favorites, ..q }, None)
         };
         let current = move || {
             let q = query.get();
@@ -190,7 +242,7 @@ pub fn FilterBar(query: Memo<GalleryQuery>) -> impl IntoView {
         move |value: String| {
             let next = GalleryQuery { q: Some(value).filter(|v| !v.trim().is_empty()), ..query.get_untracked() };
             let options = leptos_router::NavigateOptions { replace: true, scroll: false, ..Default::default() };
-            navigate(&href(&next, None), options);
+            navigate(&href(place, &next, None), options);
         }
     };
     let go_kind = go.clone();
@@ -274,6 +326,8 @@ pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
             "The trash is empty."
         } else if filtered {
             "Nothing matches these filters."
+        } else if shelf.place.read_only() {
+            "This account has no results."
         } else {
             "No results yet. What you generate on the Create tab is kept here."
         }
@@ -374,7 +428,8 @@ fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl Into
             });
         }
     };
-    let open = href(&query.get_untracked(), Some(&id));
+    let open = href(shelf.place, &query.get_untracked(), Some(&id));
+    let read_only = shelf.place.read_only();
     let label = item.prompt.clone().unwrap_or_else(|| item.model_name.clone());
     let picture = match (&item.thumb_url, item.kind) {
         (Some(thumb), _) => view! { <img src=thumb.clone() alt=label.clone() loading="lazy" decoding="async" /> }.into_any(),
@@ -398,11 +453,13 @@ fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl Into
                     <span class="tile-cost" data-testid="tile-cost" title="Estimated cost">{format!("≈ {}", crate::format::usd(m))}</span>
                 })}
             </A>
-            <input type="checkbox" class="tile-select" data-testid="select" aria-label="Select"
-                prop:checked=selected on:click=select />
-            <button type="button" class="tile-star" data-testid="favorite" aria-pressed=item.favorite.to_string()
-                aria-label=if item.favorite { "Remove from favorites" } else { "Add to favorites" }
-                on:click=favorite>{star}</button>
+            {(!read_only).then(|| view! {
+                <input type="checkbox" class="tile-select" data-testid="select" aria-label="Select"
+                    prop:checked=selected on:click=select />
+                <button type="button" class="tile-star" data-testid="favorite" aria-pressed=item.favorite.to_string()
+                    aria-label=if item.favorite { "Remove from favorites" } else { "Add to favorites" }
+                    on:click=favorite>{star}</button>
+            })}
         </li>
     }
 }

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 
-use crate::api::gallery::{AssetDetail, BulkAction, GalleryQuery, curate_gallery, get_asset, rerun, use_as_input};
+use crate::api::gallery::{AssetDetail, BulkAction, GalleryQuery, curate_gallery, rerun, use_as_input};
 use crate::components::Notice;
 use crate::components::gallery::{Shelf, href};
 use crate::components::uploader::human_size;
@@ -14,11 +14,12 @@ use crate::states::AssetKind;
 #[component]
 pub fn Viewer(open: Memo<Option<String>>, shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     let navigate = leptos_router::hooks::use_navigate();
+    let place = shelf.place;
     let detail = Resource::new(
         move || open.get(),
-        |id| async move {
+        move |id| async move {
             match id {
-                Some(id) => get_asset(id).await.map(Some),
+                Some(id) => place.detail(id).await.map(Some),
                 None => Ok(None),
             }
         },
@@ -26,7 +27,7 @@ pub fn Viewer(open: Memo<Option<String>>, shelf: Shelf, query: Memo<GalleryQuery
     // Moving between results replaces the URL, so one back press returns to the grid.
     let show = Callback::new(move |id: Option<String>| {
         let options = NavigateOptions { scroll: false, replace: true, ..NavigateOptions::default() };
-        navigate(&href(&query.get_untracked(), id.as_deref()), options);
+        navigate(&href(place, &query.get_untracked(), id.as_deref()), options);
     });
     let step = Callback::new(move |by: isize| {
         let Some(current) = open.get_untracked() else { return };
@@ -109,7 +110,7 @@ pub fn Viewer(open: Memo<Option<String>>, shelf: Shelf, query: Memo<GalleryQuery
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match detail.await {
-                            Ok(Some(detail)) => view! { <Facts detail act make /> }.into_any(),
+                            Ok(Some(detail)) => view! { <Facts detail act make read_only=place.read_only() /> }.into_any(),
                             Ok(None) => ().into_any(),
                             Err(err) => view! { <p class="banner error" data-testid="viewer-error">{err.message}</p> }.into_any(),
                         }
@@ -126,6 +127,8 @@ fn Facts(
     act: Callback<(BulkAction, String)>,
     /// `(true, id)` runs the result's job again; `(false, id)` uses the result as an input.
     make: Callback<(bool, String)>,
+    /// An admin looking: the facts without the owner's actions.
+    read_only: bool,
 ) -> impl IntoView {
     let item = detail.item;
     let media = match item.kind {
@@ -158,27 +161,32 @@ fn Facts(
         <div class="viewer-body">
             <figure class="viewer-media">{media}</figure>
             <aside class="viewer-facts" data-testid="viewer-facts" data-id=id.clone()>
-                <div class="viewer-actions">
-                    <button type="button" data-testid="viewer-favorite" aria-pressed=favorite.to_string() on:click=toggle>
-                        {if favorite { "★ Favorite" } else { "☆ Add to favorites" }}
-                    </button>
-                    <a class="button secondary" href=item.download_url.clone() download=item.file_name.clone()
-                        data-testid="viewer-download">"Download"</a>
-                    <button type="button" class="secondary" data-testid="viewer-rerun" on:click={
-                        let id = id.clone();
-                        move |_| make.run((true, id.clone()))
-                    }>"Run again"</button>
-                    {(item.kind == AssetKind::Image).then(|| {
-                        let id = id.clone();
-                        view! {
-                            <button type="button" class="secondary" data-testid="viewer-use"
-                                on:click=move |_| make.run((false, id.clone()))>"Use as input"</button>
-                        }
-                    })}
-                    <button type="button" class="secondary" data-testid="viewer-trash" on:click=trash>
-                        {if in_trash { "Restore" } else { "Move to trash" }}
-                    </button>
-                </div>
+                {(!read_only).then(|| {
+                    let (download_url, file_name) = (item.download_url.clone(), item.file_name.clone());
+                    view! {
+                    <div class="viewer-actions">
+                        <button type="button" data-testid="viewer-favorite" aria-pressed=favorite.to_string() on:click=toggle>
+                            {if favorite { "★ Favorite" } else { "☆ Add to favorites" }}
+                        </button>
+                        <a class="button secondary" href=download_url download=file_name
+                            data-testid="viewer-download">"Download"</a>
+                        <button type="button" class="secondary" data-testid="viewer-rerun" on:click={
+                            let id = id.clone();
+                            move |_| make.run((true, id.clone()))
+                        }>"Run again"</button>
+                        {(item.kind == AssetKind::Image).then(|| {
+                            let id = id.clone();
+                            view! {
+                                <button type="button" class="secondary" data-testid="viewer-use"
+                                    on:click=move |_| make.run((false, id.clone()))>"Use as input"</button>
+                            }
+                        })}
+                        <button type="button" class="secondary" data-testid="viewer-trash" on:click=trash>
+                            {if in_trash { "Restore" } else { "Move to trash" }}
+                        </button>
+                    </div>
+                    }
+                })}
                 <dl>
                     {item.prompt.clone().map(|p| view! { <dt>"Prompt"</dt><dd data-testid="viewer-prompt">{p}</dd> })}
                     <dt>"Model"</dt>

@@ -53,7 +53,7 @@ pub fn GalleryPage() -> impl IntoView {
         <AppFrame>
             <div class="gallery-head">
                 <h1>{move || if query.get().trash { "Trash" } else { "Gallery" }}</h1>
-                <FilterBar query />
+                <FilterBar shelf query />
             </div>
             <NoticeBanner notice=shelf.notice />
             <SelectionBar shelf query />

@@ -8,7 +8,7 @@ mod gallery;
 mod not_found;
 
 pub use account::AccountPage;
-pub use admin::{AdminAuditPage, AdminJobsPage, AdminPage, AdminUserPage};
+pub use admin::{AdminAuditPage, AdminGalleryPage, AdminJobsPage, AdminPage, AdminUserPage};
 pub use auth::{LoginPage, SignupPage};
 pub use create::CreatePage;
 pub use gallery::GalleryPage;

@@ -45,6 +45,9 @@ pub enum Action {
     AccountDeleted,
     AccountExported,
     SpendCapsSet,
+    AccessOpened,
+    GalleryViewed,
+    AssetViewed,
 }
 
 impl Action {
@@ -71,6 +74,9 @@ impl Action {
             Self::AccountExported => "account.exported",
             Self::SpendCapsSet => "spend.caps_set",
             Self::AdminDenied => "admin.denied",
+            Self::AccessOpened => "admin.access_opened",
+            Self::GalleryViewed => "admin.gallery_viewed",
+            Self::AssetViewed => "admin.asset_viewed",
             Self::UploadIssued => "upload.issued",
             Self::UploadConfirmed => "upload.confirmed",
             Self::UploadRejected => "upload.rejected",

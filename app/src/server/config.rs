@@ -201,6 +201,9 @@ pub struct GalleryConfig {
     /// Links to results are signed as of the start of the current window of this length, so
     /// the same file keeps the same URL (and the browser's cached copy) for that long.
     pub link_window: Duration,
+    /// How long an admin may look at another account's gallery after giving a reason
+    /// (`DARKROOM_ADMIN_ACCESS_MINUTES`, 30 by default, at most 8 hours).
+    pub admin_access: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -526,7 +529,13 @@ impl Config {
                 parse_u64("DARKROOM_TRASH_DAYS", get("DARKROOM_TRASH_DAYS"), 30)?.max(1) * 86_400,
             ),
             link_window: secs("DARKROOM_LINK_WINDOW_SECS", 3600)?,
+            admin_access: Duration::from_secs(
+                parse_u64("DARKROOM_ADMIN_ACCESS_MINUTES", get("DARKROOM_ADMIN_ACCESS_MINUTES"), 30)? * 60,
+            ),
         };
+        if gallery.admin_access.is_zero() || gallery.admin_access > Duration::from_secs(8 * 3600) {
+            return Err(bad("DARKROOM_ADMIN_ACCESS_MINUTES", "must be between 1 minute and 8 hours (480)"));
+        }
         if gallery.link_window.is_zero() || gallery.link_window > Duration::from_secs(24 * 3600) {
             return Err(bad("DARKROOM_LINK_WINDOW_SECS", "must be between 1 second and 1 day"));
         }

@@ -231,6 +231,7 @@ migrations! {
     15 "0015_source_retention",
     16 "0016_spending",
     17 "0017_admin",
+    18 "0018_admin_access",
 }
 
 impl MigrationSource<'static> for Embedded {

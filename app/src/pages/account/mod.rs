@@ -1,5 +1,6 @@
 //! The Account tab: the fal key and credit balance, spending, the password, sessions, and deletion.
 
+mod access;
 mod deletion;
 mod security;
 mod spending;
@@ -153,6 +154,7 @@ pub fn AccountPage() -> impl IntoView {
                 <a class="button" href="/account/export" download data-testid="export">"Download everything"</a>
             </section>
             <spending::SpendingCard />
+            <access::AccessCard />
             <security::EmailCard />
             <security::PasswordCard change=change_password />
             <security::SessionsCard change=change_password />

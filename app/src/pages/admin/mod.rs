@@ -1,8 +1,9 @@
-//! The admin pages: users, jobs and the audit log. Rendered on the server from the query string
-//! (filters and `?after=`, the last item shown), a page at a time, so they work before the
-//! page hydrates and every page has an address.
+//! The admin pages: users (and, for a reason, their galleries), jobs and the audit log. Rendered
+//! on the server from the query string (filters and `?after=`, the last item shown), a page at a
+//! time, so they work before the page hydrates and every page has an address.
 
 mod audit;
+mod gallery;
 mod jobs;
 mod users;
 
@@ -10,6 +11,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 pub use audit::AdminAuditPage;
+pub use gallery::AdminGalleryPage;
 pub use jobs::AdminJobsPage;
 pub use users::{AdminPage, AdminUserPage};
 

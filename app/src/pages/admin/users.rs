@@ -144,6 +144,8 @@ pub fn AdminUserPage() -> impl IntoView {
                                 "Disabling signs the account out everywhere at once and holds its queued jobs; a new role applies from its next sign-in, so its sessions end too."
                             </p>
                             <div class="actions">
+                                <a class="button secondary" data-testid="open-gallery"
+                                    href=format!("/admin/users/{}/gallery", user.id)>"Look at the gallery…"</a>
                                 <ActionForm action=change>
                                     <input type="hidden" name="id" value=for_status />
                                     <input type="hidden" name="change" value=status_change />

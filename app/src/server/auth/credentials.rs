@@ -54,7 +54,7 @@ impl Email {
 /// Characters that are not seen but change what is: format controls (zero-width marks, the
 /// bidirectional embeddings, overrides and isolates, the byte-order mark, tag characters) and the
 /// soft hyphen. Ordinary controls are refused separately.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
