@@ -107,6 +107,10 @@ codes! {
     UPLOAD_TOO_LARGE = "upload.too_large" => 413;
     UPLOAD_MALFORMED_CHECKSUM = "upload.malformed_checksum" => 400;
     UPLOAD_QUOTA_EXCEEDED = "upload.quota_exceeded" => 429;
+    /// What the account keeps (images and results) has reached its storage quota; deleting
+    /// makes room, waiting does not.
+    QUOTA_STORAGE_FULL = "quota.storage_full" => 409;
+    QUOTA_INVALID = "quota.invalid" => 400;
     UPLOAD_NOT_FOUND = "upload.not_found" => 404;
     UPLOAD_INVALID_KEY = "upload.invalid_key" => 400;
     UPLOAD_EXPIRED = "upload.expired" => 410;

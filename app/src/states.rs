@@ -79,6 +79,12 @@ wire_enum! {
     }
 }
 
+impl UploadState {
+    /// Uploads whose bytes count against the owner's storage: kept, or on their way to it
+    /// (an issued ticket counts its declared size, so concurrent tickets cannot overfill).
+    pub const HOLDING: [UploadState; 3] = [UploadState::Issued, UploadState::Confirming, UploadState::Ready];
+}
+
 wire_enum! {
     /// What a stored result is, decided from its bytes.
     AssetKind {

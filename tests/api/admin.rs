@@ -110,11 +110,6 @@ async fn after_first_page(admin: &crate::helpers::Client) -> String {
     admin.call("admin/users", &[]).await.json::<UsersPage>().next.expect("more than one page")
 }
 
-async fn id_of(admin: &crate::helpers::Client, email: &str) -> String {
-    let page: UsersPage = admin.call("admin/users", &[("q", email)]).await.json();
-    page.users.into_iter().find(|u| u.email == email).expect("listed").id
-}
-
 #[tokio::test]
 async fn a_disabled_account_is_signed_out_everywhere_at_once_and_its_queued_jobs_wait() {
     let app = TestApp::spawn().await;
@@ -122,7 +117,7 @@ async fn a_disabled_account_is_signed_out_everywhere_at_once_and_its_queued_jobs
     let ada = user_with_key(&app, "ada@example.com", "api").await;
     let laptop = app.client();
     assert_eq!(laptop.login("ada@example.com", crate::helpers::PASSWORD).await.status, StatusCode::OK);
-    let ada_id = id_of(&admin, "ada@example.com").await;
+    let ada_id = admin.account_id("ada@example.com").await;
     let mut stream =
         ada.http.get(format!("{}/events", ada.base)).timeout(Duration::from_secs(60)).send().await.unwrap();
     assert_eq!(stream.status(), StatusCode::OK);
@@ -185,8 +180,8 @@ async fn a_new_role_ends_the_accounts_sessions_and_an_admin_cannot_lock_themselv
     let app = TestApp::spawn().await;
     let admin = app.admin("root@example.com").await;
     let ada = app.user("ada@example.com").await;
-    let ada_id = id_of(&admin, "ada@example.com").await;
-    let root_id = id_of(&admin, "root@example.com").await;
+    let ada_id = admin.account_id("ada@example.com").await;
+    let root_id = admin.account_id("root@example.com").await;
 
     let promoted = admin.call("admin/users/change", &[("id", &ada_id), ("change", "promote")]).await;
     assert_eq!(promoted.json::<UserRow>().role, "admin");
@@ -217,6 +212,7 @@ const ADMIN_CALLS: &[&str] = &[
     "admin/user",
     "admin/users/change",
     "admin/spend_caps",
+    "admin/quotas",
     "admin/jobs",
     "admin/jobs/retry",
     "admin/jobs/cancel",
@@ -235,7 +231,7 @@ async fn every_admin_function_and_page_answers_only_admins() {
     let admin = app.admin("root@example.com").await;
     let user = app.user("ada@example.com").await;
     let bob = app.user("bob@example.com").await;
-    let bob_id = id_of(&admin, "bob@example.com").await;
+    let bob_id = admin.account_id("bob@example.com").await;
     // A job of bob's that can be neither retried nor canceled: the call is let through and
     // answered on its merits (409), which for the matrix means "not refused".
     let bob_with_key = bob.call("keys/save", &[("key", &crate::jobs::key("api"))]).await;
@@ -255,6 +251,12 @@ async fn every_admin_function_and_page_answers_only_admins() {
             "admin/user" => vec![("id", bob_id.clone())],
             "admin/users/change" => vec![("id", bob_id.clone()), ("change", "enable".into())],
             "admin/spend_caps" => vec![("user_id", bob_id.clone()), ("day", String::new()), ("month", String::new())],
+            "admin/quotas" => vec![
+                ("user_id", bob_id.clone()),
+                ("uploads_day", String::new()),
+                ("upload_mib_day", String::new()),
+                ("storage_mib", String::new()),
+            ],
             "admin/jobs" | "admin/audit" => vec![],
             "admin/jobs/retry" | "admin/jobs/cancel" => vec![("id", job.clone())],
             other => panic!("no form for {other}"),
@@ -363,7 +365,7 @@ async fn admins_follow_everyones_jobs_by_filter_and_retry_a_failed_one_as_its_ow
     assert_eq!((again.status, again.code().as_str()), (StatusCode::CONFLICT, "job.not_cancelable"));
     let missing = admin.call("admin/jobs/retry", &[("id", "00000000-0000-0000-0000-000000000000")]).await;
     assert_eq!((missing.status, missing.code().as_str()), (StatusCode::NOT_FOUND, "job.not_found"));
-    let root_id = id_of(&admin, "root@example.com").await;
+    let root_id = admin.account_id("root@example.com").await;
     let actors: Vec<Option<String>> = sqlx::query_scalar(
         "SELECT actor_id FROM audit_events WHERE action IN ('job.retried', 'job.canceled') ORDER BY at",
     )
@@ -383,7 +385,7 @@ async fn the_audit_log_filters_by_who_what_which_and_when_a_page_at_a_time() {
     let app = TestApp::spawn().await;
     let admin = app.admin("root@example.com").await;
     let ada = app.user("ada@example.com").await;
-    let ada_id = id_of(&admin, "ada@example.com").await;
+    let ada_id = admin.account_id("ada@example.com").await;
     ada.call("auth/logout", &[]).await;
     ada.login("ada@example.com", crate::helpers::PASSWORD).await;
     // Many events: every one exactly once across pages, newest first.

@@ -392,6 +392,11 @@ impl Reply {
         value["code"].as_str().unwrap_or_default().to_owned()
     }
 
+    /// Asserts the answer is a refusal with this status and error code.
+    pub fn refused(&self, status: StatusCode, code: &str) {
+        assert_eq!((self.status, self.code().as_str()), (status, code), "{}", self.body);
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -440,6 +445,12 @@ impl Client {
         let request =
             self.http.post(format!("{}/api/{endpoint}", self.base)).header("accept", "application/json").form(form);
         self.send(request).await
+    }
+
+    /// An admin's lookup of the account `email`'s id (through the admin's users list).
+    pub async fn account_id(&self, email: &str) -> String {
+        let page: app::api::admin::UsersPage = self.call("admin/users", &[("q", email)]).await.json();
+        page.users.into_iter().find(|u| u.email == email).expect("listed").id
     }
 
     /// Calls a server function that takes JSON (`input = Json`), as the hydrated app does.

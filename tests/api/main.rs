@@ -18,6 +18,7 @@ mod oversight;
 mod pages;
 mod posters;
 mod process;
+mod quotas;
 mod reconcile;
 mod replicas;
 mod restart;

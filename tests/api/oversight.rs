@@ -13,11 +13,6 @@ use crate::jobs::{TEXT, start, user_with_key, wait_for};
 
 const REASON: &str = "Support request #4512: a result is missing";
 
-async fn id_of(admin: &Client, email: &str) -> String {
-    let page: app::api::admin::UsersPage = admin.call("admin/users", &[("q", email)]).await.json();
-    page.users.into_iter().find(|u| u.email == email).expect("listed").id
-}
-
 async fn list(admin: &Client, owner: &str) -> Reply {
     admin.call_json("admin/gallery/list", &json!({ "owner": owner, "query": {}, "after": null })).await
 }
@@ -26,10 +21,6 @@ async fn made(app: &TestApp, client: &Client, prompt: &str) -> String {
     let job = start(client, TEXT, json!({ "prompt": prompt }), &[]).await;
     wait_for(app, &job, JobState::Succeeded).await;
     client.job_view(&job).await.assets[0].id.clone()
-}
-
-fn refused(reply: &Reply, status: StatusCode, code: &str) {
-    assert_eq!((reply.status, reply.code().as_str()), (status, code), "{}", reply.body);
 }
 
 async fn audited(app: &TestApp, action: &str) -> Vec<(String, String, serde_json::Value)> {
@@ -57,13 +48,13 @@ async fn an_admin_sees_a_gallery_only_after_giving_a_reason_and_the_owner_sees_e
     let lighthouse = made(&app, &ada, "a lighthouse at dusk").await;
     let fox = made(&app, &ada, "a red fox in snow").await;
     let bobs = made(&app, &bob, "bob's private picture").await;
-    let ada_id = id_of(&admin, "ada@example.com").await;
-    let admin_id = id_of(&admin, "root@example.com").await;
+    let ada_id = admin.account_id("ada@example.com").await;
+    let admin_id = admin.account_id("root@example.com").await;
 
     // Nothing without a reason: not the grid, not a result, not the page's content.
-    refused(&list(&admin, &ada_id).await, StatusCode::FORBIDDEN, "admin.access_required");
+    list(&admin, &ada_id).await.refused(StatusCode::FORBIDDEN, "admin.access_required");
     let one = admin.call("admin/gallery/get", &[("owner", &ada_id), ("id", &fox)]).await;
-    refused(&one, StatusCode::FORBIDDEN, "admin.access_required");
+    one.refused(StatusCode::FORBIDDEN, "admin.access_required");
     let page = admin.get(&format!("/admin/users/{ada_id}/gallery")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("data-testid=\"reason-form\""), "the page asks why");
@@ -74,15 +65,15 @@ async fn an_admin_sees_a_gallery_only_after_giving_a_reason_and_the_owner_sees_e
     // A reason that says nothing, the admin's own account, no such account.
     for weak in ["", "   ", "checking", "a reason \u{202E}reversed"] {
         let reply = admin.call("admin/gallery/open", &[("owner", &ada_id), ("reason", weak)]).await;
-        refused(&reply, StatusCode::BAD_REQUEST, "admin.reason_required");
+        reply.refused(StatusCode::BAD_REQUEST, "admin.reason_required");
         assert_eq!(reply.json::<serde_json::Value>()["field"], "reason", "{weak:?}");
     }
     let own = admin.call("admin/gallery/open", &[("owner", &admin_id), ("reason", REASON)]).await;
-    refused(&own, StatusCode::CONFLICT, "admin.own_account");
+    own.refused(StatusCode::CONFLICT, "admin.own_account");
     let nobody = admin.call("admin/gallery/open", &[("owner", &app::server::db::new_id()), ("reason", REASON)]).await;
-    refused(&nobody, StatusCode::NOT_FOUND, "admin.user_not_found");
+    nobody.refused(StatusCode::NOT_FOUND, "admin.user_not_found");
     assert!(audited(&app, "admin.access_opened").await.is_empty(), "nothing opened by refused attempts");
-    refused(&list(&admin, &ada_id).await, StatusCode::FORBIDDEN, "admin.access_required");
+    list(&admin, &ada_id).await.refused(StatusCode::FORBIDDEN, "admin.access_required");
 
     // With a reason: the account's results and only those, for 30 minutes.
     let before = app::format::now_ms();
@@ -99,7 +90,7 @@ async fn an_admin_sees_a_gallery_only_after_giving_a_reason_and_the_owner_sees_e
     assert_eq!(detail.item.prompt.as_deref(), Some("a red fox in snow"));
     // Someone else's result under ada's access is missing, and not recorded as seen.
     let elsewhere = admin.call("admin/gallery/get", &[("owner", &ada_id), ("id", &bobs)]).await;
-    refused(&elsewhere, StatusCode::NOT_FOUND, "gallery.not_found");
+    elsewhere.refused(StatusCode::NOT_FOUND, "gallery.not_found");
     let page = admin.get(&format!("/admin/users/{ada_id}/gallery")).await;
     assert!(page.body.contains("a lighthouse at dusk") && page.body.contains(REASON), "the page shows the grid");
     assert!(!page.body.contains("data-testid=\"favorite\""), "read-only: no stars to press");
@@ -139,7 +130,7 @@ async fn an_admin_sees_a_gallery_only_after_giving_a_reason_and_the_owner_sees_e
     assert!(bob.call("account/access", &[]).await.json::<Vec<AccessEntry>>().is_empty());
     assert!(bob.get("/account").await.body.contains("data-testid=\"access-none\""));
     // The owner cannot read other accounts' lists through it, nor an admin's gallery calls.
-    refused(&list(&bob, &ada_id).await, StatusCode::FORBIDDEN, "auth.forbidden");
+    list(&bob, &ada_id).await.refused(StatusCode::FORBIDDEN, "auth.forbidden");
 }
 
 #[tokio::test]
@@ -148,7 +139,7 @@ async fn access_ends_when_its_time_is_up_or_the_admin_is_done_and_the_reason_is_
     let admin = app.admin("root@example.com").await;
     let ada = user_with_key(&app, "ada@example.com", "api").await;
     let fox = made(&app, &ada, "a red fox in snow").await;
-    let ada_id = id_of(&admin, "ada@example.com").await;
+    let ada_id = admin.account_id("ada@example.com").await;
     let open = admin.call("admin/gallery/open", &[("owner", &ada_id), ("reason", REASON)]).await;
     let first: AccessView = open.json();
     assert_eq!(list(&admin, &ada_id).await.status, StatusCode::OK);
@@ -160,9 +151,9 @@ async fn access_ends_when_its_time_is_up_or_the_admin_is_done_and_the_reason_is_
         .execute(&app.db().pool)
         .await
         .unwrap();
-    refused(&list(&admin, &ada_id).await, StatusCode::FORBIDDEN, "admin.access_required");
+    list(&admin, &ada_id).await.refused(StatusCode::FORBIDDEN, "admin.access_required");
     let one = admin.call("admin/gallery/get", &[("owner", &ada_id), ("id", &fox)]).await;
-    refused(&one, StatusCode::FORBIDDEN, "admin.access_required");
+    one.refused(StatusCode::FORBIDDEN, "admin.access_required");
     let page = admin.get(&format!("/admin/users/{ada_id}/gallery")).await;
     assert!(page.body.contains("data-testid=\"reason-form\"") && !page.body.contains("red fox"));
 
@@ -172,11 +163,11 @@ async fn access_ends_when_its_time_is_up_or_the_admin_is_done_and_the_reason_is_
     assert_ne!(again.id, first.id);
     assert_eq!(list(&admin, &ada_id).await.status, StatusCode::OK);
     assert_eq!(admin.call("admin/gallery/end", &[("owner", &ada_id)]).await.status, StatusCode::OK);
-    refused(&list(&admin, &ada_id).await, StatusCode::FORBIDDEN, "admin.access_required");
+    list(&admin, &ada_id).await.refused(StatusCode::FORBIDDEN, "admin.access_required");
 
     // Another admin's access is their own: it needs their own reason.
     let second = app.admin("second@example.com").await;
-    refused(&list(&second, &ada_id).await, StatusCode::FORBIDDEN, "admin.access_required");
+    list(&second, &ada_id).await.refused(StatusCode::FORBIDDEN, "admin.access_required");
 
     let entries: Vec<AccessEntry> = ada.call("account/access", &[]).await.json();
     let reasons: Vec<&str> = entries.iter().map(|e| e.access.reason.as_str()).collect();

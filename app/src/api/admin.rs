@@ -37,6 +37,7 @@ pub struct UsersPage {
 pub struct UserDetail {
     pub user: UserRow,
     pub spending: SpendingView,
+    pub quotas: crate::api::quotas::QuotaView,
 }
 
 /// Accounts, newest first, 50 a page; `q`: part of the address.
@@ -69,7 +70,8 @@ pub async fn admin_user(id: String) -> Result<UserDetail, AppError> {
         let listed =
             listed.ok_or_else(|| AppError::new(crate::error::code::ADMIN_USER_NOT_FOUND, "There is no such user."))?;
         let spending = crate::api::spending::view(&state, &listed.user.id).await?;
-        Ok(UserDetail { user: row(listed), spending })
+        let quotas = crate::api::quotas::view(&state, &listed.user.id).await?;
+        Ok(UserDetail { user: row(listed), spending, quotas })
     })
     .await
 }

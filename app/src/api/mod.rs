@@ -8,5 +8,6 @@ pub mod gallery;
 pub mod jobs;
 pub mod keys;
 pub mod oversight;
+pub mod quotas;
 pub mod spending;
 pub mod uploads;

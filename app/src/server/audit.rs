@@ -48,6 +48,7 @@ pub enum Action {
     AccessOpened,
     GalleryViewed,
     AssetViewed,
+    QuotasSet,
 }
 
 impl Action {
@@ -73,6 +74,7 @@ impl Action {
             Self::AccountDeleted => "account.deleted",
             Self::AccountExported => "account.exported",
             Self::SpendCapsSet => "spend.caps_set",
+            Self::QuotasSet => "quota.set",
             Self::AdminDenied => "admin.denied",
             Self::AccessOpened => "admin.access_opened",
             Self::GalleryViewed => "admin.gallery_viewed",

@@ -175,6 +175,9 @@ pub struct UploadConfig {
     pub per_day: u64,
     /// Declared bytes a user may upload per UTC day.
     pub bytes_per_day: u64,
+    /// What each account may keep, images and results together (`DARKROOM_STORAGE_QUOTA_MB`;
+    /// `None`, the default: no limit). An admin may set an account's own.
+    pub storage_bytes: Option<u64>,
     /// Largest accepted image, in pixels (decompression bombs are refused before decoding).
     pub max_pixels: u64,
     /// How long a presigned PUT (and its ticket) stays valid; at most 5 minutes.
@@ -429,6 +432,10 @@ impl Config {
                 get("DARKROOM_UPLOAD_BYTES_PER_DAY"),
                 1024 * 1024 * 1024,
             )?,
+            storage_bytes: match parse_u64("DARKROOM_STORAGE_QUOTA_MB", get("DARKROOM_STORAGE_QUOTA_MB"), 0)? {
+                0 => None,
+                mb => Some(mb.checked_mul(1 << 20).ok_or_else(|| bad("DARKROOM_STORAGE_QUOTA_MB", "is too large"))?),
+            },
             max_pixels: parse_u64("DARKROOM_UPLOAD_MAX_PIXELS", get("DARKROOM_UPLOAD_MAX_PIXELS"), 50_000_000)?,
             ticket_ttl: Duration::from_secs(ticket_ttl),
             view_ttl: Duration::from_secs(600),

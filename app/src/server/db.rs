@@ -232,6 +232,7 @@ migrations! {
     16 "0016_spending",
     17 "0017_admin",
     18 "0018_admin_access",
+    19 "0019_quotas",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -14,6 +14,7 @@ pub mod gallery;
 pub mod jobs;
 pub mod keys;
 pub mod maintenance;
+pub mod quota;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod redact;

@@ -4,6 +4,7 @@ mod access;
 mod deletion;
 mod security;
 mod spending;
+mod storage;
 
 use leptos::html;
 use leptos::prelude::*;
@@ -154,6 +155,7 @@ pub fn AccountPage() -> impl IntoView {
                 <a class="button" href="/account/export" download data-testid="export">"Download everything"</a>
             </section>
             <spending::SpendingCard />
+            <storage::StorageCard />
             <access::AccessCard />
             <security::EmailCard />
             <security::PasswordCard change=change_password />

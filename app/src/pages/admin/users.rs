@@ -5,6 +5,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{AdminNav, next_href};
 use crate::api::admin::{ChangeUser, UserDetail, UserRow, admin_user, admin_users};
+use crate::api::quotas::{AdminSetQuotas, QuotaView};
 use crate::api::spending::AdminSetCaps;
 use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::{timestamp, usd, usd_exact};
@@ -95,14 +96,18 @@ pub fn AdminUserPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id")).unwrap_or_default();
     let change = ServerAction::<ChangeUser>::new();
     let caps = ServerAction::<AdminSetCaps>::new();
-    let detail =
-        Resource::new(move || (id(), change.version().get(), caps.version().get()), |(id, _, _)| admin_user(id));
+    let quotas = ServerAction::<AdminSetQuotas>::new();
+    let detail = Resource::new(
+        move || (id(), change.version().get(), caps.version().get(), quotas.version().get()),
+        |(id, ..)| admin_user(id),
+    );
     let notice = Signal::derive(move || {
         let changed = change.value().get().map(|r| {
             r.map(|u| format!("Saved: {} is now {}{}.", u.email, u.role, if u.disabled { ", disabled" } else { "" }))
         });
         let capped = caps.value().get().map(|r| r.map(|_| "Spending caps saved.".to_owned()));
-        match changed.or(capped) {
+        let quota = quotas.value().get().map(|r| r.map(|_| "Quotas saved.".to_owned()));
+        match changed.or(capped).or(quota) {
             Some(Ok(text)) => Some(Notice::Success(text)),
             Some(Err(e)) if e.field.is_some() => None,
             Some(Err(e)) => Some(Notice::from(&e)),
@@ -117,7 +122,7 @@ pub fn AdminUserPage() -> impl IntoView {
             <NoticeBanner notice />
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    let UserDetail { user, spending } = match detail.await {
+                    let UserDetail { user, spending, quotas: quota_view } = match detail.await {
                         Ok(d) => d,
                         Err(e) => return view! { <p class="banner error">{e.message}</p> }.into_any(),
                     };
@@ -126,6 +131,7 @@ pub fn AdminUserPage() -> impl IntoView {
                     let (status_change, status_label) =
                         if user.disabled { ("enable", "Enable the account") } else { ("disable", "Disable the account") };
                     let (for_status, for_role, for_caps) = (user.id.clone(), user.id.clone(), user.id.clone());
+                    let for_quotas = user.id.clone();
                     view! {
                         <section class="card" data-testid="admin-user">
                             <h2>{user.email.clone()}</h2>
@@ -184,10 +190,51 @@ pub fn AdminUserPage() -> impl IntoView {
                                 <button type="submit" class="primary" disabled=move || caps.pending().get()>"Save caps"</button>
                             </ActionForm>
                         </section>
+                        <QuotaCard user_id=for_quotas view=quota_view action=quotas />
                     }
                     .into_any()
                 })}
             </Suspense>
         </AppFrame>
+    }
+}
+
+/// The account's upload and storage quotas: what applies, what it keeps, and the admin's own.
+#[component]
+fn QuotaCard(user_id: String, view: QuotaView, action: ServerAction<AdminSetQuotas>) -> impl IntoView {
+    let error = move |field: &'static str| action_field_error(action.value(), field);
+    let mib = |bytes: Option<u64>| bytes.map(|b| (b >> 20).to_string()).unwrap_or_default();
+    let storage = match view.storage_bytes {
+        Some(limit) => format!("{} of {}", human_size(view.kept_bytes), human_size(limit)),
+        None => format!("{} (no limit)", human_size(view.kept_bytes)),
+    };
+    view! {
+        <section class="card">
+            <h2>"Quotas"</h2>
+            <p class="muted">"Empty: the server's default. Sizes in MiB; 0 allows nothing."</p>
+            <p class="muted small" data-testid="quotas-apply">
+                {format!(
+                    "Applying now: {} uploads and {} a day. Kept: {storage}.",
+                    view.uploads_day,
+                    human_size(view.upload_bytes_day)
+                )}
+            </p>
+            <ActionForm action attr:class="stack narrow">
+                <input type="hidden" name="user_id" value=user_id />
+                <label for="quota-uploads">"Uploads a day"</label>
+                <input id="quota-uploads" name="uploads_day" inputmode="numeric" placeholder="default"
+                    aria-describedby="quota-uploads-hint" value=view.set_uploads_day.map(|n| n.to_string()).unwrap_or_default() />
+                <FieldHint id="quota-uploads-hint" hint=Signal::derive(|| None::<String>) server=error("uploads_day") />
+                <label for="quota-upload-mib">"MiB uploaded a day"</label>
+                <input id="quota-upload-mib" name="upload_mib_day" inputmode="numeric" placeholder="default"
+                    aria-describedby="quota-upload-mib-hint" value=mib(view.set_upload_bytes_day) />
+                <FieldHint id="quota-upload-mib-hint" hint=Signal::derive(|| None::<String>) server=error("upload_mib_day") />
+                <label for="quota-storage">"MiB kept in all"</label>
+                <input id="quota-storage" name="storage_mib" inputmode="numeric" placeholder="default"
+                    aria-describedby="quota-storage-hint" value=mib(view.set_storage_bytes) />
+                <FieldHint id="quota-storage-hint" hint=Signal::derive(|| None::<String>) server=error("storage_mib") />
+                <button type="submit" class="primary" disabled=move || action.pending().get()>"Save quotas"</button>
+            </ActionForm>
+        </section>
     }
 }

@@ -147,6 +147,9 @@ pub enum JobError {
     OverCap(crate::server::spend::Exceeded),
     #[error("a spending cap applies and no estimate could be had")]
     EstimateUnavailable,
+    /// The account keeps `kept` bytes of its storage quota `limit`: new results would not fit.
+    #[error("storage quota reached")]
+    StorageFull { kept: u64, limit: u64 },
     #[error(transparent)]
     Fal(#[from] crate::server::fal::FalError),
     #[error("database: {0}")]
@@ -185,6 +188,9 @@ impl From<JobError> for AppError {
                 format!("You already have {limit} jobs running. Wait for one to finish."),
             ),
             JobError::OverCap(exceeded) => exceeded.into(),
+            JobError::StorageFull { kept, limit } => {
+                AppError::new(code::QUOTA_STORAGE_FULL, crate::server::quota::full_message(kept, limit))
+            }
             JobError::EstimateUnavailable => AppError::new(
                 code::SPEND_ESTIMATE_UNAVAILABLE,
                 "Your spending cap needs this job's price, and fal's prices cannot be read right now. Try again in a minute.",
@@ -224,6 +230,11 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     }
     if crate::server::keys::status(&ctx.db, user_id).await.map_err(|e| JobError::Internal(e.to_string()))?.is_none() {
         return Err(JobError::NoKey);
+    }
+    // A full account makes nothing new (its results would not fit); nothing reaches fal.
+    let quotas = crate::server::quota::of(ctx.db, ctx.uploads, user_id).await?;
+    if let Err((kept, limit)) = crate::server::quota::room_for(ctx.db, quotas, user_id, 0).await? {
+        return Err(JobError::StorageFull { kept, limit });
     }
     let caps = crate::server::spend::caps_of(ctx.db, ctx.config.spend_caps, user_id).await?.effective;
     let estimate = estimate(ctx, user_id, model, &valid.params).await;

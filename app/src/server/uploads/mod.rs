@@ -61,6 +61,9 @@ pub enum UploadError {
     DailyCount { limit: u64, resets_at: i64 },
     #[error("daily upload volume reached")]
     DailyBytes { limit: u64, resets_at: i64 },
+    /// The account keeps `kept` bytes of its `limit`, and this upload would pass it.
+    #[error("storage quota reached")]
+    StorageFull { kept: u64, limit: u64 },
     #[error("no such upload")]
     NotFound,
     #[error("malformed upload key")]
@@ -107,6 +110,7 @@ impl UploadError {
             Self::TooLarge { .. } => code::UPLOAD_TOO_LARGE,
             Self::MalformedChecksum => code::UPLOAD_MALFORMED_CHECKSUM,
             Self::DailyCount { .. } | Self::DailyBytes { .. } => code::UPLOAD_QUOTA_EXCEEDED,
+            Self::StorageFull { .. } => code::QUOTA_STORAGE_FULL,
             Self::NotFound => code::UPLOAD_NOT_FOUND,
             Self::InvalidKey => code::UPLOAD_INVALID_KEY,
             Self::Expired => code::UPLOAD_EXPIRED,
@@ -163,6 +167,7 @@ impl UploadError {
                 human_bytes(*limit),
                 reset_time(*resets_at)
             ),
+            Self::StorageFull { kept, limit } => crate::server::quota::full_message(*kept, *limit),
             Self::NotFound => "That upload does not exist.".into(),
             Self::InvalidKey => "That is not a valid upload key.".into(),
             Self::Expired => "The upload link expired before the file arrived. Please upload it again.".into(),

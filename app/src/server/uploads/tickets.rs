@@ -1,4 +1,4 @@
-//! Issuing an upload ticket: validate what the client declares, check the daily quota, record
+//! Issuing an upload ticket: validate what the client declares, check the account's quotas, record
 //! the ticket and sign a PUT that can only store exactly the declared bytes.
 
 use std::sync::LazyLock;
@@ -10,6 +10,7 @@ use super::policy::{ImageType, Keys, Sha256, display_filename};
 use super::{UploadError, Uploads};
 use crate::server::audit::{self, Action, Event};
 use crate::server::db::{Bind, Unit, new_id, now_ms};
+use crate::server::quota;
 use crate::states::UploadState;
 
 pub struct IssueRequest<'a> {
@@ -70,11 +71,15 @@ pub async fn issue(
 
     let day_start = now - now.rem_euclid(DAY_MS);
     let resets_at = day_start + DAY_MS;
-    if ctx.config.per_day == 0 {
+    let quotas = quota::of(ctx.db, ctx.config, user_id).await?;
+    if quotas.uploads_day == 0 {
         return Err(UploadError::DailyCount { limit: 0, resets_at });
     }
-    if request.byte_length > ctx.config.bytes_per_day {
-        return Err(UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at });
+    if request.byte_length > quotas.upload_bytes_day {
+        return Err(UploadError::DailyBytes { limit: quotas.upload_bytes_day, resets_at });
+    }
+    if let Err((kept, limit)) = quota::room_for(ctx.db, quotas, user_id, request.byte_length).await? {
+        return Err(UploadError::StorageFull { kept, limit });
     }
     let detail = json!({ "type": kind.mime(), "bytes": bytes });
     let event = Event::new(Action::UploadIssued).actor(user_id).subject("upload", &id).ip(ip).detail(detail);
@@ -83,8 +88,8 @@ pub async fn issue(
         text(user_id),
         Bind::Int(day_start),
         Bind::Int(bytes),
-        Bind::Int(ctx.config.per_day as i64),
-        Bind::Int(ctx.config.bytes_per_day as i64),
+        Bind::Int(i64::try_from(quotas.uploads_day).unwrap_or(i64::MAX)),
+        Bind::Int(i64::try_from(quotas.upload_bytes_day).unwrap_or(i64::MAX)),
         text(&id),
         text(UploadState::Issued.as_str()),
         text(&key),
@@ -99,10 +104,10 @@ pub async fn issue(
     let outcome = ctx.db.commit(Unit { sqlite, postgres, binds }).await?;
     if outcome.try_get::<i64, _>("issued")? != 1 {
         let tickets: i64 = outcome.try_get("tickets")?;
-        return Err(if tickets as u64 >= ctx.config.per_day {
-            UploadError::DailyCount { limit: ctx.config.per_day, resets_at }
+        return Err(if tickets as u64 >= quotas.uploads_day {
+            UploadError::DailyCount { limit: quotas.uploads_day, resets_at }
         } else {
-            UploadError::DailyBytes { limit: ctx.config.bytes_per_day, resets_at }
+            UploadError::DailyBytes { limit: quotas.upload_bytes_day, resets_at }
         });
     }
 
