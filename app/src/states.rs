@@ -80,8 +80,8 @@ wire_enum! {
 }
 
 impl UploadState {
-    /// Uploads whose bytes count against the owner's storage: kept, or on their way to it
-    /// (an issued ticket counts its declared size, so concurrent tickets cannot overfill).
+    /// Uploads whose bytes count against the owner's storage: kept, or on their way to it (an
+    /// issued ticket counts its declared size at once).
     pub const HOLDING: [UploadState; 3] = [UploadState::Issued, UploadState::Confirming, UploadState::Ready];
 }
 

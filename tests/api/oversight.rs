@@ -131,6 +131,14 @@ async fn an_admin_sees_a_gallery_only_after_giving_a_reason_and_the_owner_sees_e
     assert!(bob.get("/account").await.body.contains("data-testid=\"access-none\""));
     // The owner cannot read other accounts' lists through it, nor an admin's gallery calls.
     list(&bob, &ada_id).await.refused(StatusCode::FORBIDDEN, "auth.forbidden");
+
+    // An admin who deletes their own account does not take the record of what they saw along.
+    app.admin("keeper@example.com").await;
+    let gone = admin.call("account/delete", &[("password", crate::helpers::PASSWORD), ("confirm", "DELETE")]).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    let entries: Vec<AccessEntry> = ada.call("account/access", &[]).await.json();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0].access.admin_email.as_str(), entries[0].opened.len()), ("root@example.com", 1));
 }
 
 #[tokio::test]

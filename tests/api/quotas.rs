@@ -3,11 +3,13 @@
 //! refused job reaches fal.
 
 use app::api::quotas::QuotaView;
+use app::server::jobs::rows::JobState;
+use darkroom::fake_fal::{Outcome, Scenario};
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{Client, Reply, TestApp};
-use crate::jobs::{TEXT, user_with_key};
+use crate::jobs::{TEXT, user_with_key, wait_for};
 
 const KIB: u64 = 1024;
 
@@ -93,8 +95,8 @@ async fn a_full_account_neither_uploads_nor_generates_until_it_makes_room() {
     let ada = user_with_key(&app, "ada@example.com", "api").await;
     let ada_id = admin.account_id("ada@example.com").await;
 
-    // A ticket counts its declared size at once: two that together pass the quota cannot both
-    // be had, whichever comes first.
+    // A ticket counts its declared size at once: after one, another that would pass the quota
+    // is refused.
     let first = ticket(&ada, 700 * KIB).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     let second = ticket(&ada, 400 * KIB).await;
@@ -120,5 +122,19 @@ async fn a_full_account_neither_uploads_nor_generates_until_it_makes_room() {
 
     // An admin's larger quota for the account lets it go on.
     set(&admin, &ada_id, "", "", "100").await;
-    assert!(ada.create_job(TEXT, json!({ "prompt": "a lighthouse" }), &[]).await.is_ok());
+    let made = ada.create_job(TEXT, json!({ "prompt": "a lighthouse" }), &[]).await.unwrap();
+    wait_for(&app, &made.id, JobState::Succeeded).await;
+    let result = ada.job_view(&made.id).await.assets[0].id.clone();
+    app.fake.script(Scenario { outcome: Outcome::ContentPolicy, ..Scenario::default() });
+    let failing = ada.create_job(TEXT, json!({ "prompt": "refused" }), &[]).await.unwrap();
+    wait_for(&app, &failing.id, JobState::Failed).await;
+
+    // Full again: neither a retry nor a copy of a result as an input gets through.
+    set(&admin, &ada_id, "", "", "0").await;
+    let sent = app.fake.submitted().len();
+    ada.call("jobs/retry", &[("id", &failing.id)]).await.refused(StatusCode::CONFLICT, "quota.storage_full");
+    admin.call("admin/jobs/retry", &[("id", &failing.id)]).await.refused(StatusCode::CONFLICT, "quota.storage_full");
+    ada.call("gallery/use_as_input", &[("id", &result)]).await.refused(StatusCode::CONFLICT, "quota.storage_full");
+    assert_eq!(app.fake.submitted().len(), sent, "nothing sent to fal");
+    assert_eq!(ada.job_view(&failing.id).await.state, JobState::Failed);
 }

@@ -87,6 +87,15 @@ async fn erase(db: &Db, storage: &Storage, user_id: &str, email: &str) -> Result
         Backend::Postgres => "DELETE FROM tower_sessions.session WHERE position(convert_to($1, 'UTF8') in data) > 0",
     };
     sqlx::query(sessions).bind(user_id).execute(&mut *tx).await?;
+    // What an admin opened of other accounts stays theirs to read: the account's owner is told
+    // who looked by the access's row, which keeps the admin's address.
+    sqlx::query("UPDATE audit_events SET actor_id = NULL WHERE actor_id = $1 AND action IN ($2, $3, $4)")
+        .bind(user_id)
+        .bind(Action::AccessOpened.as_str())
+        .bind(Action::GalleryViewed.as_str())
+        .bind(Action::AssetViewed.as_str())
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "DELETE FROM audit_events WHERE actor_id = $1 OR subject_id = $1 \
          OR detail_json LIKE $2 ESCAPE '\\' OR detail_json LIKE $3 ESCAPE '\\'",

@@ -4,6 +4,10 @@
 //!
 //! Storage is what the rows say an account keeps: its images (a ticket still being uploaded
 //! counts its declared size) and its results. Thumbnails, a few kilobytes each, are not counted.
+//! The check reads the total before the ticket or job is written, outside its statement: a
+//! burst of concurrent uploads can pass the quota by at most what those uploads declare (each
+//! at most the upload size limit). Daily counts, by contrast, are checked in the statement that
+//! counts them.
 
 use sqlx::Row;
 

@@ -44,13 +44,17 @@ fn Oversee(owner: String) -> impl IntoView {
     let query = Memo::new(move |_| params.with(|p| GalleryQuery::from_params(|name| p.get(name))));
     let viewing = Memo::new(move |_| params.with(|p| p.get("open")));
     let shelf = Shelf::overseeing(owner);
-    // Asked for only under an access: a refused call would make the page itself a 403.
+    // Asked for only under an access: a refused call would make the page itself a 403. Right
+    // after "Open the gallery" the access is the action's answer, whether or not `head` has
+    // started loading again yet.
     let first = Resource::new(
         move || (query.get(), versions()),
         move |(query, _)| async move {
-            match head.await {
-                Ok(Oversight { access: Some(_), .. }) => shelf.place.page(query, None).await,
-                _ => Ok(GalleryPage::default()),
+            let just_opened = open.value().get_untracked().is_some_and(|r| r.is_ok());
+            if just_opened || matches!(head.await, Ok(Oversight { access: Some(_), .. })) {
+                shelf.place.page(query, None).await
+            } else {
+                Ok(GalleryPage::default())
             }
         },
     );

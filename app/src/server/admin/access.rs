@@ -16,8 +16,10 @@ use crate::server::db::{Db, new_id, parse_id};
 /// A reason says something: "checking" is not one.
 pub const REASON_MIN_CHARS: usize = 10;
 pub const REASON_MAX_CHARS: usize = 500;
-/// The owner's list shows this many accesses, newest first.
+/// The owner's list shows this many accesses, newest first, and at most this many of the
+/// results they opened (the audit log keeps them all).
 pub const OWNER_LIST: i64 = 50;
+pub const OWNER_LIST_OPENED: i64 = 1000;
 
 /// One access: who, whose, why, and until when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +203,10 @@ pub enum Viewed<'a> {
 }
 
 /// Writes what `grant`'s admin is about to be shown, with the reason, to the audit log (and the
-/// access's counts). It is written before the answer: if it cannot be, nothing is shown.
+/// access's counts). It is written before the answer: if it cannot be, nothing is shown. So it
+/// records what was sent, and once more what a page render the server dropped as stuck and
+/// rendered again would have shown (rare, see the server's page renderer): it may over-count,
+/// never under-count.
 pub async fn record_view(db: &Db, grant: &Grant, viewed: Viewed<'_>, ip: &str, now: i64) -> Result<(), AccessError> {
     let actor = grant.admin_id.as_deref().unwrap_or_default();
     let (action, counter, detail) = match viewed {
@@ -249,7 +254,8 @@ pub async fn of_owner(db: &Db, owner_id: &str) -> Result<Vec<Seen>, AccessError>
     let marks = (0..grants.len()).map(|n| format!("${}", n + 2)).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT subject_id, at, detail_json FROM audit_events \
-         WHERE action = $1 AND subject_type = 'access' AND subject_id IN ({marks}) ORDER BY at DESC, id DESC"
+         WHERE action = $1 AND subject_type = 'access' AND subject_id IN ({marks}) ORDER BY at DESC, id DESC \
+         LIMIT {OWNER_LIST_OPENED}"
     );
     let mut query = sqlx::query(&sql).bind(Action::AssetViewed.as_str());
     for g in &grants {

@@ -142,6 +142,11 @@ pub async fn use_as_input(ctx: Gallery<'_>, user_id: &str, asset_id: &str, ip: &
         }
         .into());
     }
+    // The copy is a new image of the account's: it must fit in its storage quota.
+    let quotas = crate::server::quota::of(ctx.db, limits, user_id).await?;
+    if let Err((kept, limit)) = crate::server::quota::room_for(ctx.db, quotas, user_id, bytes).await? {
+        return Err(crate::server::uploads::UploadError::StorageFull { kept, limit }.into());
+    }
     let upload_id = new_id();
     let key = crate::server::uploads::policy::Keys::source(user_id, &upload_id);
     let storage = ctx.storage;

@@ -231,11 +231,7 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
     if crate::server::keys::status(&ctx.db, user_id).await.map_err(|e| JobError::Internal(e.to_string()))?.is_none() {
         return Err(JobError::NoKey);
     }
-    // A full account makes nothing new (its results would not fit); nothing reaches fal.
-    let quotas = crate::server::quota::of(ctx.db, ctx.uploads, user_id).await?;
-    if let Err((kept, limit)) = crate::server::quota::room_for(ctx.db, quotas, user_id, 0).await? {
-        return Err(JobError::StorageFull { kept, limit });
-    }
+    has_room(ctx, user_id).await?;
     let caps = crate::server::spend::caps_of(ctx.db, ctx.config.spend_caps, user_id).await?.effective;
     let estimate = estimate(ctx, user_id, model, &valid.params).await;
     if caps.any() && estimate.is_none() {
@@ -382,6 +378,15 @@ pub(crate) async fn cancel_at_fal(ctx: Jobs<'_>, job: &JobRow, request_id: &str)
     }
 }
 
+/// A full account makes nothing new (its results would not fit), so nothing reaches fal.
+async fn has_room(ctx: Jobs<'_>, user_id: &str) -> Result<(), JobError> {
+    let quotas = crate::server::quota::of(ctx.db, ctx.uploads, user_id).await?;
+    match crate::server::quota::room_for(ctx.db, quotas, user_id, 0).await? {
+        Ok(()) => Ok(()),
+        Err((kept, limit)) => Err(JobError::StorageFull { kept, limit }),
+    }
+}
+
 /// Queues `user_id`'s failed or canceled job again, with fresh attempts; `actor` as for [`cancel`].
 #[tracing::instrument(skip(ctx, ip))]
 pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, actor: &str, ip: &str) -> Result<JobRow, JobError> {
@@ -389,6 +394,7 @@ pub async fn retry(ctx: Jobs<'_>, user_id: &str, job_id: &str, actor: &str, ip: 
     if !JobState::RETRIABLE.contains(&job.state) {
         return Err(JobError::NotRetriable(job.state.as_str()));
     }
+    has_room(ctx, user_id).await?;
     // A retry uses the job's images again: they must still be there, and are kept from now.
     let images: Vec<String> = serde_json::from_str(&job.upload_ids_json).unwrap_or_default();
     let now = now_ms();
