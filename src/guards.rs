@@ -64,6 +64,27 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
     next.run(request).await
 }
 
+/// An access token is for the JSON API (`/api/v1`) only: sent anywhere else (the pages and
+/// their server functions, which go by the session cookie), it is refused rather than ignored,
+/// so a client that sent it to the wrong place learns so.
+pub async fn tokens_only_on_the_api(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let bearer_token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().get(..7).filter(|s| s.eq_ignore_ascii_case("bearer ")).map(|_| v.trim()[7..].trim()))
+        .is_some_and(|t| t.starts_with("drk_pat_"));
+    if bearer_token && !path.starts_with("/api/v1/") {
+        return AppError::new(
+            code::AUTH_TOKEN_NOT_ACCEPTED_HERE,
+            "Access tokens work only on the API (/api/v1); the web app signs in with its own session.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }

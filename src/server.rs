@@ -213,6 +213,7 @@ async fn router(state: AppState, sessions: SessionPool, embedded_s3: Option<&Emb
         .route("/hooks/fal", post(jobs::webhook::receive))
         .route("/events", get(jobs::live::stream))
         .route("/account/export", get(app::server::export::download))
+        .nest("/api/v1", app::server::api_v1::routes(state.clone()))
         .route(
             "/gallery/download",
             post(app::server::export::selection)
@@ -243,6 +244,7 @@ async fn router(state: AppState, sessions: SessionPool, embedded_s3: Option<&Emb
     Ok(app
         .layer(from_fn_with_state(state.clone(), request_timeout))
         .layer(from_fn_with_state(state.clone(), guards::same_origin))
+        .layer(from_fn(guards::tokens_only_on_the_api))
         .layer(from_fn_with_state(state.clone(), guards::security_headers))
         .layer(from_fn_with_state(state.clone(), guards::client_ip))
         .layer(from_fn(crate::observe::access_log))

@@ -111,6 +111,23 @@ codes! {
     /// makes room, waiting does not.
     QUOTA_STORAGE_FULL = "quota.storage_full" => 409;
     QUOTA_INVALID = "quota.invalid" => 400;
+
+    /// Not shaped like an access token, or its checksum fails (refused without a lookup).
+    TOKEN_MALFORMED = "token.malformed" => 401;
+    /// Revoked, expired, unknown, or its account disabled.
+    TOKEN_NOT_ACCEPTED = "token.not_accepted" => 401;
+    /// The token lacks the scope the route needs.
+    TOKEN_SCOPE_MISSING = "token.scope_missing" => 403;
+    TOKEN_INVALID = "token.invalid" => 400;
+    TOKEN_TOO_MANY = "token.too_many" => 409;
+    TOKEN_NOT_FOUND = "token.not_found" => 404;
+    /// An access token sent to a route of the web app, which only takes its session cookie.
+    AUTH_TOKEN_NOT_ACCEPTED_HERE = "auth.token_not_accepted_here" => 401;
+    /// A cookie sent to the JSON API, which only takes access tokens (so no other site can
+    /// make a browser call it).
+    AUTH_COOKIE_NOT_ACCEPTED = "auth.cookie_not_accepted" => 401;
+    /// Too many API requests from one token or one account in a minute.
+    API_RATE_LIMITED = "api.rate_limited" => 429;
     UPLOAD_NOT_FOUND = "upload.not_found" => 404;
     UPLOAD_INVALID_KEY = "upload.invalid_key" => 400;
     UPLOAD_EXPIRED = "upload.expired" => 410;

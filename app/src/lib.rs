@@ -17,6 +17,7 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 pub mod states;
+pub mod tokens;
 pub mod upload_queue;
 pub mod validate;
 pub mod views;

@@ -29,4 +29,5 @@ mod spending;
 mod storage;
 #[path = "../../app/src/server/uploads/testdata.rs"]
 mod testdata;
+mod tokens;
 mod uploads;

@@ -10,4 +10,5 @@ pub mod keys;
 pub mod oversight;
 pub mod quotas;
 pub mod spending;
+pub mod tokens;
 pub mod uploads;

@@ -49,6 +49,8 @@ pub enum Action {
     GalleryViewed,
     AssetViewed,
     QuotasSet,
+    TokenCreated,
+    TokenRevoked,
 }
 
 impl Action {
@@ -75,6 +77,8 @@ impl Action {
             Self::AccountExported => "account.exported",
             Self::SpendCapsSet => "spend.caps_set",
             Self::QuotasSet => "quota.set",
+            Self::TokenCreated => "token.created",
+            Self::TokenRevoked => "token.revoked",
             Self::AdminDenied => "admin.denied",
             Self::AccessOpened => "admin.access_opened",
             Self::GalleryViewed => "admin.gallery_viewed",

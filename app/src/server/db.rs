@@ -233,6 +233,7 @@ migrations! {
     17 "0017_admin",
     18 "0018_admin_access",
     19 "0019_quotas",
+    20 "0020_access_tokens",
 }
 
 impl MigrationSource<'static> for Embedded {

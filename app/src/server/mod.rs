@@ -2,6 +2,7 @@
 //! `crate::api` authorize, validate and call exactly one of them.
 
 pub mod admin;
+pub mod api_v1;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod secret_file;
 pub mod spend;
 pub mod state;
 pub mod storage;
+pub mod tokens;
 #[cfg(test)]
 mod untrusted_bytes;
 pub mod uploads;

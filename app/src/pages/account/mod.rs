@@ -5,6 +5,7 @@ mod deletion;
 mod security;
 mod spending;
 mod storage;
+mod tokens;
 
 use leptos::html;
 use leptos::prelude::*;
@@ -157,6 +158,7 @@ pub fn AccountPage() -> impl IntoView {
             <spending::SpendingCard />
             <storage::StorageCard />
             <access::AccessCard />
+            <tokens::TokensCard />
             <security::EmailCard />
             <security::PasswordCard change=change_password />
             <security::SessionsCard change=change_password />

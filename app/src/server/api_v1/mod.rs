@@ -1,0 +1,130 @@
+//! The JSON API for mobile apps and scripts, under `/api/v1`: the same services the pages use,
+//! called by a personal access token (`Authorization: Bearer drk_pat_…`), never by a cookie,
+//! answering errors as `application/problem+json`. Each route names the scope it needs.
+
+mod problem;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+pub use problem::Problem;
+
+use crate::error::{AppError, code};
+use crate::server::auth::users::User;
+use crate::server::config::RateLimit;
+use crate::server::state::AppState;
+use crate::server::tokens::{self, TokenRow};
+use crate::tokens::Scope;
+
+/// Requests one token may make, and one account across all its tokens, per minute.
+const PER_TOKEN: RateLimit = RateLimit { max: 600, window: std::time::Duration::from_secs(60) };
+const PER_ACCOUNT: RateLimit = RateLimit { max: 1200, window: std::time::Duration::from_secs(60) };
+
+/// The routes, each behind [`caller`].
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new().route("/me", get(me)).route_layer(from_fn_with_state(state, caller))
+}
+
+/// Who is calling: the token's account and the token itself.
+#[derive(Clone)]
+pub struct Caller {
+    pub user: User,
+    pub token: TokenRow,
+}
+
+impl Caller {
+    /// The caller's token may do `scope`, or the answer is 403 `token.scope_missing`.
+    pub fn needs(&self, scope: Scope) -> Result<(), Problem> {
+        if self.token.allows(scope) {
+            return Ok(());
+        }
+        Err(Problem::from(AppError::new(
+            code::TOKEN_SCOPE_MISSING,
+            format!("This token may not do that: it needs the scope {}.", scope.as_str()),
+        )))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Problem> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(|| Problem::from(AppError::unauthenticated()))
+    }
+}
+
+/// Authenticates every API request by its token, before any route runs: a request that carries
+/// a cookie is refused (a browser sends cookies on its own, so a cookie here could only be
+/// another site's doing), as is one without a token or with one that does not work; then the
+/// token's and the account's rate limits apply.
+async fn caller(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if request.headers().contains_key(http::header::COOKIE) {
+        return Problem::from(AppError::new(
+            code::AUTH_COOKIE_NOT_ACCEPTED,
+            "The API takes an access token (Authorization: Bearer drk_pat_…), not a cookie.",
+        ))
+        .into_response();
+    }
+    let bearer = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let Some(raw) = bearer else {
+        let missing =
+            AppError::new(code::AUTH_UNAUTHENTICATED, "Send an access token: Authorization: Bearer drk_pat_…");
+        let mut refused = Problem::from(missing).into_response();
+        refused.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+        return refused;
+    };
+    let (user, token) = match tokens::authenticate(&state.db, raw, crate::format::now_ms()).await {
+        Ok(found) => found,
+        Err(err) => return Problem::from(AppError::from(err)).into_response(),
+    };
+    for (bucket, limit) in
+        [(format!("api-token:{}", token.id), PER_TOKEN), (format!("api-user:{}", user.id), PER_ACCOUNT)]
+    {
+        match crate::server::rate_limit::hit(&state.db, &bucket, limit).await {
+            Ok(None) => {}
+            Ok(Some(wait)) => {
+                let error = AppError::new(code::API_RATE_LIMITED, "Too many requests; slow down.")
+                    .retry_after(wait.as_secs().max(1));
+                return Problem::from(error).into_response();
+            }
+            Err(err) => {
+                tracing::error!(%err, "API rate limit");
+                return Problem::from(AppError::internal()).into_response();
+            }
+        }
+    }
+    request.extensions_mut().insert(Caller { user, token });
+    next.run(request).await
+}
+
+/// `GET /api/v1/me`: the account the token belongs to.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Me {
+    id: String,
+    email: String,
+    role: &'static str,
+    created_at: String,
+    /// The calling token's scopes.
+    scopes: Vec<Scope>,
+}
+
+async fn me(caller: Caller) -> Result<axum::Json<Me>, Problem> {
+    caller.needs(Scope::AccountRead)?;
+    Ok(axum::Json(Me {
+        id: caller.user.id.clone(),
+        email: caller.user.email.clone(),
+        role: caller.user.role.as_str(),
+        created_at: crate::server::db::rfc3339(caller.user.created_at),
+        scopes: caller.token.scopes.clone(),
+    }))
+}

@@ -1,0 +1,55 @@
+//! Errors as RFC 9457 problem details (`application/problem+json`): `type`, `title`, `status`,
+//! the stable `code` and the message as `detail`. Built from the same [`AppError`] the pages
+//! get, which never carries a signed URL, a key or a trace.
+
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::AppError;
+
+/// An API error answer.
+#[derive(Debug)]
+pub struct Problem(pub AppError);
+
+impl From<AppError> for Problem {
+    fn from(error: AppError) -> Self {
+        Self(error)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: &'a str,
+    locale: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let status = http::StatusCode::from_u16(error.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = Body {
+            kind: format!("urn:darkroom:error:{}", error.code),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            code: &error.code,
+            detail: &error.message,
+            locale: "en",
+            field: error.field.as_deref(),
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (status, json).into_response();
+        let headers = response.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = error.retry_after_secs {
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+        }
+        response
+    }
+}
