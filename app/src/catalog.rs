@@ -66,6 +66,8 @@ pub enum Kind {
 
 #[derive(Debug, PartialEq)]
 pub struct Preset {
+    /// Stable, for the API (`hairstyleId`).
+    pub id: &'static str,
     pub label: &'static str,
     pub prompt: &'static str,
 }
@@ -226,34 +228,42 @@ pub static MODELS: &[Model] = &[
 /// recognisably themselves.
 pub static HAIRSTYLES: &[Preset] = &[
     Preset {
+        id: "bob-cut",
         label: "Bob cut",
         prompt: "Give the person in this photo a sleek chin-length bob cut. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "pixie-cut",
         label: "Pixie cut",
         prompt: "Give the person in this photo a short textured pixie cut. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "curly-afro",
         label: "Curly afro",
         prompt: "Give the person in this photo a full, rounded curly afro. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "buzz-cut",
         label: "Buzz cut",
         prompt: "Give the person in this photo a very short buzz cut. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "long-waves",
         label: "Long waves",
         prompt: "Give the person in this photo long, loose beach waves past the shoulders. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "braids",
         label: "Braids",
         prompt: "Give the person in this photo long box braids. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "undercut",
         label: "Undercut",
         prompt: "Give the person in this photo an undercut: short sides with longer hair swept back on top. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair. Photorealistic.",
     },
     Preset {
+        id: "platinum-blonde",
         label: "Platinum blonde",
         prompt: "Keep the person's haircut but dye their hair platinum blonde. Keep their face, identity, expression, skin, clothing, lighting and background exactly as they are; change only the hair colour. Photorealistic.",
     },

@@ -128,6 +128,15 @@ codes! {
     AUTH_COOKIE_NOT_ACCEPTED = "auth.cookie_not_accepted" => 401;
     /// Too many API requests from one token or one account in a minute.
     API_RATE_LIMITED = "api.rate_limited" => 429;
+    /// An `Idempotency-Key` that is not 1 to 255 visible ASCII characters.
+    API_IDEMPOTENCY_KEY_INVALID = "api.idempotency_key_invalid" => 400;
+    /// An `Idempotency-Key` used before for a different request.
+    API_IDEMPOTENCY_MISMATCH = "api.idempotency_mismatch" => 422;
+    /// The first request with this `Idempotency-Key` is still running; retry in a moment.
+    API_IDEMPOTENCY_IN_PROGRESS = "api.idempotency_in_progress" => 409;
+    TRYON_UNKNOWN_HAIRSTYLE = "tryon.unknown_hairstyle" => 400;
+    /// No job (or no try-on) of the caller's with that id.
+    API_JOB_NOT_FOUND = "api.job_not_found" => 404;
     UPLOAD_NOT_FOUND = "upload.not_found" => 404;
     UPLOAD_INVALID_KEY = "upload.invalid_key" => 400;
     UPLOAD_EXPIRED = "upload.expired" => 410;
@@ -143,6 +152,10 @@ codes! {
     UPLOAD_UNDECODABLE = "upload.undecodable" => 422;
     UPLOAD_TOO_MANY_PIXELS = "upload.too_many_pixels" => 422;
     UPLOAD_STORAGE_UNAVAILABLE = "upload.storage_unavailable" => 503;
+    /// The API's confirm of a key nothing was uploaded to.
+    UPLOAD_OBJECT_MISSING = "upload.object_missing" => 404;
+    /// The API's confirm found an image other than its metadata said; the image was deleted.
+    UPLOAD_METADATA_MISMATCH = "upload.metadata_mismatch" => 422;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]

@@ -234,6 +234,7 @@ migrations! {
     18 "0018_admin_access",
     19 "0019_quotas",
     20 "0020_access_tokens",
+    21 "0021_idempotency",
 }
 
 impl MigrationSource<'static> for Embedded {

@@ -2,20 +2,26 @@
 //! called by a personal access token (`Authorization: Bearer drk_pat_…`), never by a cookie,
 //! answering errors as `application/problem+json`. Each route names the scope it needs.
 
+mod assets;
+mod idempotency;
+mod jobs;
 mod problem;
+mod tryons;
+mod uploads;
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
-pub use problem::Problem;
+pub use problem::{JsonBody, Problem};
 
 use crate::error::{AppError, code};
 use crate::server::auth::users::User;
 use crate::server::config::RateLimit;
+use crate::server::request::{ClientIp, RequestId};
 use crate::server::state::AppState;
 use crate::server::tokens::{self, TokenRow};
 use crate::tokens::Scope;
@@ -26,14 +32,31 @@ const PER_ACCOUNT: RateLimit = RateLimit { max: 1200, window: std::time::Duratio
 
 /// The routes, each behind [`caller`].
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new().route("/me", get(me)).route_layer(from_fn_with_state(state, caller))
+    Router::new()
+        .route("/me", get(me))
+        .route("/me/credits", get(jobs::credits))
+        .route("/uploads/presign", post(uploads::presign))
+        .route("/uploads/confirm", post(uploads::confirm))
+        .route("/hairstyles", get(tryons::hairstyles))
+        .route("/try-ons", post(tryons::create))
+        .route("/try-ons/{id}", get(tryons::get))
+        .route("/jobs", post(jobs::create))
+        .route("/jobs/{id}", get(jobs::get))
+        .route("/assets", get(assets::list))
+        .route("/assets/{id}", get(assets::get).delete(assets::delete))
+        .route("/assets/{id}/favorite", post(assets::favorite))
+        .route_layer(from_fn_with_state(state, caller))
 }
 
-/// Who is calling: the token's account and the token itself.
+/// Who is calling: the token's account and the token itself, and from where.
 #[derive(Clone)]
 pub struct Caller {
     pub user: User,
     pub token: TokenRow,
+    pub ip: String,
+    /// The origin the client addressed us by, for links that must work from there.
+    pub origin: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -102,7 +125,10 @@ async fn caller(State(state): State<AppState>, mut request: Request, next: Next)
             }
         }
     }
-    request.extensions_mut().insert(Caller { user, token });
+    let ip = request.extensions().get::<ClientIp>().map_or_else(|| "unknown".to_owned(), |ip| ip.0.clone());
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
+    let origin = crate::server::request::origin_of(request.headers(), state.config.trusted_proxies);
+    request.extensions_mut().insert(Caller { user, token, ip, origin, request_id });
     next.run(request).await
 }
 

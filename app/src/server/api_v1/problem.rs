@@ -53,3 +53,25 @@ impl IntoResponse for Problem {
         response
     }
 }
+
+/// A JSON request body whose rejection (not JSON, wrong fields, too large) answers as a problem
+/// (400 `request.malformed`), like every other API error.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(Problem(AppError::new(
+                crate::error::code::REQUEST_MALFORMED,
+                format!("The request body is not what this route takes: {}", rejection.body_text()),
+            ))),
+        }
+    }
+}
