@@ -211,6 +211,17 @@ impl AppError {
     pub fn status(&self) -> u16 {
         self.status
     }
+
+    /// The same error for a reader of `locale`: the server's own message in English (it says
+    /// more), the catalog's message in another language (see [`crate::messages`]).
+    pub fn localized(mut self, locale: crate::messages::Locale) -> Self {
+        if locale != crate::messages::Locale::En
+            && let Some(text) = crate::messages::message(&self.code, locale)
+        {
+            self.message = text.to_owned();
+        }
+        self
+    }
 }
 
 /// Outside server functions (plain axum routes), an error is answered as the same JSON body.

@@ -13,6 +13,7 @@ pub mod components;
 pub mod error;
 pub mod format;
 pub mod gallery;
+pub mod messages;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;

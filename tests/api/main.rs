@@ -12,6 +12,7 @@ mod helpers;
 mod inputs;
 mod jobs;
 mod keys;
+mod locale;
 mod mobile;
 mod operations;
 mod outages;

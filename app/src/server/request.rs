@@ -98,14 +98,27 @@ pub fn seen() -> auth::logins::Seen {
 }
 
 /// Runs a server function body and, when it fails, answers with the error's HTTP status (and
-/// `Retry-After` for rate limits). Plain HTML form posts keep Leptos's redirect-back instead, so
-/// forms still work before the page is hydrated.
+/// `Retry-After` for rate limits), its message in the browser's language. Plain HTML form posts
+/// keep Leptos's redirect-back instead, so forms still work before the page is hydrated.
 pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
-    let result = body.await;
+    let result = body.await.map_err(|err| err.localized(locale()));
     if let Err(err) = &result {
         answer_with_status(err);
     }
     result
+}
+
+/// The language the browser asks for (`Accept-Language`), for the messages of errors.
+pub fn locale() -> crate::messages::Locale {
+    with_context::<Parts, _>(|parts| {
+        parts
+            .headers
+            .get(http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map(crate::messages::Locale::from_accept_language)
+    })
+    .flatten()
+    .unwrap_or_default()
 }
 
 /// Sets the response's status (and `Retry-After`) from `err`, when there is a request being

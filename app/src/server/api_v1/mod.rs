@@ -19,6 +19,7 @@ use serde::Serialize;
 pub use problem::{JsonBody, Problem};
 
 use crate::error::{AppError, code};
+use crate::messages::Locale;
 use crate::server::auth::users::User;
 use crate::server::config::RateLimit;
 use crate::server::request::{ClientIp, RequestId};
@@ -46,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/assets/{id}", get(assets::get).delete(assets::delete))
         .route("/assets/{id}/favorite", post(assets::favorite))
         .route_layer(from_fn_with_state(state, caller))
+        .route_layer(axum::middleware::from_fn(locale))
 }
 
 /// Who is calling: the token's account and the token itself, and from where.
@@ -130,6 +132,40 @@ async fn caller(State(state): State<AppState>, mut request: Request, next: Next)
     let origin = crate::server::request::origin_of(request.headers(), state.config.trusted_proxies);
     request.extensions_mut().insert(Caller { user, token, ip, origin, request_id });
     next.run(request).await
+}
+
+/// Largest JSON body the API reads (its requests are a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Decides the request's language, before anything can fail: the `locale` of a JSON body when
+/// it names one we speak, else `Accept-Language`. Every error of the request is in it.
+async fn locale(request: Request, next: Next) -> Response {
+    let mut locale = request
+        .headers()
+        .get(http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(Locale::from_accept_language)
+        .unwrap_or_default();
+    let json = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let request = if json {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+            let error = AppError::new(code::REQUEST_TOO_LARGE, "The request is larger than the API accepts.");
+            return problem::in_locale(locale, async { Problem::from(error).into_response() }).await;
+        };
+        let named = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("locale").and_then(|l| l.as_str()).and_then(Locale::parse));
+        locale = named.unwrap_or(locale);
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        request
+    };
+    problem::in_locale(locale, next.run(request)).await
 }
 
 /// `GET /api/v1/me`: the account the token belongs to.

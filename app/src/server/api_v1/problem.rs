@@ -6,6 +6,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::AppError;
+use crate::messages::Locale;
+
+tokio::task_local! {
+    /// The language of the request being answered, set by [`in_locale`] around each request.
+    static LOCALE: Locale;
+}
+
+/// Runs `answer` with its errors in `locale`.
+pub async fn in_locale<F: std::future::Future>(locale: Locale, answer: F) -> F::Output {
+    LOCALE.scope(locale, answer).await
+}
 
 /// An API error answer.
 #[derive(Debug)]
@@ -32,7 +43,8 @@ struct Body<'a> {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let error = self.0;
+        let locale = LOCALE.try_with(|l| *l).unwrap_or_default();
+        let error = self.0.localized(locale);
         let status = http::StatusCode::from_u16(error.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = Body {
             kind: format!("urn:darkroom:error:{}", error.code),
@@ -40,7 +52,7 @@ impl IntoResponse for Problem {
             status: status.as_u16(),
             code: &error.code,
             detail: &error.message,
-            locale: "en",
+            locale: locale.as_str(),
             field: error.field.as_deref(),
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();

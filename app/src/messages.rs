@@ -1,0 +1,126 @@
+//! The error-message catalog: one message per error code in English and in Spanish, read from
+//! `app/locales/{en,es}.txt` (`code = message` lines). Errors are answered in the language the
+//! request asks for (decided per request, from its `locale` or `Accept-Language`, never from
+//! global state): the server's own English message, which says more (sizes, limits, times), or
+//! the catalog's message in the other language. The API and the web app's server functions use
+//! the same catalog.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    #[default]
+    En,
+    Es,
+}
+
+impl Locale {
+    pub const ALL: [Locale; 2] = [Locale::En, Locale::Es];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::En => "en",
+            Self::Es => "es",
+        }
+    }
+
+    /// A language tag (`es`, `es-MX`, `EN_us`) to the locale it names, when it is one we speak.
+    pub fn parse(tag: &str) -> Option<Self> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Self::En),
+            "es" => Some(Self::Es),
+            _ => None,
+        }
+    }
+
+    /// The best locale an `Accept-Language` header allows (by its q-values, the first of equals
+    /// winning); English when it names none of ours. Only the first 20 entries are read.
+    pub fn from_accept_language(header: &str) -> Self {
+        let mut best: Option<(Self, u16)> = None;
+        for entry in header.split(',').take(20) {
+            let mut parts = entry.split(';');
+            let Some(locale) = parts.next().and_then(Self::parse) else { continue };
+            let weight = parts.find_map(|p| p.trim().strip_prefix("q=")).map_or(Some(1000), |q| {
+                q.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).map(|q| (q * 1000.0) as u16)
+            });
+            let Some(weight) = weight.filter(|w| *w > 0) else { continue };
+            if best.is_none_or(|(_, w)| weight > w) {
+                best = Some((locale, weight));
+            }
+        }
+        best.map_or(Self::En, |(locale, _)| locale)
+    }
+}
+
+static EN: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| catalog(include_str!("../locales/en.txt")));
+static ES: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| catalog(include_str!("../locales/es.txt")));
+
+fn catalog(text: &'static str) -> HashMap<&'static str, &'static str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once(" = "))
+        .map(|(code, message)| (code.trim(), message.trim()))
+        .collect()
+}
+
+/// The catalog's message for `code` in `locale`.
+pub fn message(code: &str, locale: Locale) -> Option<&'static str> {
+    match locale {
+        Locale::En => EN.get(code).copied(),
+        Locale::Es => ES.get(code).copied(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::code;
+
+    #[test]
+    fn every_error_code_has_a_message_in_every_language_and_nothing_else_does() {
+        for locale in Locale::ALL {
+            for c in code::ALL {
+                let text = message(c.name, locale);
+                assert!(text.is_some_and(|t| !t.is_empty()), "{} has no {} message", c.name, locale.as_str());
+            }
+            let table = if locale == Locale::En { &*EN } else { &*ES };
+            let known: Vec<&str> = code::ALL.iter().map(|c| c.name).collect();
+            let stray: Vec<&&str> = table.keys().filter(|k| !known.contains(k)).collect();
+            assert!(stray.is_empty(), "{} messages for no code: {stray:?}", locale.as_str());
+        }
+        assert_ne!(message("upload.too_large", Locale::Es), message("upload.too_large", Locale::En));
+    }
+
+    #[test]
+    fn the_header_picks_the_best_language_we_speak() {
+        for (header, expected) in [
+            ("", Locale::En),
+            ("es", Locale::Es),
+            ("es-MX,es;q=0.9,en;q=0.8", Locale::Es),
+            ("en-US,en;q=0.9,es;q=0.8", Locale::En),
+            ("fr-FR,fr;q=0.9,es;q=0.5", Locale::Es),
+            ("de, fr", Locale::En),
+            ("en;q=0.2, es;q=0.7", Locale::Es),
+            ("es;q=0, en;q=0.1", Locale::En),
+            ("es;q=abc", Locale::En),
+            ("*", Locale::En),
+        ] {
+            assert_eq!(Locale::from_accept_language(header), expected, "{header:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any header is read without a panic, to one of our locales.
+        #[test]
+        fn any_header_is_read_safely(header in "\\PC{0,200}") {
+            let locale = Locale::from_accept_language(&header);
+            proptest::prop_assert!(Locale::ALL.contains(&locale));
+        }
+    }
+}
