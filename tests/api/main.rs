@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod locale;
 mod mobile;
+mod openapi;
 mod operations;
 mod outages;
 mod oversight;

@@ -16,11 +16,13 @@ use crate::states::AssetKind;
 use crate::tokens::Scope;
 
 /// A result as the API shows it. Links are short-lived.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiAsset {
     id: String,
     job_id: String,
+    /// `image`, `video`, `audio` or `file`.
+    #[schema(value_type = String)]
     kind: AssetKind,
     model: String,
     prompt: Option<String>,
@@ -61,7 +63,7 @@ impl From<GalleryItem> for ApiAsset {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AssetsPage {
     items: Vec<ApiAsset>,
     /// Pass as `after` for the next page; absent on the last.
@@ -69,7 +71,19 @@ pub struct AssetsPage {
     next: Option<String>,
 }
 
-/// `GET /assets?q=&kind=&model=&from=&to=&view=favorites|trash&after=`: newest first.
+/// The caller's results, newest first, 60 a page, with the gallery's filters and search.
+#[utoipa::path(get, path = "/api/v1/assets", tag = "assets",
+    params(
+        ("q" = Option<String>, Query, description = "Words of the prompt"),
+        ("kind" = Option<String>, Query, description = "image or video"),
+        ("model" = Option<String>, Query, description = "A model's endpoint id"),
+        ("from" = Option<String>, Query, description = "YYYY-MM-DD, UTC"),
+        ("to" = Option<String>, Query, description = "YYYY-MM-DD, UTC, included"),
+        ("view" = Option<String>, Query, description = "favorites or trash"),
+        ("after" = Option<String>, Query, description = "The previous page's next"),
+    ),
+    responses((status = 200, body = AssetsPage), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["assets:read"])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,7 +101,10 @@ pub async fn list(
     Ok(Json(AssetsPage { items: page.items.into_iter().map(ApiAsset::from).collect(), next: page.next }))
 }
 
-/// `GET /assets/{id}`.
+/// One of the caller's results, with a short-lived link.
+#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
+    responses((status = 200, body = ApiAsset), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["assets:read"])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,7 +116,7 @@ pub async fn get(
     Ok(Json(ApiAsset::from(detail.item)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FavoriteRequest {
     #[serde(default = "yes")]
@@ -110,7 +127,11 @@ fn yes() -> bool {
     true
 }
 
-/// `POST /assets/{id}/favorite` with `{"favorite": true|false}` (true when the body is `{}`).
+/// Favorites (`{"favorite": true}`, also `{}`) or unfavorites a result.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/favorite", tag = "assets", params(("id" = String, Path)),
+    request_body = FavoriteRequest,
+    responses((status = 200, body = ApiAsset), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["assets:write"])))]
 pub async fn favorite(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,7 +146,10 @@ pub async fn favorite(
     Ok(Json(ApiAsset::from(detail.item)))
 }
 
-/// `DELETE /assets/{id}`: the result and its files are deleted for good; 204.
+/// Deletes a result and its files for good.
+#[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["assets:write"])))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,12 +16,13 @@ use crate::states::JobState;
 use crate::tokens::Scope;
 use crate::views::JobView;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct JobRequest {
+pub struct JobRequest {
     /// A catalog endpoint id (`fal-ai/nano-banana`, …).
     model: String,
     #[serde(default)]
+    #[schema(value_type = Object)]
     params: Map<String, Value>,
     /// Uploaded images, by key (or id), for the models that take them.
     #[serde(default)]
@@ -29,14 +30,16 @@ struct JobRequest {
 }
 
 /// A job as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiJob {
     pub id: String,
     model: String,
     /// `queued`, `processing`, `succeeded` or `failed`, as for try-ons.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// The job's exact state (`submitted`, `persisting`, `canceled`, …).
+    #[schema(value_type = String)]
     state: JobState,
     created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,7 +49,7 @@ pub struct ApiJob {
     pub error: Option<JobFailure>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiResult {
     pub id: String,
@@ -58,7 +61,7 @@ pub struct ApiResult {
 }
 
 /// Why a job failed, as its owner is told.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct JobFailure {
     pub code: String,
     pub message: String,
@@ -96,8 +99,12 @@ pub fn api_job(view: JobView) -> ApiJob {
     }
 }
 
-/// `POST /jobs`: 202 with the new job (or, for a retry with the same `Idempotency-Key`, the
-/// first request's).
+/// Starts a job of any catalog model: 202 with the new job (or, for a retry with the same
+/// `Idempotency-Key`, the first request's).
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = JobRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key gets the same job")),
+    responses((status = 202, body = ApiJob), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["jobs:write"])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,7 +141,10 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(api_job(view))))
 }
 
-/// `GET /jobs/{id}`.
+/// One of the caller's jobs, with its results' short-lived links.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = ApiJob), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["jobs:read"])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -147,7 +157,7 @@ pub async fn get(
     Ok(Json(api_job(view)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiCredits {
     /// `None` when the saved key may not read billing (fal needs an ADMIN-scope key for it).
@@ -155,7 +165,10 @@ pub struct ApiCredits {
     currency: Option<String>,
 }
 
-/// `GET /me/credits`: the fal credit balance of the caller's saved key.
+/// The fal credit balance of the caller's saved key.
+#[utoipa::path(get, path = "/api/v1/me/credits", tag = "account",
+    responses((status = 200, body = ApiCredits), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["account:read"])))]
 pub async fn credits(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiCredits>, Problem> {
     caller.needs(Scope::AccountRead)?;
     let key = crate::server::keys::load(&state.db, &state.vault, &caller.user.id)

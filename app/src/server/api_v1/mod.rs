@@ -5,6 +5,7 @@
 mod assets;
 mod idempotency;
 mod jobs;
+pub mod openapi;
 mod problem;
 mod tryons;
 mod uploads;
@@ -13,7 +14,7 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde::Serialize;
 
 pub use problem::{JsonBody, Problem};
@@ -31,23 +32,51 @@ use crate::tokens::Scope;
 const PER_TOKEN: RateLimit = RateLimit { max: 600, window: std::time::Duration::from_secs(60) };
 const PER_ACCOUNT: RateLimit = RateLimit { max: 1200, window: std::time::Duration::from_secs(60) };
 
-/// The routes, each behind [`caller`].
+/// Every API route: (method, path under `/api/v1`). The router is built from this list, and
+/// the OpenAPI document describes exactly these (a test holds the two together).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/me"),
+    ("get", "/me/credits"),
+    ("post", "/uploads/presign"),
+    ("post", "/uploads/confirm"),
+    ("get", "/hairstyles"),
+    ("post", "/try-ons"),
+    ("get", "/try-ons/{id}"),
+    ("post", "/jobs"),
+    ("get", "/jobs/{id}"),
+    ("get", "/assets"),
+    ("get", "/assets/{id}"),
+    ("delete", "/assets/{id}"),
+    ("post", "/assets/{id}/favorite"),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<AppState> {
+    match (method, path) {
+        ("get", "/me") => get(me),
+        ("get", "/me/credits") => get(jobs::credits),
+        ("post", "/uploads/presign") => post(uploads::presign),
+        ("post", "/uploads/confirm") => post(uploads::confirm),
+        ("get", "/hairstyles") => get(tryons::hairstyles),
+        ("post", "/try-ons") => post(tryons::create),
+        ("get", "/try-ons/{id}") => get(tryons::get),
+        ("post", "/jobs") => post(jobs::create),
+        ("get", "/jobs/{id}") => get(jobs::get),
+        ("get", "/assets") => get(assets::list),
+        ("get", "/assets/{id}") => get(assets::get),
+        ("delete", "/assets/{id}") => delete(assets::delete),
+        ("post", "/assets/{id}/favorite") => post(assets::favorite),
+        _ => panic!("the API route {method} {path} has no handler"),
+    }
+}
+
+/// The routes of [`ROUTES`], each behind [`caller`], and the public description of them.
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/me", get(me))
-        .route("/me/credits", get(jobs::credits))
-        .route("/uploads/presign", post(uploads::presign))
-        .route("/uploads/confirm", post(uploads::confirm))
-        .route("/hairstyles", get(tryons::hairstyles))
-        .route("/try-ons", post(tryons::create))
-        .route("/try-ons/{id}", get(tryons::get))
-        .route("/jobs", post(jobs::create))
-        .route("/jobs/{id}", get(jobs::get))
-        .route("/assets", get(assets::list))
-        .route("/assets/{id}", get(assets::get).delete(assets::delete))
-        .route("/assets/{id}/favorite", post(assets::favorite))
+    let api = ROUTES
+        .iter()
+        .fold(Router::new(), |router, (method, path)| router.route(path, handler(method, path)))
         .route_layer(from_fn_with_state(state, caller))
-        .route_layer(axum::middleware::from_fn(locale))
+        .route_layer(axum::middleware::from_fn(locale));
+    Router::new().route("/openapi.json", get(openapi::json)).route("/reference", get(openapi::reference)).merge(api)
 }
 
 /// Who is calling: the token's account and the token itself, and from where.
@@ -168,18 +197,23 @@ async fn locale(request: Request, next: Next) -> Response {
     problem::in_locale(locale, next.run(request)).await
 }
 
-/// `GET /api/v1/me`: the account the token belongs to.
-#[derive(Serialize)]
+/// The account the token belongs to.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Me {
+pub struct Me {
     id: String,
     email: String,
+    #[schema(value_type = String)]
     role: &'static str,
     created_at: String,
     /// The calling token's scopes.
+    #[schema(value_type = Vec<String>)]
     scopes: Vec<Scope>,
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = Me), (status = "4XX", body = problem::ProblemDetails)),
+    security(("token" = ["account:read"])))]
 async fn me(caller: Caller) -> Result<axum::Json<Me>, Problem> {
     caller.needs(Scope::AccountRead)?;
     Ok(axum::Json(Me {

@@ -28,16 +28,28 @@ impl From<AppError> for Problem {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// An error as RFC 9457 problem details.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDetails<'a> {
+    /// `urn:darkroom:error:<code>`.
     #[serde(rename = "type")]
     kind: String,
+    #[schema(value_type = String)]
     title: &'a str,
     status: u16,
+    /// The stable error code (every one is listed in this document's `x-error-codes`).
+    #[schema(value_type = String)]
     code: &'a str,
+    /// What went wrong, for the user, in `locale`.
+    #[schema(value_type = String)]
     detail: &'a str,
+    /// `en` or `es`.
+    #[schema(value_type = String)]
     locale: &'a str,
+    /// The request field it is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     field: Option<&'a str>,
 }
 
@@ -46,7 +58,7 @@ impl IntoResponse for Problem {
         let locale = LOCALE.try_with(|l| *l).unwrap_or_default();
         let error = self.0.localized(locale);
         let status = http::StatusCode::from_u16(error.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let body = Body {
+        let body = ProblemDetails {
             kind: format!("urn:darkroom:error:{}", error.code),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),

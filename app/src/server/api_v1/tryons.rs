@@ -15,21 +15,24 @@ use crate::server::state::AppState;
 use crate::server::uploads::policy;
 use crate::tokens::Scope;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Hairstyle {
     id: &'static str,
     name: &'static str,
     prompt: &'static str,
 }
 
-/// `GET /hairstyles`: every style a try-on can ask for.
+/// Every style a try-on can ask for.
+#[utoipa::path(get, path = "/api/v1/hairstyles", tag = "try-ons",
+    responses((status = 200, body = Vec<Hairstyle>), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = [])))]
 pub async fn hairstyles(_caller: Caller) -> Json<Vec<Hairstyle>> {
     Json(HAIRSTYLES.iter().map(|p| Hairstyle { id: p.id, name: p.label, prompt: p.prompt }).collect())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TryOnRequest {
+pub struct TryOnRequest {
     /// The uploaded selfie's key, as `POST /uploads/presign` gave it.
     key: String,
     hairstyle_id: String,
@@ -40,10 +43,12 @@ struct TryOnRequest {
     locale: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TryOnResponse {
     job_id: String,
+    /// `queued`, `processing`, `succeeded` or `failed`.
+    #[schema(value_type = String)]
     status: &'static str,
     /// A short-lived link to the result, once there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,8 +60,12 @@ pub struct TryOnResponse {
     error: Option<super::jobs::JobFailure>,
 }
 
-/// `POST /try-ons`: 202 with the new job (or, for a retry with the same `Idempotency-Key`, the
+/// Starts a try-on: 202 with the new job (or, for a retry with the same `Idempotency-Key`, the
 /// job the first request made).
+#[utoipa::path(post, path = "/api/v1/try-ons", tag = "try-ons", request_body = TryOnRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key gets the same job")),
+    responses((status = 202, body = TryOnResponse), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["jobs:write"])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,7 +100,10 @@ pub async fn create(
     Ok((StatusCode::ACCEPTED, Json(answer(&state, &caller, job).await?)))
 }
 
-/// `GET /try-ons/{id}`: where the try-on is, with its result's link once it succeeded.
+/// Where the try-on is, with its result's short-lived link once it succeeded.
+#[utoipa::path(get, path = "/api/v1/try-ons/{id}", tag = "try-ons", params(("id" = String, Path, description = "The jobId")),
+    responses((status = 200, body = TryOnResponse), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["jobs:read"])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,

@@ -15,7 +15,7 @@ use crate::server::state::AppState;
 use crate::server::uploads::{self, IssueRequest, UploadError, Uploads, policy};
 use crate::tokens::Scope;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadRequest {
     content_type: String,
@@ -28,7 +28,7 @@ pub struct UploadRequest {
     filename: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadResponse {
     upload_url: String,
@@ -39,6 +39,10 @@ pub struct UploadResponse {
     headers: BTreeMap<String, String>,
 }
 
+/// Asks for an upload: a presigned PUT that can store only the declared bytes, for five minutes.
+#[utoipa::path(post, path = "/api/v1/uploads/presign", tag = "uploads", request_body = UploadRequest,
+    responses((status = 200, body = UploadResponse), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["uploads:write"])))]
 pub async fn presign(
     State(state): State<AppState>,
     caller: Caller,
@@ -63,7 +67,7 @@ pub async fn presign(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UploadConfirmRequest {
     key: String,
@@ -73,14 +77,14 @@ pub struct UploadConfirmRequest {
     metadata: Metadata,
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metadata {
     width: Option<u32>,
     height: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Confirmed {
     key: String,
@@ -92,8 +96,11 @@ pub struct Confirmed {
     kept_until: Option<String>,
 }
 
-/// 404 when nothing was stored for the key; 422 when the stored image is not what the metadata
-/// says (the image is then deleted).
+/// Confirms an upload once its bytes are stored: 404 when nothing was stored for the key; 422
+/// when the stored image is not what the metadata says (the image is then deleted).
+#[utoipa::path(post, path = "/api/v1/uploads/confirm", tag = "uploads", request_body = UploadConfirmRequest,
+    responses((status = 200, body = Confirmed), (status = "4XX", body = super::problem::ProblemDetails)),
+    security(("token" = ["uploads:write"])))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
