@@ -251,3 +251,131 @@ async fn any_model_runs_through_the_api_and_its_results_are_listed_favorited_and
     assert!(stranger.get("/assets").await.json::<Value>()["items"].as_array().unwrap().is_empty());
     assert_eq!(script.get(&format!("/assets/{result}")).await.json::<Value>()["favorite"], true);
 }
+
+/// `method` on `path` by `client`, with `body` when it posts.
+async fn call(client: &App, method: &str, path: &str, body: &Value) -> Reply {
+    let url = format!("{}{path}", client.base);
+    let request = match method {
+        "get" => client.http.get(url),
+        "post" => client.http.post(url).json(body),
+        _ => client.http.delete(url),
+    };
+    client.send(request).await
+}
+
+/// Every API route with the scope it needs and what someone else's token gets for ada's things
+/// (`None`: the route has nothing of ada's in it).
+fn matrix(
+    key: &str,
+    job: &str,
+    result: &str,
+) -> Vec<(&'static str, &'static str, String, Option<&'static str>, Value, Option<&'static str>)> {
+    let png = json!({ "contentType": "image/png", "byteLength": 10, "checksum": "ab".repeat(32) });
+    vec![
+        ("get", "/me", "/me".into(), Some("account:read"), Value::Null, None),
+        ("get", "/me/credits", "/me/credits".into(), Some("account:read"), Value::Null, None),
+        ("post", "/uploads/presign", "/uploads/presign".into(), Some("uploads:write"), png, None),
+        (
+            "post",
+            "/uploads/confirm",
+            "/uploads/confirm".into(),
+            Some("uploads:write"),
+            json!({ "key": key, "metadata": {} }),
+            Some("upload.not_found"),
+        ),
+        ("get", "/hairstyles", "/hairstyles".into(), None, Value::Null, None),
+        (
+            "post",
+            "/try-ons",
+            "/try-ons".into(),
+            Some("jobs:write"),
+            json!({ "key": key, "hairstyleId": "bob-cut", "locale": "en" }),
+            Some("upload.not_found"),
+        ),
+        ("get", "/try-ons/{id}", format!("/try-ons/{job}"), Some("jobs:read"), Value::Null, Some("api.job_not_found")),
+        (
+            "post",
+            "/jobs",
+            "/jobs".into(),
+            Some("jobs:write"),
+            json!({ "model": crate::jobs::EDIT, "params": { "prompt": "x" }, "images": [key] }),
+            Some("upload.not_found"),
+        ),
+        ("get", "/jobs/{id}", format!("/jobs/{job}"), Some("jobs:read"), Value::Null, Some("api.job_not_found")),
+        ("get", "/assets", "/assets".into(), Some("assets:read"), Value::Null, None),
+        (
+            "get",
+            "/assets/{id}",
+            format!("/assets/{result}"),
+            Some("assets:read"),
+            Value::Null,
+            Some("gallery.not_found"),
+        ),
+        (
+            "post",
+            "/assets/{id}/favorite",
+            format!("/assets/{result}/favorite"),
+            Some("assets:write"),
+            json!({}),
+            Some("gallery.not_found"),
+        ),
+        (
+            "delete",
+            "/assets/{id}",
+            format!("/assets/{result}"),
+            Some("assets:write"),
+            Value::Null,
+            Some("gallery.not_found"),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn every_api_route_refuses_a_token_without_its_scope_and_hides_other_accounts_things() {
+    let app = TestApp::spawn().await;
+    let ada = crate::jobs::user_with_key(&app, "ada@example.com", "api").await;
+    let bob = crate::jobs::user_with_key(&app, "bob@example.com", "api").await;
+    let phone = App::new(&app, &token(&ada, &ALL_SCOPES).await);
+    let stranger = App::new(&app, &token(&bob, &ALL_SCOPES).await);
+    let (key, confirmed) = phone.upload(&testdata::png(48, 64), json!({})).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    let started = phone.try_on(&json!({ "key": key, "hairstyleId": "bob-cut", "locale": "en" }), None).await;
+    let job = started.json::<Value>()["jobId"].as_str().unwrap().to_owned();
+    let done = eventually("the try-on to succeed", || async {
+        let now: Value = phone.get(&format!("/try-ons/{job}")).await.json();
+        (now["status"] == "succeeded").then_some(now)
+    })
+    .await;
+    let result = done["resultId"].as_str().unwrap().to_owned();
+    let rows = matrix(&key, &job, &result);
+    let covered: std::collections::BTreeSet<(&str, &str)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    let routed: std::collections::BTreeSet<(&str, &str)> = app::server::api_v1::ROUTES.iter().copied().collect();
+    assert_eq!(covered, routed, "every route is in the matrix");
+
+    for (method, route, path, scope, body, stranger_gets) in &rows {
+        if let Some(scope) = scope {
+            let others: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| s != scope).collect();
+            let narrow = App::new(&app, &token(&ada, &others).await);
+            let refused = call(&narrow, method, path, body).await;
+            assert_eq!(
+                (refused.status, refused.code().as_str()),
+                (StatusCode::FORBIDDEN, "token.scope_missing"),
+                "{method} {route}: {}",
+                refused.body
+            );
+        }
+        if let Some(code) = stranger_gets {
+            let hidden = call(&stranger, method, path, body).await;
+            assert_eq!(
+                (hidden.status, hidden.code().as_str()),
+                (StatusCode::NOT_FOUND, *code),
+                "{method} {route}: {}",
+                hidden.body
+            );
+        }
+    }
+    // Nothing of ada's moved: the result is there, not a favorite, in nobody else's list.
+    let mine: Value = phone.get(&format!("/assets/{result}")).await.json();
+    assert_eq!(mine["favorite"], false);
+    assert!(stranger.get("/assets").await.json::<Value>()["items"].as_array().unwrap().is_empty());
+}

@@ -152,3 +152,29 @@ async fn tokens_are_shown_once_scoped_expiring_revocable_and_only_for_the_api() 
         "this one needed the database"
     );
 }
+
+#[tokio::test]
+async fn each_token_and_each_account_has_its_own_rate_limit() {
+    let app = TestApp::spawn_with(&[("DARKROOM_API_REQUESTS_PER_MINUTE", "3")]).await;
+    let ada = app.user("ada@example.com").await;
+    let bob = app.user("bob@example.com").await;
+    let first: CreatedToken = create(&ada, "one", &["account:read"], 1).await.json();
+    let second: CreatedToken = create(&ada, "two", &["account:read"], 1).await.json();
+    let bobs: CreatedToken = create(&bob, "bob", &["account:read"], 1).await.json();
+    for _ in 0..3 {
+        assert_eq!(api(&app, &first.token, "/me").await.status, StatusCode::OK);
+    }
+    let limited = api(&app, &first.token, "/me").await;
+    problem(&limited, StatusCode::TOO_MANY_REQUESTS, "api.rate_limited");
+    assert!(limited.header("retry-after").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| (1..=60).contains(&s)));
+    // Another token of the same account goes on, until the account's own limit (twice a
+    // token's: 6, of which the first token used 3; its refused request did not count).
+    let mut answered = Vec::new();
+    for _ in 0..4 {
+        answered.push(api(&app, &second.token, "/me").await.status);
+    }
+    assert_eq!(answered, [StatusCode::OK, StatusCode::OK, StatusCode::OK, StatusCode::TOO_MANY_REQUESTS]);
+    problem(&api(&app, &second.token, "/me").await, StatusCode::TOO_MANY_REQUESTS, "api.rate_limited");
+    // Someone else's token is not slowed by ada's.
+    assert_eq!(api(&app, &bobs.token, "/me").await.status, StatusCode::OK);
+}

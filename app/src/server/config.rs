@@ -165,6 +165,10 @@ pub struct AuthConfig {
     /// How long a verified session is trusted without reading the database again, when nothing
     /// that ends sessions happened meanwhile (zero: every request reads it).
     pub session_recheck: Duration,
+    /// JSON API requests per minute for one access token (`DARKROOM_API_REQUESTS_PER_MINUTE`,
+    /// 600); an account may make twice as many across its tokens.
+    pub api_token_limit: RateLimit,
+    pub api_account_limit: RateLimit,
 }
 
 #[derive(Clone, Debug)]
@@ -395,6 +399,9 @@ impl Config {
         );
 
         let minutes = |m: u64| Duration::from_secs(m * 60);
+        let api_per_minute =
+            u32::try_from(parse_u64("DARKROOM_API_REQUESTS_PER_MINUTE", get("DARKROOM_API_REQUESTS_PER_MINUTE"), 600)?)
+                .map_err(|_| bad("DARKROOM_API_REQUESTS_PER_MINUTE", "is too large"))?;
         let auth = AuthConfig {
             allow_signup: parse_bool("DARKROOM_ALLOW_SIGNUP", get("DARKROOM_ALLOW_SIGNUP"), true)?,
             first_user_admin: parse_bool("DARKROOM_FIRST_USER_ADMIN", get("DARKROOM_FIRST_USER_ADMIN"), false)?,
@@ -407,6 +414,8 @@ impl Config {
                     as u32,
                 window: minutes(15),
             },
+            api_token_limit: RateLimit { max: api_per_minute, window: minutes(1) },
+            api_account_limit: RateLimit { max: api_per_minute.saturating_mul(2), window: minutes(1) },
             signup_limit: RateLimit { max: 5, window: minutes(60) },
             signup_ip_limit: RateLimit {
                 max: parse_u64("DARKROOM_SIGNUPS_PER_IP", get("DARKROOM_SIGNUPS_PER_IP"), 10)? as u32,

@@ -22,15 +22,10 @@ pub use problem::{JsonBody, Problem};
 use crate::error::{AppError, code};
 use crate::messages::Locale;
 use crate::server::auth::users::User;
-use crate::server::config::RateLimit;
 use crate::server::request::{ClientIp, RequestId};
 use crate::server::state::AppState;
 use crate::server::tokens::{self, TokenRow};
 use crate::tokens::Scope;
-
-/// Requests one token may make, and one account across all its tokens, per minute.
-const PER_TOKEN: RateLimit = RateLimit { max: 600, window: std::time::Duration::from_secs(60) };
-const PER_ACCOUNT: RateLimit = RateLimit { max: 1200, window: std::time::Duration::from_secs(60) };
 
 /// Every API route: (method, path under `/api/v1`). The router is built from this list, and
 /// the OpenAPI document describes exactly these (a test holds the two together).
@@ -140,9 +135,11 @@ async fn caller(State(state): State<AppState>, mut request: Request, next: Next)
         Ok(found) => found,
         Err(err) => return Problem::from(AppError::from(err)).into_response(),
     };
-    for (bucket, limit) in
-        [(format!("api-token:{}", token.id), PER_TOKEN), (format!("api-user:{}", user.id), PER_ACCOUNT)]
-    {
+    let limits = [
+        (format!("api-token:{}", token.id), state.config.auth.api_token_limit),
+        (format!("api-user:{}", user.id), state.config.auth.api_account_limit),
+    ];
+    for (bucket, limit) in limits {
         match crate::server::rate_limit::hit(&state.db, &bucket, limit).await {
             Ok(None) => {}
             Ok(Some(wait)) => {
