@@ -99,6 +99,25 @@ pub fn api_job(view: JobView) -> ApiJob {
     }
 }
 
+/// Queues `model` with `params` and `images` for the caller, once per `Idempotency-Key` (a retry
+/// with the key gets the first request's job): the try-ons' and the jobs' way in.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    key: Option<&str>,
+    fingerprint: &str,
+    model: &str,
+    params: &Map<String, Value>,
+    images: &[String],
+) -> Result<rows::JobRow, AppError> {
+    let ctx = jobs::Jobs::from(state);
+    idempotency::once(&state.db, &caller.user.id, key, fingerprint, crate::format::now_ms(), || async {
+        let new = NewJob { model, params, images, request_id: caller.request_id.clone() };
+        Ok(jobs::create(ctx, &caller.user.id, &caller.ip, new).await?)
+    })
+    .await
+}
+
 /// Starts a job of any catalog model: 202 with the new job (or, for a retry with the same
 /// `Idempotency-Key`, the first request's).
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = JobRequest,
@@ -125,18 +144,7 @@ pub async fn create(
         .map(|key| policy::upload_id_from_client(key, &caller.user.id))
         .collect::<Result<Vec<_>, _>>()
         .map_err(AppError::from)?;
-    let ctx = jobs::Jobs::from(&state);
-    let now = crate::format::now_ms();
-    let job = idempotency::once(&state.db, &caller.user.id, key.as_deref(), &fingerprint, now, || async {
-        let new = NewJob {
-            model: &request.model,
-            params: &request.params,
-            images: &images,
-            request_id: caller.request_id.clone(),
-        };
-        Ok(jobs::create(ctx, &caller.user.id, &caller.ip, new).await?)
-    })
-    .await?;
+    let job = start(&state, &caller, key.as_deref(), &fingerprint, &request.model, &request.params, &images).await?;
     let view = jobs::views::one((&state).into(), job, caller.origin.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(api_job(view))))
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{Caller, JsonBody, Problem, idempotency};
 use crate::catalog::{HAIRSTYLE_TRY_ON, HAIRSTYLES};
 use crate::error::{AppError, code};
-use crate::server::jobs::{self, JobError, NewJob, rows};
+use crate::server::jobs::{self, JobError, rows};
 use crate::server::state::AppState;
 use crate::server::uploads::policy;
 use crate::tokens::Scope;
@@ -89,14 +89,8 @@ pub async fn create(
     };
     let params: Map<String, Value> = json!({ "prompt": prompt }).as_object().cloned().unwrap_or_default();
     let images = [upload];
-    let ctx = jobs::Jobs::from(&state);
-    let now = crate::format::now_ms();
-    let job = idempotency::once(&state.db, &caller.user.id, key.as_deref(), &fingerprint, now, || async {
-        let new =
-            NewJob { model: HAIRSTYLE_TRY_ON, params: &params, images: &images, request_id: caller.request_id.clone() };
-        Ok(jobs::create(ctx, &caller.user.id, &caller.ip, new).await?)
-    })
-    .await?;
+    let job =
+        super::jobs::start(&state, &caller, key.as_deref(), &fingerprint, HAIRSTYLE_TRY_ON, &params, &images).await?;
     Ok((StatusCode::ACCEPTED, Json(answer(&state, &caller, job).await?)))
 }
 
