@@ -276,6 +276,17 @@ pub fn find(endpoint: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.endpoint == endpoint)
 }
 
+impl Model {
+    /// Whether a job of this model with these inputs is a hairstyle try-on: one of the model's
+    /// styles, maybe followed by the user's own words. The same model editing a photo from any
+    /// other instruction is not, and needs no face.
+    pub fn is_try_on(&self, params: &Map<String, Value>) -> bool {
+        let Some(prompt) = params.get("prompt").and_then(Value::as_str) else { return false };
+        let prompt = prompt.trim_start();
+        self.presets.iter().any(|style| prompt.starts_with(style.prompt))
+    }
+}
+
 /// An input the catalog refused, naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invalid {
@@ -533,6 +544,19 @@ mod tests {
         assert_eq!(field(json!({"prompt": "x", "sync_mode": true})), "sync_mode", "unknown inputs never reach fal");
         assert_eq!(field(json!({"prompt": "x", "image_urls": ["https://evil"]})), "image_urls");
         assert_eq!(flux.validate(&params(json!({"prompt": "x"})), &[ID.into()]).unwrap_err().field, "images");
+    }
+
+    #[test]
+    fn a_try_on_is_a_style_with_or_without_more_words() {
+        let edit = find(HAIRSTYLE_TRY_ON).unwrap();
+        let with = |prompt: &str| edit.is_try_on(json!({ "prompt": prompt }).as_object().unwrap());
+        let style = HAIRSTYLES[0].prompt;
+        assert!(with(style));
+        assert!(with(&format!("  {style} Make it auburn.")));
+        assert!(!with("Replace the sky with a sunset."));
+        assert!(!with(&style[..style.len() / 2]));
+        assert!(!edit.is_try_on(&Map::new()));
+        assert!(!find("fal-ai/nano-banana").unwrap().is_try_on(json!({ "prompt": style }).as_object().unwrap()));
     }
 
     #[test]

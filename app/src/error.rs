@@ -135,6 +135,10 @@ codes! {
     /// The first request with this `Idempotency-Key` is still running; retry in a moment.
     API_IDEMPOTENCY_IN_PROGRESS = "api.idempotency_in_progress" => 409;
     TRYON_UNKNOWN_HAIRSTYLE = "tryon.unknown_hairstyle" => 400;
+    /// The try-on's selfie shows no face of usable size.
+    TRYON_NO_FACE = "tryon.no_face" => 422;
+    /// The try-on's selfie shows several people.
+    TRYON_MANY_FACES = "tryon.many_faces" => 422;
     /// No job (or no try-on) of the caller's with that id.
     API_JOB_NOT_FOUND = "api.job_not_found" => 404;
     UPLOAD_NOT_FOUND = "upload.not_found" => 404;

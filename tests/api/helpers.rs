@@ -224,6 +224,8 @@ impl TestApp {
             ("DARKROOM_JOB_RETRY_BASE_MS", "100"),
             ("DARKROOM_WORKER_TICK_MS", "50"),
             ("DARKROOM_WEBHOOK_GRACE_SECS", "30"),
+            // Synthetic test images have no faces; the face check's own tests turn it on.
+            ("DARKROOM_FACE_CHECK", "off"),
         ] {
             vars.insert(name.into(), value.into());
         }

@@ -29,7 +29,12 @@ pub(crate) async fn user_with_key(app: &TestApp, email: &str, kind: &str) -> Cli
 }
 
 pub(crate) async fn selfie(client: &Client) -> String {
-    let (_, reply) = upload(client, &testdata::png(48, 64), "image/png").await;
+    upload_id(client, &testdata::png(48, 64), "image/png").await
+}
+
+/// The id of `bytes`, uploaded and confirmed through the web app.
+pub(crate) async fn upload_id(client: &Client, bytes: &[u8], content_type: &str) -> String {
+    let (_, reply) = upload(client, bytes, content_type).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.json::<Value>()["id"].as_str().unwrap().to_owned()
 }

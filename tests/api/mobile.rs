@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{Client, Reply, TestApp, eventually};
 use crate::testdata;
 
+/// Real photographs (see tests/fixtures/README.md): one face, and none.
+const SELFIE: &[u8] = include_bytes!("../fixtures/selfie.jpg");
+const LANDSCAPE: &[u8] = include_bytes!("../fixtures/landscape.jpg");
+
 const ALL_SCOPES: [&str; 6] =
     ["uploads:write", "jobs:write", "jobs:read", "assets:read", "assets:write", "account:read"];
 
@@ -56,11 +60,15 @@ impl App {
 
     /// Presign, PUT and confirm `bytes` as a PNG; answers the key and the confirm's reply.
     async fn upload(&self, bytes: &[u8], metadata: Value) -> (String, Reply) {
+        self.upload_as(bytes, "image/png", metadata).await
+    }
+
+    async fn upload_as(&self, bytes: &[u8], content_type: &str, metadata: Value) -> (String, Reply) {
         let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes));
         let presigned = self
             .post(
                 "/uploads/presign",
-                json!({ "contentType": "image/png", "byteLength": bytes.len(), "checksum": checksum, "locale": "en" }),
+                json!({ "contentType": content_type, "byteLength": bytes.len(), "checksum": checksum, "locale": "en" }),
             )
             .await;
         assert_eq!(presigned.status, StatusCode::OK, "{}", presigned.body);
@@ -81,17 +89,17 @@ impl App {
 
 #[tokio::test]
 async fn a_mobile_app_uploads_a_selfie_tries_a_hairstyle_on_fetches_and_deletes_the_result() {
-    let app = TestApp::spawn().await;
+    // A real selfie, so the face check runs as it does by default.
+    let app = TestApp::spawn_with(&[("DARKROOM_FACE_CHECK", "on")]).await;
     let ada = crate::jobs::user_with_key(&app, "ada@example.com", "api").await;
     let phone = App::new(&app, &token(&ada, &ALL_SCOPES).await);
-    let selfie = testdata::png(48, 64);
 
     // Upload: presign, PUT, confirm (the metadata must match the image).
-    let (key, confirmed) = phone.upload(&selfie, json!({ "width": 48, "height": 64 })).await;
+    let (key, confirmed) = phone.upload_as(SELFIE, "image/jpeg", json!({ "width": 512, "height": 512 })).await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(
         (confirmed.json::<Value>()["width"].as_i64(), confirmed.json::<Value>()["height"].as_i64()),
-        (Some(48), Some(64))
+        (Some(512), Some(512))
     );
 
     // The styles, then a try-on, sent three times at once with one key: one job.
@@ -134,6 +142,70 @@ async fn a_mobile_app_uploads_a_selfie_tries_a_hairstyle_on_fetches_and_deletes_
     assert!(!reqwest::get(url).await.unwrap().status().is_success(), "the result's file is gone");
     let again = phone.send(phone.http.delete(format!("{}/assets/{result}", phone.base))).await;
     assert_eq!((again.status, again.code().as_str()), (StatusCode::NOT_FOUND, "gallery.not_found"));
+}
+
+/// Two people side by side: `selfie.jpg` twice.
+fn group_photo() -> Vec<u8> {
+    let selfie = image::load_from_memory(SELFIE).unwrap().to_rgb8();
+    let mut canvas = image::RgbImage::new(selfie.width() * 2, selfie.height());
+    image::imageops::replace(&mut canvas, &selfie, 0, 0);
+    image::imageops::replace(&mut canvas, &selfie, i64::from(selfie.width()), 0);
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgb8(canvas)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+#[tokio::test]
+async fn a_try_on_without_exactly_one_face_is_refused_in_the_users_language_before_fal_hears_of_it() {
+    let app = TestApp::spawn_with(&[("DARKROOM_FACE_CHECK", "on")]).await;
+    let ada = crate::jobs::user_with_key(&app, "ada@example.com", "api").await;
+    let phone = App::new(&app, &token(&ada, &ALL_SCOPES).await);
+    let (landscape, ok) = phone.upload_as(LANDSCAPE, "image/jpeg", json!({})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let (group, ok) = phone.upload(&group_photo(), json!({})).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let fal_calls = app.fake.requests().len();
+
+    let refused =
+        phone.try_on(&json!({ "key": landscape, "hairstyleId": "bob-cut", "locale": "en" }), Some("k1")).await;
+    refused.refused(StatusCode::UNPROCESSABLE_ENTITY, "tryon.no_face");
+    assert!(refused.json::<Value>()["detail"].as_str().unwrap().contains("No face"), "{}", refused.body);
+    let spanish = phone.try_on(&json!({ "key": landscape, "hairstyleId": "bob-cut", "locale": "es" }), None).await;
+    spanish.refused(StatusCode::UNPROCESSABLE_ENTITY, "tryon.no_face");
+    assert!(spanish.json::<Value>()["detail"].as_str().unwrap().contains("ninguna cara"), "{}", spanish.body);
+    let crowd = phone.try_on(&json!({ "key": group, "hairstyleId": "pixie-cut" }), None).await;
+    crowd.refused(StatusCode::UNPROCESSABLE_ENTITY, "tryon.many_faces");
+    assert!(crowd.json::<Value>()["detail"].as_str().unwrap().contains("2 faces"), "{}", crowd.body);
+    // The web app's try-on (a style's instruction) is checked the same way.
+    let web_landscape = crate::jobs::upload_id(&ada, LANDSCAPE, "image/jpeg").await;
+    let style = app::catalog::HAIRSTYLES[0].prompt;
+    let web = ada.create_job(app::catalog::HAIRSTYLE_TRY_ON, json!({ "prompt": style }), &[&web_landscape]).await;
+    let web = web.expect_err("a landscape is no selfie");
+    assert_eq!((web.status, web.code().as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "tryon.no_face"), "{}", web.body);
+    let jobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(&app.db().pool).await.unwrap();
+    assert_eq!(jobs, 0, "no job was made");
+    assert!(
+        app.fake.requests()[fal_calls..].iter().all(|r| !r.path.contains("nano-banana")),
+        "no refused try-on reached fal"
+    );
+
+    // A refused key is not spent: the same key starts the try-on once the photo is right.
+    let (selfie, _) = phone.upload_as(SELFIE, "image/jpeg", json!({})).await;
+    let retried = phone.try_on(&json!({ "key": selfie, "hairstyleId": "bob-cut", "locale": "en" }), Some("k1")).await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
+    // An edit from any other instruction is not a try-on and needs no face.
+    let edit = json!({ "prompt": "Make the sky a sunset." });
+    ada.create_job(app::catalog::HAIRSTYLE_TRY_ON, edit, &[&web_landscape]).await.expect("an ordinary edit");
+
+    // Turned off, the check lets a landscape through.
+    let unchecked = TestApp::spawn_with(&[("DARKROOM_FACE_CHECK", "off")]).await;
+    let bob = crate::jobs::user_with_key(&unchecked, "bob@example.com", "api").await;
+    let bobs_phone = App::new(&unchecked, &token(&bob, &ALL_SCOPES).await);
+    let (landscape, _) = bobs_phone.upload_as(LANDSCAPE, "image/jpeg", json!({})).await;
+    let allowed = bobs_phone.try_on(&json!({ "key": landscape, "hairstyleId": "bob-cut" }), None).await;
+    assert_eq!(allowed.status, StatusCode::ACCEPTED, "{}", allowed.body);
 }
 
 #[tokio::test]

@@ -257,6 +257,9 @@ pub struct JobConfig {
     /// What each user's jobs may spend per UTC day and month, estimated, unless an admin set
     /// their own caps (`DARKROOM_SPEND_CAP_DAY_USD`, `DARKROOM_SPEND_CAP_MONTH_USD`; off by default).
     pub spend_caps: crate::server::spend::Caps,
+    /// Hairstyle try-ons need a selfie with exactly one face, checked before fal is asked
+    /// (`DARKROOM_FACE_CHECK`, on by default).
+    pub face_check: bool,
 }
 
 impl InputDelivery {
@@ -529,6 +532,7 @@ impl Config {
             )
             .map_err(|problem| bad("DARKROOM_FFMPEG", problem))?,
             spool_dir: data_dir.join("spool"),
+            face_check: parse_bool("DARKROOM_FACE_CHECK", get("DARKROOM_FACE_CHECK"), true)?,
         };
         if jobs.retry_window > jobs.fal_output_ttl {
             return Err(bad(

@@ -10,6 +10,7 @@ pub mod csp;
 pub mod db;
 pub mod erase;
 pub mod export;
+pub mod faces;
 pub mod fal;
 pub mod gallery;
 pub mod jobs;

@@ -14,6 +14,7 @@ pub mod outputs;
 mod persist;
 pub mod poster;
 pub mod rows;
+mod selfie;
 mod setbacks;
 pub mod transition;
 pub mod views;
@@ -150,6 +151,14 @@ pub enum JobError {
     /// The account keeps `kept` bytes of its storage quota `limit`: new results would not fit.
     #[error("storage quota reached")]
     StorageFull { kept: u64, limit: u64 },
+    /// A try-on's selfie shows no usable face.
+    #[error("no face in the selfie")]
+    NoFace,
+    /// A try-on's selfie shows this many faces of similar size.
+    #[error("{0} faces in the selfie")]
+    ManyFaces(usize),
+    #[error("storage: {0}")]
+    Storage(String),
     #[error(transparent)]
     Fal(#[from] crate::server::fal::FalError),
     #[error("database: {0}")]
@@ -190,6 +199,19 @@ impl From<JobError> for AppError {
             JobError::OverCap(exceeded) => exceeded.into(),
             JobError::StorageFull { kept, limit } => {
                 AppError::new(code::QUOTA_STORAGE_FULL, crate::server::quota::full_message(kept, limit))
+            }
+            JobError::NoFace => AppError::new(
+                code::TRYON_NO_FACE,
+                "No face was found in this photo. Choose a selfie where your face is clearly visible, facing the camera.",
+            ),
+            JobError::ManyFaces(count) => AppError::new(
+                code::TRYON_MANY_FACES,
+                format!("This photo shows {count} faces. Choose a photo of just one person for the try-on."),
+            ),
+            JobError::Storage(_) => {
+                tracing::error!(%err, "storage unavailable for a job");
+                AppError::new(code::STORAGE_UNAVAILABLE, "Storage is not answering right now. Try again in a minute.")
+                    .retry_after(60)
             }
             JobError::EstimateUnavailable => AppError::new(
                 code::SPEND_ESTIMATE_UNAVAILABLE,
@@ -232,6 +254,12 @@ pub async fn create(ctx: Jobs<'_>, user_id: &str, ip: &str, new: NewJob<'_>) -> 
         return Err(JobError::NoKey);
     }
     has_room(ctx, user_id).await?;
+    // Before anything is estimated or reserved: a try-on without a usable face never starts.
+    if ctx.config.face_check && model.is_try_on(&valid.params) {
+        if let Some(selfie) = valid.images.first() {
+            selfie::require_one_face(ctx, user_id, selfie).await?;
+        }
+    }
     let caps = crate::server::spend::caps_of(ctx.db, ctx.config.spend_caps, user_id).await?.effective;
     let estimate = estimate(ctx, user_id, model, &valid.params).await;
     if caps.any() && estimate.is_none() {

@@ -22,7 +22,7 @@ use crate::server::db::now_ms;
 use crate::server::storage::Fetched;
 
 /// Decoding a 50-megapixel photo takes hundreds of megabytes: one decode per core at a time.
-fn decode_slots() -> &'static Semaphore {
+pub(crate) fn decode_slots() -> &'static Semaphore {
     static SLOTS: OnceLock<Semaphore> = OnceLock::new();
     SLOTS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }

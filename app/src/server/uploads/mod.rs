@@ -14,6 +14,7 @@ pub mod testdata;
 mod tickets;
 
 pub use confirm::confirm;
+pub(crate) use confirm::decode_slots;
 pub use library::{Image, list, remove};
 pub use rows::UploadState;
 pub use sweep::{Sweep, SweepPosition, SweepReport, sweep};
