@@ -2,6 +2,7 @@
 # Installs what the build and the tests need, only when it is missing or the wrong version.
 # Usage: .ci/tools.sh <tool>...   (rust-wasm cargo-leptos wasm-bindgen wasm-opt chromium ffmpeg node-deps network)
 #        .ci/tools.sh postgres    prints a PostgreSQL URL the tests may create databases with
+#        .ci/tools.sh api-fuzz    installs schemathesis and openapi-spec-validator, prints their bin directory
 #        .ci/tools.sh garage      starts a local Garage and prints the variables that point tests at it
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ cd "$(dirname "$0")/.."
 CARGO_LEPTOS_VERSION=0.3.10
 GARAGE_VERSION=2.5.0
 WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate pinned in Cargo.toml
+SCHEMATHESIS_VERSION=4.32.5
+OPENAPI_SPEC_VALIDATOR_VERSION=0.9.0
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -72,6 +75,22 @@ node_deps() {
     say "installing the browser-test packages (npm ci)"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2)
   fi
+}
+
+# The API fuzzer and the OpenAPI validator, from PyPI, in a virtualenv of their own. Prints the
+# directory holding their commands.
+api_fuzz() {
+  local venv="$HOME/.cache/darkroom/venv"
+  # Read whole before matching: grep -q closing the pipe early would fail it under pipefail.
+  local have; have=$("$venv/bin/pip" freeze 2>/dev/null || true)
+  if ! grep -qx "schemathesis==$SCHEMATHESIS_VERSION" <<<"$have" \
+     || ! grep -qx "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" <<<"$have"; then
+    say "installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator from PyPI"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" \
+      "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2
+  fi
+  echo "$venv/bin"
 }
 
 # A PostgreSQL the tests can use: $DARKROOM_TEST_PG_URL, else the machine's server on
@@ -144,6 +163,7 @@ for tool in "$@"; do
     node-deps) node_deps ;;
     network) network_tools ;;
     postgres) postgres ;;
+    api-fuzz) api_fuzz ;;
     garage) garage_server ;;
     *) echo "unknown tool: $tool" >&2; exit 2 ;;
   esac

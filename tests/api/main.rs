@@ -6,6 +6,7 @@ mod admin;
 mod auth;
 mod cli;
 mod fal;
+mod fuzz;
 mod gallery;
 mod hardening;
 mod helpers;

@@ -72,7 +72,7 @@ pub struct AssetsPage {
 }
 
 /// The caller's results, newest first, 60 a page, with the gallery's filters and search.
-#[utoipa::path(get, path = "/api/v1/assets", tag = "assets",
+#[utoipa::path(get, path = "/api/v1/assets", operation_id = "listAssets", tag = "assets",
     params(
         ("q" = Option<String>, Query, description = "Words of the prompt"),
         ("kind" = Option<String>, Query, description = "image or video"),
@@ -82,7 +82,7 @@ pub struct AssetsPage {
         ("view" = Option<String>, Query, description = "favorites or trash"),
         ("after" = Option<String>, Query, description = "The previous page's next"),
     ),
-    responses((status = 200, body = AssetsPage), (status = "4XX", body = super::problem::ProblemDetails)),
+    responses((status = 200, body = AssetsPage), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["assets:read"])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -102,8 +102,8 @@ pub async fn list(
 }
 
 /// One of the caller's results, with a short-lived link.
-#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
-    responses((status = 200, body = ApiAsset), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(get, path = "/api/v1/assets/{id}", operation_id = "getAsset", tag = "assets", params(("id" = String, Path)),
+    responses((status = 200, body = ApiAsset), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["assets:read"])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -128,9 +128,9 @@ fn yes() -> bool {
 }
 
 /// Favorites (`{"favorite": true}`, also `{}`) or unfavorites a result.
-#[utoipa::path(post, path = "/api/v1/assets/{id}/favorite", tag = "assets", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/api/v1/assets/{id}/favorite", operation_id = "favoriteAsset", tag = "assets", params(("id" = String, Path)),
     request_body = FavoriteRequest,
-    responses((status = 200, body = ApiAsset), (status = "4XX", body = super::problem::ProblemDetails)),
+    responses((status = 200, body = ApiAsset), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["assets:write"])))]
 pub async fn favorite(
     State(state): State<AppState>,
@@ -147,8 +147,8 @@ pub async fn favorite(
 }
 
 /// Deletes a result and its files for good.
-#[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", params(("id" = String, Path)),
-    responses((status = 204), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(delete, path = "/api/v1/assets/{id}", operation_id = "deleteAsset", tag = "assets", params(("id" = String, Path)),
+    responses((status = 204), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["assets:write"])))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -120,9 +120,9 @@ pub async fn start(
 
 /// Starts a job of any catalog model: 202 with the new job (or, for a retry with the same
 /// `Idempotency-Key`, the first request's).
-#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs", request_body = JobRequest,
+#[utoipa::path(post, path = "/api/v1/jobs", operation_id = "createJob", tag = "jobs", request_body = JobRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key gets the same job")),
-    responses((status = 202, body = ApiJob), (status = "4XX", body = super::problem::ProblemDetails)),
+    responses((status = 202, body = ApiJob), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["jobs:write"])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -150,8 +150,8 @@ pub async fn create(
 }
 
 /// One of the caller's jobs, with its results' short-lived links.
-#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path)),
-    responses((status = 200, body = ApiJob), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", operation_id = "getJob", tag = "jobs", params(("id" = String, Path)),
+    responses((status = 200, body = ApiJob), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["jobs:read"])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -174,8 +174,8 @@ pub struct ApiCredits {
 }
 
 /// The fal credit balance of the caller's saved key.
-#[utoipa::path(get, path = "/api/v1/me/credits", tag = "account",
-    responses((status = 200, body = ApiCredits), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(get, path = "/api/v1/me/credits", operation_id = "getCredits", tag = "account",
+    responses((status = 200, body = ApiCredits), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["account:read"])))]
 pub async fn credits(State(state): State<AppState>, caller: Caller) -> Result<Json<ApiCredits>, Problem> {
     caller.needs(Scope::AccountRead)?;

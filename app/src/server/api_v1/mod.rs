@@ -208,8 +208,8 @@ pub struct Me {
     scopes: Vec<Scope>,
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "account",
-    responses((status = 200, body = Me), (status = "4XX", body = problem::ProblemDetails)),
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "account",
+    responses((status = 200, body = Me), (status = "4XX", body = problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["account:read"])))]
 async fn me(caller: Caller) -> Result<axum::Json<Me>, Problem> {
     caller.needs(Scope::AccountRead)?;

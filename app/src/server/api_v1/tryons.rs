@@ -23,8 +23,8 @@ pub struct Hairstyle {
 }
 
 /// Every style a try-on can ask for.
-#[utoipa::path(get, path = "/api/v1/hairstyles", tag = "try-ons",
-    responses((status = 200, body = Vec<Hairstyle>), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(get, path = "/api/v1/hairstyles", operation_id = "listHairstyles", tag = "try-ons",
+    responses((status = 200, body = Vec<Hairstyle>), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = [])))]
 pub async fn hairstyles(_caller: Caller) -> Json<Vec<Hairstyle>> {
     Json(HAIRSTYLES.iter().map(|p| Hairstyle { id: p.id, name: p.label, prompt: p.prompt }).collect())
@@ -62,9 +62,9 @@ pub struct TryOnResponse {
 
 /// Starts a try-on: 202 with the new job (or, for a retry with the same `Idempotency-Key`, the
 /// job the first request made).
-#[utoipa::path(post, path = "/api/v1/try-ons", tag = "try-ons", request_body = TryOnRequest,
+#[utoipa::path(post, path = "/api/v1/try-ons", operation_id = "createTryOn", tag = "try-ons", request_body = TryOnRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; a retry with the same key gets the same job")),
-    responses((status = 202, body = TryOnResponse), (status = "4XX", body = super::problem::ProblemDetails)),
+    responses((status = 202, body = TryOnResponse), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["jobs:write"])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -95,8 +95,8 @@ pub async fn create(
 }
 
 /// Where the try-on is, with its result's short-lived link once it succeeded.
-#[utoipa::path(get, path = "/api/v1/try-ons/{id}", tag = "try-ons", params(("id" = String, Path, description = "The jobId")),
-    responses((status = 200, body = TryOnResponse), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(get, path = "/api/v1/try-ons/{id}", operation_id = "getTryOn", tag = "try-ons", params(("id" = String, Path, description = "The jobId")),
+    responses((status = 200, body = TryOnResponse), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["jobs:read"])))]
 pub async fn get(
     State(state): State<AppState>,

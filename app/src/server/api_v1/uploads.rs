@@ -40,8 +40,8 @@ pub struct UploadResponse {
 }
 
 /// Asks for an upload: a presigned PUT that can store only the declared bytes, for five minutes.
-#[utoipa::path(post, path = "/api/v1/uploads/presign", tag = "uploads", request_body = UploadRequest,
-    responses((status = 200, body = UploadResponse), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(post, path = "/api/v1/uploads/presign", operation_id = "presignUpload", tag = "uploads", request_body = UploadRequest,
+    responses((status = 200, body = UploadResponse), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["uploads:write"])))]
 pub async fn presign(
     State(state): State<AppState>,
@@ -98,8 +98,8 @@ pub struct Confirmed {
 
 /// Confirms an upload once its bytes are stored: 404 when nothing was stored for the key; 422
 /// when the stored image is not what the metadata says (the image is then deleted).
-#[utoipa::path(post, path = "/api/v1/uploads/confirm", tag = "uploads", request_body = UploadConfirmRequest,
-    responses((status = 200, body = Confirmed), (status = "4XX", body = super::problem::ProblemDetails)),
+#[utoipa::path(post, path = "/api/v1/uploads/confirm", operation_id = "confirmUpload", tag = "uploads", request_body = UploadConfirmRequest,
+    responses((status = 200, body = Confirmed), (status = "4XX", body = super::problem::ProblemDetails, content_type = "application/problem+json")),
     security(("token" = ["uploads:write"])))]
 pub async fn confirm(
     State(state): State<AppState>,
