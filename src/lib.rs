@@ -6,6 +6,7 @@ pub mod embedded_s3;
 #[cfg(feature = "fake-fal")]
 pub mod fake_fal;
 pub mod guards;
+mod language;
 pub mod metrics;
 mod observe;
 mod probes;

@@ -213,6 +213,7 @@ async fn router(state: AppState, sessions: SessionPool, embedded_s3: Option<&Emb
         .route("/hooks/fal", post(jobs::webhook::receive))
         .route("/events", get(jobs::live::stream))
         .route("/account/export", get(app::server::export::download))
+        .route("/language", get(crate::language::switch))
         .nest("/api/v1", app::server::api_v1::routes(state.clone()))
         .route(
             "/gallery/download",

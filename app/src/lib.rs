@@ -44,13 +44,30 @@ pub struct Auth {
     pub me: Resource<Result<Option<CurrentUser>, AppError>>,
 }
 
+/// The language the page is shown in: decided by the server for each request, and read back
+/// from `<html lang>` in the browser, so both render the same words.
+fn page_locale() -> messages::Locale {
+    #[cfg(feature = "ssr")]
+    {
+        server::request::locale()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        document()
+            .document_element()
+            .and_then(|html| html.get_attribute("lang"))
+            .and_then(|lang| messages::Locale::parse(&lang))
+            .unwrap_or_default()
+    }
+}
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     server::csp::attach();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=page_locale().as_str()>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -70,6 +87,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_context(page_locale());
     let login = ServerAction::<Login>::new();
     let signup = ServerAction::<Signup>::new();
     let logout = ServerAction::<Logout>::new();

@@ -1,9 +1,15 @@
-//! The error-message catalog: one message per error code in English and in Spanish, read from
-//! `app/locales/{en,es}.txt` (`code = message` lines). Errors are answered in the language the
-//! request asks for (decided per request, from its `locale` or `Accept-Language`, never from
-//! global state): the server's own English message, which says more (sizes, limits, times), or
-//! the catalog's message in the other language. The API and the web app's server functions use
-//! the same catalog.
+//! The message catalogs, in English and in Spanish.
+//!
+//! Errors: one message per error code, read from `app/locales/{en,es}.txt` (`code = message`
+//! lines). Errors are answered in the language the request asks for (decided per request, from
+//! its `locale`, the language cookie or `Accept-Language`, never from global state): the server's
+//! own English message, which says more (sizes, limits, times), or the catalog's message in the
+//! other language. The API and the web app's server functions use the same catalog.
+//!
+//! The web app's own words: `app/locales/ui.{en,es}.txt` (`key = text`), looked up with [`t`]
+//! in the page's language, which the server decides once per page (the `darkroom_lang` cookie the
+//! language switch sets, else `Accept-Language`) and writes into `<html lang>` for the browser
+//! to read back when it hydrates.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -69,6 +75,34 @@ fn catalog(text: &'static str) -> HashMap<&'static str, &'static str> {
         .collect()
 }
 
+static UI_EN: LazyLock<HashMap<&'static str, &'static str>> =
+    LazyLock::new(|| catalog(include_str!("../locales/ui.en.txt")));
+static UI_ES: LazyLock<HashMap<&'static str, &'static str>> =
+    LazyLock::new(|| catalog(include_str!("../locales/ui.es.txt")));
+
+/// The cookie holding the language a person chose with the switch.
+pub const LANGUAGE_COOKIE: &str = "darkroom_lang";
+
+/// The web app's text `key` in `locale` (English when the key has no translation; the key
+/// itself, which a test rules out, when it has no text at all).
+pub fn t(locale: Locale, key: &'static str) -> &'static str {
+    let table = match locale {
+        Locale::En => &*UI_EN,
+        Locale::Es => &*UI_ES,
+    };
+    table.get(key).or_else(|| UI_EN.get(key)).copied().unwrap_or(key)
+}
+
+/// [`t`] with `{name}` placeholders filled in.
+pub fn tf(locale: Locale, key: &'static str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(t(locale, key).to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
+}
+
+/// The page's language, as the app root provided it.
+pub fn use_locale() -> Locale {
+    leptos::prelude::use_context::<Locale>().unwrap_or_default()
+}
+
 /// The catalog's message for `code` in `locale`.
 pub fn message(code: &str, locale: Locale) -> Option<&'static str> {
     match locale {
@@ -95,6 +129,46 @@ mod tests {
             assert!(stray.is_empty(), "{} messages for no code: {stray:?}", locale.as_str());
         }
         assert_ne!(message("upload.too_large", Locale::Es), message("upload.too_large", Locale::En));
+    }
+
+    #[test]
+    fn the_web_app_has_every_text_in_both_languages_and_uses_only_texts_it_has() {
+        let (en, es): (Vec<_>, Vec<_>) = (UI_EN.keys().copied().collect(), UI_ES.keys().copied().collect());
+        let missing_es: Vec<_> = en.iter().filter(|k| !UI_ES.contains_key(*k)).collect();
+        let missing_en: Vec<_> = es.iter().filter(|k| !UI_EN.contains_key(*k)).collect();
+        assert!(missing_es.is_empty(), "no Spanish for {missing_es:?}");
+        assert!(missing_en.is_empty(), "no English for {missing_en:?}");
+        for (key, text) in UI_EN.iter() {
+            let placeholders = |s: &str| {
+                s.match_indices('{').map(|(i, _)| s[i..].split('}').next().unwrap_or("").to_owned()).collect::<Vec<_>>()
+            };
+            let (mut a, mut b) = (placeholders(text), placeholders(UI_ES[key]));
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{key}: the two languages fill in different values");
+        }
+        // Every key the code looks up exists.
+        let mut used = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let source = std::fs::read_to_string(&path).unwrap();
+                    for call in ["t(l, \"", "tf(l, \""] {
+                        for (at, _) in source.match_indices(call) {
+                            let key = source[at + call.len()..].split('"').next().unwrap().to_owned();
+                            used.push((path.display().to_string(), key));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(used.len() > 20, "the scan found the lookups");
+        let unknown: Vec<_> = used.iter().filter(|(_, k)| !UI_EN.contains_key(k.as_str())).collect();
+        assert!(unknown.is_empty(), "texts the catalogs lack: {unknown:?}");
     }
 
     #[test]

@@ -83,3 +83,45 @@ async fn a_thousand_interleaved_requests_each_get_their_own_language() {
         assert_eq!(spanish, *asked == "es", "{got}");
     }
 }
+
+#[tokio::test]
+async fn pages_speak_the_browsers_language_until_the_switch_picks_another() {
+    let app = TestApp::spawn().await;
+    let page = |client: &Client, language: &'static str| {
+        let request = client.http.get(format!("{}/login", app.base)).header("accept-language", language);
+        let client = client.clone();
+        async move { client.send(request).await }
+    };
+    let visitor = app.client();
+    let spanish = page(&visitor, "es-ES,es;q=0.9").await;
+    assert_eq!(spanish.status, StatusCode::OK);
+    assert!(spanish.body.contains(r#"<html lang="es""#), "{}", &spanish.body[..200.min(spanish.body.len())]);
+    assert!(spanish.body.contains("Iniciar sesión") && spanish.body.contains("Contraseña"));
+    let english = page(&visitor, "en-GB").await;
+    assert!(english.body.contains(r#"<html lang="en""#) && english.body.contains(">Password<"));
+
+    // The switch: a cookie for a year, then back to the page; it beats the browser's header, for
+    // the page and for the errors of server functions.
+    let switched = visitor.get("/language?to=en&back=%2Flogin%3Fnext%3D%2Fgallery").await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert_eq!(switched.header("location"), Some("/login?next=/gallery"));
+    assert!(switched.header("set-cookie").unwrap().starts_with("darkroom_lang=en;"));
+    let chosen = page(&visitor, "es-ES").await;
+    assert!(chosen.body.contains(r#"<html lang="en""#) && chosen.body.contains(">Password<"), "the choice wins");
+    let request = visitor.http.post(format!("{}/api/auth/login", app.base)).header("accept-language", "es");
+    let refused = visitor
+        .send(
+            request
+                .header("accept", "application/json")
+                .form(&[("email", "x@example.com"), ("password", "wrong-password-1")]),
+        )
+        .await;
+    assert_eq!(refused.code(), "auth.invalid_credentials", "{}", refused.body);
+    assert_ne!(refused.json::<Value>()["message"], message("auth.invalid_credentials", Locale::Es).unwrap());
+
+    // Only this site's paths are gone back to, and only our languages are taken.
+    let away = visitor.get("/language?to=es&back=//evil.example/").await;
+    assert_eq!((away.status, away.header("location")), (StatusCode::SEE_OTHER, Some("/")));
+    let unknown = visitor.get("/language?to=fr").await;
+    assert_eq!((unknown.status, unknown.code().as_str()), (StatusCode::BAD_REQUEST, "request.malformed"));
+}

@@ -16,6 +16,7 @@ use crate::catalog::MODELS;
 use crate::components::Notice;
 use crate::error::AppError;
 use crate::gallery::{MAX_BULK_IDS, Selection, Span};
+use crate::messages::{t, tf, use_locale};
 use crate::states::AssetKind;
 
 /// Whose results are shown: the user's own, or an account an admin is looking into (read-only,
@@ -213,6 +214,7 @@ pub fn href(place: Place, query: &GalleryQuery, open: Option<&str>) -> String {
 #[component]
 pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     let place = shelf.place;
+    let l = use_locale();
     let navigate = leptos_router::hooks::use_navigate();
     let go = {
         let navigate = navigate.clone();
@@ -251,35 +253,35 @@ pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     let go_to = go;
     view! {
         <div class="gallery-bar" data-testid="gallery-filters">
-            <nav class="view-tabs" aria-label="Gallery views">
-                {tab("All", false, false)}
-                {tab("Favorites", false, true)}
-                {tab("Trash", true, false)}
+            <nav class="view-tabs" aria-label=t(l, "gallery.views")>
+                {tab(t(l, "gallery.all"), false, false)}
+                {tab(t(l, "gallery.favorites"), false, true)}
+                {tab(t(l, "gallery.trash"), true, false)}
             </nav>
             <label class="filter search">
-                <span>"Search prompts"</span>
+                <span>{t(l, "gallery.search")}</span>
                 <input type="search" data-testid="gallery-search" placeholder="lighthouse, fox…" autocomplete="off"
                     prop:value=move || query.get().q.unwrap_or_default()
                     on:input=move |ev| search(event_target_value(&ev)) />
             </label>
             <label class="filter">
-                <span>"Kind"</span>
+                <span>{t(l, "gallery.kind")}</span>
                 <select data-testid="filter-kind" on:change=move |ev| {
                     let value = event_target_value(&ev);
                     go_kind(&|q| q.kind = AssetKind::parse(&value));
                 }>
-                    <option value="" selected=move || query.get().kind.is_none()>"Any"</option>
-                    <option value="image" selected=move || query.get().kind == Some(AssetKind::Image)>"Images"</option>
-                    <option value="video" selected=move || query.get().kind == Some(AssetKind::Video)>"Videos"</option>
+                    <option value="" selected=move || query.get().kind.is_none()>{t(l, "gallery.any")}</option>
+                    <option value="image" selected=move || query.get().kind == Some(AssetKind::Image)>{t(l, "gallery.images")}</option>
+                    <option value="video" selected=move || query.get().kind == Some(AssetKind::Video)>{t(l, "gallery.videos")}</option>
                 </select>
             </label>
             <label class="filter">
-                <span>"Model"</span>
+                <span>{t(l, "generate.model")}</span>
                 <select data-testid="filter-model" on:change=move |ev| {
                     let value = event_target_value(&ev);
                     go_model(&|q| q.model = Some(value.clone()).filter(|v| !v.is_empty()));
                 }>
-                    <option value="" selected=move || query.get().model.is_none()>"Any"</option>
+                    <option value="" selected=move || query.get().model.is_none()>{t(l, "gallery.any")}</option>
                     {MODELS
                         .iter()
                         .map(|m| {
@@ -294,7 +296,7 @@ pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
                 </select>
             </label>
             <label class="filter">
-                <span>"From"</span>
+                <span>{t(l, "gallery.from")}</span>
                 <input type="date" data-testid="filter-from" prop:value=move || query.get().from.unwrap_or_default()
                     on:change=move |ev| {
                         let value = event_target_value(&ev);
@@ -302,7 +304,7 @@ pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
                     } />
             </label>
             <label class="filter">
-                <span>"To"</span>
+                <span>{t(l, "gallery.to")}</span>
                 <input type="date" data-testid="filter-to" prop:value=move || query.get().to.unwrap_or_default()
                     on:change=move |ev| {
                         let value = event_target_value(&ev);
@@ -318,18 +320,19 @@ pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
 /// 100,000 loaded results keeps a few hundred tiles in the page.
 #[component]
 pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
+    let l = use_locale();
     let empty = move || {
         let q = query.get();
         let filtered =
             q.favorites || q.kind.is_some() || q.model.is_some() || q.from.is_some() || q.to.is_some() || q.q.is_some();
         if q.trash {
-            "The trash is empty."
+            t(l, "gallery.trash_empty")
         } else if filtered {
-            "Nothing matches these filters."
+            t(l, "gallery.no_match")
         } else if shelf.place.read_only() {
-            "This account has no results."
+            t(l, "gallery.account_empty")
         } else {
-            "No results yet. What you generate on the Create tab is kept here."
+            t(l, "gallery.empty")
         }
     };
     // `None` draws every tile: the server's page, and the browser's until it has measured.
@@ -391,7 +394,7 @@ pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
                 <button type="button" class="secondary" data-testid="load-more"
                     disabled=move || shelf.loading.get()
                     on:click=move |_| shelf.load_more(query)>
-                    {move || if shelf.loading.get() { "Loading…" } else { "Load more" }}
+                    {move || if shelf.loading.get() { t(l, "common.loading") } else { t(l, "gallery.load_more") }}
                 </button>
             </Show>
         </div>
@@ -400,6 +403,7 @@ pub fn Grid(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
 
 #[component]
 fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
+    let l = use_locale();
     let id = item.id.clone();
     let selected = {
         let id = id.clone();
@@ -450,14 +454,14 @@ fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl Into
                     view! { <span class="tile-badge" data-testid="tile-duration" aria-hidden="true">"▶"{length}</span> }
                 })}
                 {item.estimate_micros.map(|m| view! {
-                    <span class="tile-cost" data-testid="tile-cost" title="Estimated cost">{format!("≈ {}", crate::format::usd(m))}</span>
+                    <span class="tile-cost" data-testid="tile-cost" title=t(l, "gallery.estimated_cost")>{format!("≈ {}", crate::format::usd(m))}</span>
                 })}
             </A>
             {(!read_only).then(|| view! {
-                <input type="checkbox" class="tile-select" data-testid="select" aria-label="Select"
+                <input type="checkbox" class="tile-select" data-testid="select" aria-label=t(l, "gallery.select")
                     prop:checked=selected on:click=select />
                 <button type="button" class="tile-star" data-testid="favorite" aria-pressed=item.favorite.to_string()
-                    aria-label=if item.favorite { "Remove from favorites" } else { "Add to favorites" }
+                    aria-label=if item.favorite { t(l, "gallery.unfavorite_one") } else { t(l, "gallery.favorite_one") }
                     on:click=favorite>{star}</button>
             })}
         </li>
@@ -469,13 +473,14 @@ fn Tile(item: GalleryItem, shelf: Shelf, query: Memo<GalleryQuery>) -> impl Into
 #[component]
 pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     let busy = RwSignal::new(false);
+    let l = use_locale();
     let run = move |action: BulkAction| {
         let ids = shelf.selection.with_untracked(|s| s.ids.clone());
         if ids.is_empty() || busy.get_untracked() {
             return;
         }
         if action == BulkAction::DeleteForever
-            && !confirmed(&format!("Delete {} results for good? This cannot be undone.", ids.len()))
+            && !confirmed(&tf(l, "gallery.confirm_delete", &[("n", &ids.len().to_string())]))
         {
             return;
         }
@@ -494,7 +499,7 @@ pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
         });
     };
     let empty = move |_| {
-        if busy.get_untracked() || !confirmed("Delete everything in the trash for good? This cannot be undone.") {
+        if busy.get_untracked() || !confirmed(t(l, "gallery.confirm_empty")) {
             return;
         }
         busy.set(true);
@@ -504,7 +509,7 @@ pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
             match result {
                 Ok(n) => {
                     shelf.reset(GalleryPage::default());
-                    shelf.notice.set(Some(Notice::Success(format!("{n} deleted for good."))));
+                    shelf.notice.set(Some(Notice::Success(tf(l, "gallery.emptied", &[("n", &n.to_string())]))));
                 }
                 Err(err) => shelf.notice.set(Some(Notice::from(&err))),
             }
@@ -516,37 +521,37 @@ pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
     view! {
         <div class="selection-bar" data-testid="selection-bar">
             <span class="muted" data-testid="selected-count">
-                {move || match count() { 0 => "Nothing selected".to_owned(), n => format!("{n} selected") }}
+                {move || match count() { 0 => t(l, "gallery.none_selected").to_owned(), n => tf(l, "gallery.n_selected", &[("n", &n.to_string())]) }}
             </span>
             <button type="button" class="link" data-testid="select-page"
                 on:click=move |_| { let shown = shelf.shown_ids(); shelf.selection.update(|s| s.add_all(&shown)); }>
-                "Select all shown"
+                {t(l, "gallery.select_shown")}
             </button>
             <Show when=any>
-                <button type="button" class="link" on:click=move |_| shelf.selection.update(Selection::clear)>"Clear"</button>
+                <button type="button" class="link" on:click=move |_| shelf.selection.update(Selection::clear)>{t(l, "gallery.clear")}</button>
                 // A plain form post: the browser saves the archive as it streams in.
                 <form method="post" action="/gallery/download" class="inline-form">
                     <input type="hidden" name="ids" prop:value=move || shelf.selection.with(|s| s.ids.join(","))/>
                     <button type="submit" class="secondary" data-testid="bulk-download"
                         // Braces: a bare `>` in an attribute would end the tag.
                         disabled={move || count() > MAX_BULK_IDS}
-                        title={move || (count() > MAX_BULK_IDS).then(|| format!("At most {MAX_BULK_IDS} results per download"))}>
-                        "Download"
+                        title={move || (count() > MAX_BULK_IDS).then(|| tf(l, "gallery.at_most", &[("n", &MAX_BULK_IDS.to_string())]))}>
+                        {t(l, "generate.download")}
                     </button>
                 </form>
                 <Show when=move || !in_trash() fallback=move || view! {
-                    <button type="button" data-testid="bulk-restore" disabled=busy on:click=move |_| run(BulkAction::Restore)>"Restore"</button>
+                    <button type="button" data-testid="bulk-restore" disabled=busy on:click=move |_| run(BulkAction::Restore)>{t(l, "gallery.restore")}</button>
                     <button type="button" class="danger" data-testid="bulk-delete" disabled=busy
-                        on:click=move |_| run(BulkAction::DeleteForever)>"Delete for good"</button>
+                        on:click=move |_| run(BulkAction::DeleteForever)>{t(l, "gallery.delete_for_good")}</button>
                 }>
-                    <button type="button" data-testid="bulk-favorite" disabled=busy on:click=move |_| run(BulkAction::Favorite)>"★ Favorite"</button>
+                    <button type="button" data-testid="bulk-favorite" disabled=busy on:click=move |_| run(BulkAction::Favorite)>"★ "{t(l, "gallery.favorite")}</button>
                     <button type="button" class="secondary" data-testid="bulk-unfavorite" disabled=busy
-                        on:click=move |_| run(BulkAction::Unfavorite)>"Unfavorite"</button>
-                    <button type="button" class="danger" data-testid="bulk-trash" disabled=busy on:click=move |_| run(BulkAction::Trash)>"Move to trash"</button>
+                        on:click=move |_| run(BulkAction::Unfavorite)>{t(l, "gallery.unfavorite")}</button>
+                    <button type="button" class="danger" data-testid="bulk-trash" disabled=busy on:click=move |_| run(BulkAction::Trash)>{t(l, "gallery.move_to_trash")}</button>
                 </Show>
             </Show>
             <Show when=in_trash>
-                <button type="button" class="danger" data-testid="empty-trash" disabled=busy on:click=empty>"Empty trash"</button>
+                <button type="button" class="danger" data-testid="empty-trash" disabled=busy on:click=empty>{t(l, "gallery.empty_trash")}</button>
             </Show>
         </div>
     }

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::api::jobs::{AssetView, CancelJob, CreateJob, JobEstimate, JobView, RetryJob, estimate_job};
 use crate::catalog::{self, Field, Kind, MODELS};
+use crate::messages::{t, tf, use_locale};
 use crate::states::{AssetKind, JobState};
 
 /// Puts `job` in the list (replacing its older self), newest first.
@@ -25,6 +26,7 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
     let values = RwSignal::new(BTreeMap::<String, String>::new());
     let create = ServerAction::<CreateJob>::new();
     let model = move || catalog::find(&model_id.get()).unwrap_or(&MODELS[0]);
+    let l = use_locale();
 
     Effect::new(move |_| {
         if let Some(Ok(job)) = create.value().get() {
@@ -63,7 +65,7 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
     view! {
         <form class="generate" on:submit=submit data-testid="generate-form">
             <label class="field">
-                <span>"Model"</span>
+                <span>{t(l, "generate.model")}</span>
                 <select
                     name="model"
                     data-testid="model"
@@ -131,22 +133,22 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
             {has_key.then(|| view! {
                 <Transition fallback=|| ()>
                     {move || estimate.get().and_then(Result::ok).map(|JobEstimate { micros, room }| {
-                        let room = room.map(|left| format!(" · {} left under your spending cap", crate::format::usd(left)));
+                        let room = room.map(|left| format!(" · {}", tf(l, "generate.room", &[("amount", &crate::format::usd(left))])));
                         match micros {
                             Some(m) => view! {
-                                <p class="estimate" data-testid="estimate" title="Estimated from fal's prices; fal bills what it makes">
+                                <p class="estimate" data-testid="estimate" title=t(l, "generate.estimate_title")>
                                     {format!("≈ {}", crate::format::usd(m))}{room}
                                 </p>
                             }.into_any(),
                             None => view! {
-                                <p class="estimate muted small" data-testid="estimate">"Price unknown: fal's prices cannot be read right now."{room}</p>
+                                <p class="estimate muted small" data-testid="estimate">{t(l, "generate.price_unknown")}{room}</p>
                             }.into_any(),
                         }
                     })}
                 </Transition>
             })}
             <button type="submit" class="primary" data-testid="generate" disabled=move || !has_key || create.pending().get()>
-                {move || if create.pending().get() { "Starting…" } else { "Generate" }}
+                {move || if create.pending().get() { t(l, "generate.starting") } else { t(l, "create.generate") }}
             </button>
         </form>
     }
@@ -168,6 +170,7 @@ fn ModelField(
         });
     };
     let label = if field.required { format!("{} *", field.label) } else { field.label.to_owned() };
+    let l = use_locale();
     match &field.kind {
         Kind::Images { max, .. } => {
             let max = *max;
@@ -176,9 +179,9 @@ fn ModelField(
                     <span>{label}</span>
                     <span class="muted small">
                         {move || match selected.with(Vec::len) {
-                            0 => format!("Tick “Use” on up to {max} of your images above."),
-                            1 => "1 image chosen.".to_owned(),
-                            n => format!("{n} images chosen."),
+                            0 => tf(l, "generate.tick_up_to", &[("max", &max.to_string())]),
+                            1 => t(l, "generate.one_chosen").to_owned(),
+                            n => tf(l, "generate.n_chosen", &[("n", &n.to_string())]),
                         }}
                     </span>
                 </p>
@@ -190,9 +193,9 @@ fn ModelField(
                 <span>{label}</span>
                 <span class="muted small">
                     {move || match selected.with(Vec::len) {
-                        0 => "Tick “Use” on one of your images above.".to_owned(),
-                        1 => "1 image chosen.".to_owned(),
-                        _ => "Choose only one image.".to_owned(),
+                        0 => t(l, "generate.tick_one").to_owned(),
+                        1 => t(l, "generate.one_chosen").to_owned(),
+                        _ => t(l, "generate.only_one").to_owned(),
                     }}
                 </span>
             </p>
@@ -296,6 +299,7 @@ fn number_input(
 
 #[component]
 pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
+    let l = use_locale();
     let cancel = ServerAction::<CancelJob>::new();
     let retry = ServerAction::<RetryJob>::new();
     // One effect per action: re-running one must not re-apply the other's old answer.
@@ -321,7 +325,7 @@ pub fn JobList(jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
     view! {
         {move || {
             jobs.with(Vec::is_empty)
-                .then(|| view! { <p class="muted" data-testid="no-jobs">"Nothing generated yet."</p> })
+                .then(|| view! { <p class="muted" data-testid="no-jobs">{t(l, "generate.nothing_yet")}</p> })
         }}
         <ul class="jobs" aria-live="polite" data-testid="jobs">
             <For
@@ -347,10 +351,11 @@ fn JobCard(
     let failed = job.state == JobState::Failed;
     let started = job.started_at.as_deref().and_then(crate::format::epoch_ms);
     let (state, status) = (job.state, job.status.clone());
+    let l = use_locale();
     let status_now = move || {
         let secs = clock.get().zip(started).map(|(now, t)| crate::format::elapsed(((now - t).max(0) / 1000) as u64));
         match (state, secs) {
-            (JobState::Running, Some(secs)) => format!("Generating… {secs}"),
+            (JobState::Running, Some(secs)) => tf(l, "generate.generating_for", &[("time", &secs)]),
             (JobState::Submitted, Some(secs)) => format!("{status} · {secs}"),
             _ => status.clone(),
         }
@@ -362,7 +367,7 @@ fn JobCard(
                 <span class="pill" class:error=failed data-testid="job-status">{status_now}</span>
             </div>
             {job.estimate_micros.map(|m| {
-                view! { <p class="muted small" data-testid="job-estimate">{format!("≈ {} estimated", crate::format::usd(m))}</p> }
+                view! { <p class="muted small" data-testid="job-estimate">{tf(l, "generate.estimated", &[("amount", &crate::format::usd(m))])}</p> }
             })}
             {job.prompt.clone().map(|p| view! { <p class="job-prompt">{p}</p> })}
             {job.progress.clone().map(|p| view! { <p class="muted small">{p}</p> })}
@@ -385,7 +390,7 @@ fn JobCard(
                         view! {
                             <button type="button" class="link" data-testid="cancel-job" on:click=move |_| {
                                 cancel.dispatch(CancelJob { id: id.clone() });
-                            }>"Cancel"</button>
+                            }>{t(l, "common.cancel")}</button>
                         }
                     })}
                 {job.can_retry
@@ -394,7 +399,7 @@ fn JobCard(
                         view! {
                             <button type="button" class="link" data-testid="retry-job" on:click=move |_| {
                                 retry.dispatch(RetryJob { id: id.clone() });
-                            }>"Retry"</button>
+                            }>{t(l, "generate.retry")}</button>
                         }
                     })}
             </div>
@@ -404,6 +409,7 @@ fn JobCard(
 
 #[component]
 fn ResultTile(asset: AssetView) -> impl IntoView {
+    let l = use_locale();
     let label = match (asset.width, asset.height) {
         (Some(w), Some(h)) => format!("{w} × {h}"),
         _ => asset.content_type.clone(),
@@ -415,12 +421,12 @@ fn ResultTile(asset: AssetView) -> impl IntoView {
         let src = asset.thumb_url.clone().unwrap_or_else(|| asset.url.clone());
         view! {
             <a href=asset.url.clone() target="_blank" rel="noopener">
-                <img src=src alt="Generated image" loading="lazy" data-testid="result-image" />
+                <img src=src alt=t(l, "generate.result_alt") loading="lazy" data-testid="result-image" />
             </a>
         }
         .into_any()
     } else {
-        view! { <a href=asset.url.clone() download="">"Download"</a> }.into_any()
+        view! { <a href=asset.url.clone() download="">{t(l, "generate.download")}</a> }.into_any()
     };
     view! {
         <li class="result">

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use crate::api::uploads::{DeleteUpload, UploadedImage};
 use crate::components::uploader::human_size;
+use crate::messages::{t, tf, use_locale};
 
 #[component]
 pub fn ImageGrid(
@@ -13,16 +14,16 @@ pub fn ImageGrid(
     #[prop(optional)]
     selected: Option<RwSignal<Vec<String>>>,
 ) -> impl IntoView {
+    let l = use_locale();
     if images.is_empty() {
-        return view! { <p class="muted" data-testid="no-images">"No images yet. Add a selfie or any photo to start."</p> }
-            .into_any();
+        return view! { <p class="muted" data-testid="no-images">{t(l, "images.none_yet")}</p> }.into_any();
     }
     view! {
         <ul class="image-grid" data-testid="my-images">
             {images
                 .into_iter()
                 .map(|image| {
-                    let alt = image.filename.clone().unwrap_or_else(|| "Uploaded image".into());
+                    let alt = image.filename.clone().unwrap_or_else(|| t(l, "images.uploaded_image").into());
                     let pick = selected.map(|selected| {
                         let id = image.id.clone();
                         let checked = {
@@ -45,7 +46,7 @@ pub fn ImageGrid(
                                         });
                                     }
                                 />
-                                "Use"
+                                {t(l, "images.use")}
                             </label>
                         }
                     });
@@ -63,7 +64,7 @@ pub fn ImageGrid(
                             {pick}
                             <ActionForm action=delete>
                                 <input type="hidden" name="upload" value=image.id />
-                                <button type="submit" class="link danger" aria-label=format!("Delete {alt}")>"Delete"</button>
+                                <button type="submit" class="link danger" aria-label=tf(l, "images.delete_named", &[("name", &alt)])>{t(l, "images.delete")}</button>
                             </ActionForm>
                         </li>
                     }

@@ -10,6 +10,6 @@ pub mod uploader;
 pub mod viewer;
 
 pub use fields::{FieldHint, action_field_error, field_error};
-pub use frame::AppFrame;
+pub use frame::{AppFrame, LanguageSwitch};
 pub use images::ImageGrid;
 pub use notice::{Notice, NoticeBanner};

@@ -4,12 +4,14 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use crate::messages::{t, tf, use_locale};
 pub use crate::upload_queue::{ACCEPT, Item, Phase, Queue, human_size};
 
 #[component]
 pub fn Uploader(queue: Queue) -> impl IntoView {
     let input = NodeRef::<html::Input>::new();
     let dragging = RwSignal::new(false);
+    let l = use_locale();
 
     queue.take_pastes();
 
@@ -30,16 +32,16 @@ pub fn Uploader(queue: Queue) -> impl IntoView {
             }
         >
             <p class="dropzone-title">
-                <span class="on-desktop">"Drop images here, paste them, or"</span>
-                <span class="on-touch">"Take a photo or pick one from your library"</span>
+                <span class="on-desktop">{t(l, "upload.drop_here")}</span>
+                <span class="on-touch">{t(l, "upload.take_photo")}</span>
             </p>
             <button type="button" class="primary" on:click=move |_| {
                 if let Some(input) = input.get() {
                     input.click();
                 }
-            }>"Choose images"</button>
+            }>{t(l, "upload.choose")}</button>
             <p class="muted small" id="dropzone-help">
-                "JPEG, PNG, WebP, HEIC or AVIF, up to 16 MB each. Location and camera data are removed before anything is kept."
+                {t(l, "upload.help")}
             </p>
             <input
                 node_ref=input
@@ -57,7 +59,7 @@ pub fn Uploader(queue: Queue) -> impl IntoView {
                 }
             />
         </div>
-        <ul class="queue" aria-label="Uploads" aria-live="polite">
+        <ul class="queue" aria-label=t(l, "upload.uploads") aria-live="polite">
             <For each=move || queue.items.get() key=|item| item.key let:item>
                 <QueueRow item queue />
             </For>
@@ -71,6 +73,7 @@ fn QueueRow(item: Item, queue: Queue) -> impl IntoView {
     let phase = item.phase;
     let key = item.key;
     let failed = move || matches!(phase.get(), Phase::Failed(_));
+    let l = use_locale();
     view! {
         <li class="queue-item" class:failed=failed data-testid="upload-item">
             {item.preview.map(|src| view! { <img class="thumb" src=src alt="" /> })}
@@ -82,7 +85,7 @@ fn QueueRow(item: Item, queue: Queue) -> impl IntoView {
                 <progress
                     max="100"
                     value=move || phase.get().percent().to_string()
-                    aria-label=format!("Upload of {}", item.name)
+                    aria-label=tf(l, "upload.upload_of", &[("name", &item.name)])
                     data-testid="upload-progress"
                 ></progress>
                 <p class="queue-status" class:error=failed data-testid="upload-status">{move || phase.get().label()}</p>
@@ -90,14 +93,14 @@ fn QueueRow(item: Item, queue: Queue) -> impl IntoView {
             {move || {
                 if phase.get().is_active() {
                     view! {
-                        <button type="button" class="link" on:click=move |_| queue.cancel(key)>"Cancel"</button>
+                        <button type="button" class="link" on:click=move |_| queue.cancel(key)>{t(l, "common.cancel")}</button>
                     }
                     .into_any()
                 } else {
                     view! {
-                        <button type="button" class="link" aria-label="Dismiss" on:click=move |_| {
+                        <button type="button" class="link" aria-label=t(l, "common.dismiss") on:click=move |_| {
                             queue.dismiss(key)
-                        }>"Dismiss"</button>
+                        }>{t(l, "common.dismiss")}</button>
                     }
                     .into_any()
                 }

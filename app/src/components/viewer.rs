@@ -9,6 +9,7 @@ use crate::api::gallery::{AssetDetail, BulkAction, GalleryQuery, curate_gallery,
 use crate::components::Notice;
 use crate::components::gallery::{Shelf, href};
 use crate::components::uploader::human_size;
+use crate::messages::{t, tf, use_locale};
 use crate::states::AssetKind;
 
 #[component]
@@ -148,6 +149,7 @@ fn Facts(
     let id = item.id.clone();
     let favorite = item.favorite;
     let in_trash = item.trashed_at.is_some();
+    let l = use_locale();
     let toggle = {
         let id = id.clone();
         move |_| act.run((if favorite { BulkAction::Unfavorite } else { BulkAction::Favorite }, id.clone()))
@@ -166,58 +168,58 @@ fn Facts(
                     view! {
                     <div class="viewer-actions">
                         <button type="button" data-testid="viewer-favorite" aria-pressed=favorite.to_string() on:click=toggle>
-                            {if favorite { "★ Favorite" } else { "☆ Add to favorites" }}
+                            {if favorite { format!("★ {}", t(l, "gallery.favorite")) } else { format!("☆ {}", t(l, "gallery.favorite_one")) }}
                         </button>
                         <a class="button secondary" href=download_url download=file_name
-                            data-testid="viewer-download">"Download"</a>
+                            data-testid="viewer-download">{t(l, "generate.download")}</a>
                         <button type="button" class="secondary" data-testid="viewer-rerun" on:click={
                             let id = id.clone();
                             move |_| make.run((true, id.clone()))
-                        }>"Run again"</button>
+                        }>{t(l, "viewer.run_again")}</button>
                         {(item.kind == AssetKind::Image).then(|| {
                             let id = id.clone();
                             view! {
                                 <button type="button" class="secondary" data-testid="viewer-use"
-                                    on:click=move |_| make.run((false, id.clone()))>"Use as input"</button>
+                                    on:click=move |_| make.run((false, id.clone()))>{t(l, "viewer.use_as_input")}</button>
                             }
                         })}
                         <button type="button" class="secondary" data-testid="viewer-trash" on:click=trash>
-                            {if in_trash { "Restore" } else { "Move to trash" }}
+                            {if in_trash { t(l, "gallery.restore") } else { t(l, "gallery.move_to_trash") }}
                         </button>
                     </div>
                     }
                 })}
                 <dl>
-                    {item.prompt.clone().map(|p| view! { <dt>"Prompt"</dt><dd data-testid="viewer-prompt">{p}</dd> })}
-                    <dt>"Model"</dt>
+                    {item.prompt.clone().map(|p| view! { <dt>{t(l, "viewer.prompt")}</dt><dd data-testid="viewer-prompt">{p}</dd> })}
+                    <dt>{t(l, "generate.model")}</dt>
                     <dd data-testid="viewer-model">{item.model_name.clone()} " " <code>{item.model.clone()}</code></dd>
-                    <dt>"Size"</dt>
+                    <dt>{t(l, "viewer.size")}</dt>
                     <dd>{size}</dd>
-                    {duration.map(|d| view! { <dt>"Duration"</dt><dd>{d}</dd> })}
-                    <dt>"Created"</dt>
+                    {duration.map(|d| view! { <dt>{t(l, "viewer.duration")}</dt><dd>{d}</dd> })}
+                    <dt>{t(l, "viewer.created")}</dt>
                     <dd>{crate::format::timestamp(&item.created_at)}</dd>
                     {item.estimate_micros.map(|m| view! {
-                        <dt>"Estimated cost"</dt><dd data-testid="viewer-cost">{format!("≈ {}", crate::format::usd(m))}</dd>
+                        <dt>{t(l, "gallery.estimated_cost")}</dt><dd data-testid="viewer-cost">{format!("≈ {}", crate::format::usd(m))}</dd>
                     })}
-                    <dt>"Kept"</dt>
+                    <dt>{t(l, "viewer.kept")}</dt>
                     <dd data-testid="viewer-expiry">{expiry}</dd>
                     {item.nsfw.map(|flag| view! {
-                        <dt>"Flagged NSFW"</dt><dd data-testid="viewer-nsfw">{if flag { "Yes" } else { "No" }}</dd>
+                        <dt>{t(l, "viewer.nsfw")}</dt><dd data-testid="viewer-nsfw">{if flag { t(l, "common.yes") } else { t(l, "common.no") }}</dd>
                     })}
-                    {detail.description.map(|d| view! { <dt>"Provider's note"</dt><dd>{d}</dd> })}
+                    {detail.description.map(|d| view! { <dt>{t(l, "viewer.note")}</dt><dd>{d}</dd> })}
                 </dl>
                 <details class="viewer-params">
-                    <summary>"Every input"</summary>
+                    <summary>{t(l, "viewer.every_input")}</summary>
                     <dl data-testid="viewer-params">
                         {detail.params.into_iter().map(|(name, value)| view! { <dt>{name}</dt><dd>{value}</dd> }).collect_view()}
                     </dl>
                 </details>
                 {(detail.input_count > 0).then(|| view! {
                     <div class="viewer-inputs" data-testid="viewer-inputs">
-                        <h3>"Started from"</h3>
-                        {detail.inputs.into_iter().map(|input| view! { <img src=input.url alt="Input image" loading="lazy" /> }).collect_view()}
+                        <h3>{t(l, "viewer.started_from")}</h3>
+                        {detail.inputs.into_iter().map(|input| view! { <img src=input.url alt=t(l, "viewer.input_image") loading="lazy" /> }).collect_view()}
                         {(missing_inputs > 0).then(|| view! {
-                            <p class="muted small">{format!("{missing_inputs} input image(s) no longer kept.")}</p>
+                            <p class="muted small">{tf(l, "viewer.inputs_gone", &[("n", &missing_inputs.to_string())])}</p>
                         })}
                     </div>
                 })}

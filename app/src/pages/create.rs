@@ -10,6 +10,7 @@ use crate::api::uploads::{DeleteUpload, list_uploads};
 use crate::components::generate::{GenerateForm, JobList};
 use crate::components::uploader::{Queue, Uploader};
 use crate::components::{AppFrame, ImageGrid};
+use crate::messages::{t, use_locale};
 
 #[component]
 pub fn CreatePage() -> impl IntoView {
@@ -61,15 +62,16 @@ pub fn CreatePage() -> impl IntoView {
         on_cleanup(move || crate::browser::live::close(stream));
     }
 
+    let l = use_locale();
     view! {
         <AppFrame>
-            <h1>"Create"</h1>
+            <h1>{t(l, "frame.create")}</h1>
             <div class="studio">
             <div class="studio-inputs">
             <section class="card" aria-labelledby="images-heading">
-                <h2 id="images-heading">"Your images"</h2>
+                <h2 id="images-heading">{t(l, "create.your_images")}</h2>
                 <Uploader queue />
-                <Transition fallback=|| view! { <p class="muted">"Loading your images…"</p> }>
+                <Transition fallback=move || view! { <p class="muted">{t(l, "create.loading_images")}</p> }>
                     {move || Suspend::new(async move {
                         match images.await {
                             Ok(list) => view! { <ImageGrid images=list delete selected /> }.into_any(),
@@ -79,8 +81,8 @@ pub fn CreatePage() -> impl IntoView {
                 </Transition>
             </section>
             <section class="card" aria-labelledby="generate-heading">
-                <h2 id="generate-heading">"Generate"</h2>
-                <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                <h2 id="generate-heading">{t(l, "create.generate")}</h2>
+                <Transition fallback=move || view! { <p class="muted">{t(l, "common.loading")}</p> }>
                     {move || Suspend::new(async move {
                         let has_key = matches!(status.await, Ok(Some(_)));
                         view! {
@@ -88,8 +90,8 @@ pub fn CreatePage() -> impl IntoView {
                                 .then(|| {
                                     view! {
                                         <p class="banner info" data-testid="needs-key">
-                                            "Save your fal key on the " <A href="/account">"Account"</A>
-                                            " tab to start generating."
+                                            {t(l, "create.needs_key_before")} " " <A href="/account">{t(l, "frame.account")}</A> " "
+                                            {t(l, "create.needs_key_after")}
                                         </p>
                                     }
                                 })}
@@ -105,8 +107,8 @@ pub fn CreatePage() -> impl IntoView {
             </div>
             <div class="studio-jobs">
             <section class="card" aria-labelledby="jobs-heading">
-                <h2 id="jobs-heading">"Jobs"</h2>
-                <Transition fallback=|| view! { <p class="muted">"Loading your jobs…"</p> }>
+                <h2 id="jobs-heading">{t(l, "create.jobs")}</h2>
+                <Transition fallback=move || view! { <p class="muted">{t(l, "create.loading_jobs")}</p> }>
                     {move || Suspend::new(async move {
                         match listed.await {
                             Ok(list) => {

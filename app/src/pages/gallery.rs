@@ -8,6 +8,7 @@ use crate::api::gallery::{GalleryQuery, list_gallery};
 use crate::components::gallery::{FilterBar, Grid, SelectionBar, Shelf};
 use crate::components::viewer::Viewer;
 use crate::components::{AppFrame, NoticeBanner};
+use crate::messages::{t, use_locale};
 
 #[component]
 pub fn GalleryPage() -> impl IntoView {
@@ -49,15 +50,16 @@ pub fn GalleryPage() -> impl IntoView {
         on_cleanup(move || scrolling.remove());
     }
 
+    let l = use_locale();
     view! {
         <AppFrame>
             <div class="gallery-head">
-                <h1>{move || if query.get().trash { "Trash" } else { "Gallery" }}</h1>
+                <h1>{move || if query.get().trash { t(l, "gallery.trash") } else { t(l, "gallery.title") }}</h1>
                 <FilterBar shelf query />
             </div>
             <NoticeBanner notice=shelf.notice />
             <SelectionBar shelf query />
-            <Transition fallback=|| view! { <p class="card empty muted" data-testid="gallery-loading">"Loading your results…"</p> }>
+            <Transition fallback=move || view! { <p class="card empty muted" data-testid="gallery-loading">{t(l, "gallery.loading")}</p> }>
                 {move || Suspend::new(async move {
                     match first.await {
                         Ok(page) => {

@@ -108,17 +108,30 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
     result
 }
 
-/// The language the browser asks for (`Accept-Language`), for the messages of errors.
+/// The request's language: the one its person chose with the language switch (a cookie), else
+/// the best one `Accept-Language` allows. For the page's words and for error messages.
 pub fn locale() -> crate::messages::Locale {
-    with_context::<Parts, _>(|parts| {
-        parts
-            .headers
+    with_context::<Parts, _>(|parts| locale_of(&parts.headers)).unwrap_or_default()
+}
+
+/// [`locale`] from a request's headers.
+pub fn locale_of(headers: &http::HeaderMap) -> crate::messages::Locale {
+    use crate::messages::{LANGUAGE_COOKIE, Locale};
+    let chosen = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LANGUAGE_COOKIE)
+        .and_then(|(_, value)| Locale::parse(value));
+    chosen.unwrap_or_else(|| {
+        headers
             .get(http::header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
-            .map(crate::messages::Locale::from_accept_language)
+            .map(Locale::from_accept_language)
+            .unwrap_or_default()
     })
-    .flatten()
-    .unwrap_or_default()
 }
 
 /// Sets the response's status (and `Retry-After`) from `err`, when there is a request being

@@ -14,22 +14,25 @@ use crate::api::account::ChangePassword;
 use crate::api::keys::{Credits, DeleteKey, KeyCheck, KeyCredits, SaveKey, TestKey, key_status};
 use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::{money, timestamp};
+use crate::messages::{Locale, t, tf, use_locale};
 
-fn tested(check: &KeyCheck) -> String {
+fn tested(l: Locale, check: &KeyCheck) -> String {
     match (check.unit_price, &check.unit, &check.currency) {
-        (Some(price), Some(unit), Some(currency)) => {
-            format!("Key works. {} costs {} per {unit}.", check.endpoint_id, money(price, currency))
-        }
-        _ => format!("Key works. fal accepted it for {}.", check.endpoint_id),
+        (Some(price), Some(unit), Some(currency)) => tf(
+            l,
+            "account.key_works_price",
+            &[("model", &check.endpoint_id), ("price", &money(price, currency)), ("unit", unit)],
+        ),
+        _ => tf(l, "account.key_works", &[("model", &check.endpoint_id)]),
     }
 }
 
-fn credits(credits: &Credits) -> Notice {
+fn credits(l: Locale, credits: &Credits) -> Notice {
     match credits {
-        Credits::Balance { amount, currency } => Notice::Success(format!("fal credits: {}", money(*amount, currency))),
-        Credits::NeedsAdminKey => Notice::Error(
-            "This key can run models but cannot read the credit balance: that needs an ADMIN-scope fal key.".into(),
-        ),
+        Credits::Balance { amount, currency } => {
+            Notice::Success(tf(l, "account.credits_are", &[("amount", &money(*amount, currency))]))
+        }
+        Credits::NeedsAdminKey => Notice::Error(t(l, "account.credits_need_admin").into()),
     }
 }
 
@@ -43,6 +46,7 @@ pub fn AccountPage() -> impl IntoView {
     let status = Resource::new(move || (save.version().get(), delete.version().get()), |_| key_status());
 
     let notice = RwSignal::new(None::<Notice>);
+    let l = use_locale();
     let key_input = NodeRef::<html::Input>::new();
     Effect::new(move |_| {
         if let Some(result) = save.value().get() {
@@ -52,7 +56,7 @@ pub fn AccountPage() -> impl IntoView {
                     if let Some(input) = key_input.get() {
                         input.set_value("");
                     }
-                    Some(Notice::Success(format!("Key saved. From now on only …{} is shown.", key.last4)))
+                    Some(Notice::Success(tf(l, "account.key_saved", &[("last4", &key.last4)])))
                 }
                 // A field error shows under the field instead.
                 Err(e) if e.field.is_some() => None,
@@ -62,33 +66,33 @@ pub fn AccountPage() -> impl IntoView {
     });
     Effect::new(move |_| {
         if let Some(result) = delete.value().get() {
-            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |()| Notice::Success("Key deleted.".into()))));
+            notice.set(Some(
+                result.map_or_else(|e| Notice::from(&e), |()| Notice::Success(t(l, "account.key_deleted").into())),
+            ));
         }
     });
     Effect::new(move |_| {
         if let Some(result) = test.value().get() {
-            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| Notice::Success(tested(&c)))));
+            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| Notice::Success(tested(l, &c)))));
         }
     });
     Effect::new(move |_| {
         if let Some(result) = balance.value().get() {
-            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| credits(&c))));
+            notice.set(Some(result.map_or_else(|e| Notice::from(&e), |c| credits(l, &c))));
         }
     });
     let key_error = action_field_error(save.value(), "key");
 
     view! {
         <AppFrame>
-            <h1>"Account"</h1>
+            <h1>{t(l, "frame.account")}</h1>
             <section class="card" aria-labelledby="fal-key-heading">
-                <h2 id="fal-key-heading">"fal API key"</h2>
-                <p class="muted">
-                    "Darkroom runs models with your own fal key. It is encrypted on the server and never shown again: only its last four characters are."
-                </p>
+                <h2 id="fal-key-heading">{t(l, "account.key_heading")}</h2>
+                <p class="muted">{t(l, "account.key_intro")}</p>
                 <NoticeBanner notice />
                 // Everything that depends on whether a key is saved renders from the resource, so
                 // server and browser agree.
-                <Transition fallback=|| view! { <p class="key-status">"Checking for a saved key…"</p> }>
+                <Transition fallback=move || view! { <p class="key-status">{t(l, "account.checking_key")}</p> }>
                     {move || Suspend::new(async move {
                         let key = match status.await {
                             Ok(key) => key,
@@ -99,15 +103,15 @@ pub fn AccountPage() -> impl IntoView {
                             {match key {
                                 Some(key) => view! {
                                     <p class="key-status" data-testid="key-status">
-                                        "Saved key " <code>"…" {key.last4}</code> " · saved "
+                                        {t(l, "account.saved_key")} " " <code>"…" {key.last4}</code> " · " {t(l, "account.saved")} " "
                                         <time datetime=key.saved_at.clone()>{timestamp(&key.saved_at)}</time>
                                     </p>
                                 }
                                 .into_any(),
-                                None => view! { <p class="key-status" data-testid="key-status">"No key saved yet."</p> }.into_any(),
+                                None => view! { <p class="key-status" data-testid="key-status">{t(l, "account.no_key")}</p> }.into_any(),
                             }}
                             <ActionForm action=save attr:class="key-form">
-                                <label for="fal-key">{if has_key { "Replace with a new key" } else { "Your fal key" }}</label>
+                                <label for="fal-key">{if has_key { t(l, "account.replace_with") } else { t(l, "account.your_key") }}</label>
                                 <div class="row">
                                     <input
                                         id="fal-key"
@@ -121,7 +125,7 @@ pub fn AccountPage() -> impl IntoView {
                                         required
                                     />
                                     <button type="submit" class="primary" disabled=move || save.pending().get()>
-                                        {if has_key { "Replace key" } else { "Save key" }}
+                                        {if has_key { t(l, "account.replace_key") } else { t(l, "account.save_key") }}
                                     </button>
                                 </div>
                                 <FieldHint id="fal-key-hint" hint=Signal::derive(|| None::<String>) server=key_error />
@@ -129,17 +133,17 @@ pub fn AccountPage() -> impl IntoView {
                             <div class="actions">
                                 <ActionForm action=test>
                                     <button type="submit" disabled=move || !has_key || test.pending().get()>
-                                        {move || if test.pending().get() { "Testing…" } else { "Test key" }}
+                                        {move || if test.pending().get() { t(l, "account.testing") } else { t(l, "account.test_key") }}
                                     </button>
                                 </ActionForm>
                                 <ActionForm action=balance>
                                     <button type="submit" disabled=move || !has_key || balance.pending().get()>
-                                        "Credits"
+                                        {t(l, "account.credits")}
                                     </button>
                                 </ActionForm>
                                 <ActionForm action=delete>
                                     <button type="submit" class="danger" disabled=move || !has_key || delete.pending().get()>
-                                        "Delete key"
+                                        {t(l, "account.delete_key")}
                                     </button>
                                 </ActionForm>
                             </div>
@@ -149,11 +153,9 @@ pub fn AccountPage() -> impl IntoView {
                 </Transition>
             </section>
             <section class="card" aria-labelledby="export-heading">
-                <h2 id="export-heading">"Your results"</h2>
-                <p class="muted">
-                    "One ZIP of every result you have made, with manifest.json saying which model, prompt and parameters made each file. It is put together while it downloads, so it starts at once however large it is."
-                </p>
-                <a class="button" href="/account/export" download data-testid="export">"Download everything"</a>
+                <h2 id="export-heading">{t(l, "account.results_heading")}</h2>
+                <p class="muted">{t(l, "account.export_intro")}</p>
+                <a class="button" href="/account/export" download data-testid="export">{t(l, "account.download_all")}</a>
             </section>
             <spending::SpendingCard />
             <storage::StorageCard />

@@ -6,14 +6,16 @@ use crate::Auth;
 use crate::api::account::{ChangeEmail, ChangePassword, EndLogin, list_logins};
 use crate::components::{FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::timestamp;
+use crate::messages::{t, tf, use_locale};
 
 #[component]
 pub fn PasswordCard(change: ServerAction<ChangePassword>) -> impl IntoView {
+    let l = use_locale();
     let notice = Signal::derive(move || {
         change.value().get().and_then(|result| match result {
-            Ok(0) => Some(Notice::Success("Password changed.".into())),
-            Ok(1) => Some(Notice::Success("Password changed. Your other session was signed out.".into())),
-            Ok(n) => Some(Notice::Success(format!("Password changed. Your {n} other sessions were signed out."))),
+            Ok(0) => Some(Notice::Success(t(l, "security.password_changed").into())),
+            Ok(1) => Some(Notice::Success(t(l, "security.password_changed_one").into())),
+            Ok(n) => Some(Notice::Success(tf(l, "security.password_changed_n", &[("n", &n.to_string())]))),
             Err(e) if e.field.is_some() => None,
             Err(e) => Some(Notice::from(&e)),
         })
@@ -21,20 +23,20 @@ pub fn PasswordCard(change: ServerAction<ChangePassword>) -> impl IntoView {
     let error = move |field: &'static str| action_field_error(change.value(), field);
     view! {
         <section class="card" aria-labelledby="password-heading">
-            <h2 id="password-heading">"Password"</h2>
-            <p class="muted">"Changing it signs out every other browser and device where you are logged in."</p>
+            <h2 id="password-heading">{t(l, "auth.password")}</h2>
+            <p class="muted">{t(l, "security.password_intro")}</p>
             <NoticeBanner notice />
             <ActionForm action=change attr:class="stack narrow">
-                <label for="current-password">"Current password"</label>
+                <label for="current-password">{t(l, "security.current_password")}</label>
                 <input id="current-password" name="current" type="password" autocomplete="current-password" aria-describedby="current-hint" required />
                 <FieldHint id="current-hint" hint=Signal::derive(|| None::<String>) server=error("current") />
-                <label for="new-password">"New password"</label>
+                <label for="new-password">{t(l, "security.new_password")}</label>
                 <input id="new-password" name="password" type="password" autocomplete="new-password" aria-describedby="new-hint" required />
                 <FieldHint id="new-hint" hint=Signal::derive(|| None::<String>) server=error("password") />
-                <label for="confirm-password">"New password again"</label>
+                <label for="confirm-password">{t(l, "security.new_password_again")}</label>
                 <input id="confirm-password" name="confirm" type="password" autocomplete="new-password" aria-describedby="confirm-hint" required />
                 <FieldHint id="confirm-hint" hint=Signal::derive(|| None::<String>) server=error("confirm") />
-                <button type="submit" class="primary" disabled=move || change.pending().get()>"Change password"</button>
+                <button type="submit" class="primary" disabled=move || change.pending().get()>{t(l, "security.change_password")}</button>
             </ActionForm>
         </section>
     }
@@ -43,17 +45,18 @@ pub fn PasswordCard(change: ServerAction<ChangePassword>) -> impl IntoView {
 #[component]
 pub fn SessionsCard(change: ServerAction<ChangePassword>) -> impl IntoView {
     let end = ServerAction::<EndLogin>::new();
+    let l = use_locale();
     let listed = Resource::new(move || (end.version().get(), change.version().get()), |_| list_logins());
     let notice = Signal::derive(move || match end.value().get() {
-        Some(Ok(())) => Some(Notice::Success("Session ended: that browser is signed out.".into())),
+        Some(Ok(())) => Some(Notice::Success(t(l, "security.session_ended").into())),
         Some(Err(e)) => Some(Notice::from(&e)),
         None => None,
     });
     view! {
         <section class="card" aria-labelledby="sessions-heading">
-            <h2 id="sessions-heading">"Where you are signed in"</h2>
+            <h2 id="sessions-heading">{t(l, "security.sessions_heading")}</h2>
             <NoticeBanner notice />
-            <Transition fallback=|| view! { <p class="muted">"Loading your sessions…"</p> }>
+            <Transition fallback=move || view! { <p class="muted">{t(l, "security.loading_sessions")}</p> }>
                 {move || Suspend::new(async move {
                     match listed.await {
                         Ok(logins) => view! {
@@ -66,18 +69,18 @@ pub fn SessionsCard(change: ServerAction<ChangePassword>) -> impl IntoView {
                                             <li class="session" data-testid="session">
                                                 <div>
                                                     <strong>{login.device}</strong>
-                                                    {login.current.then(|| view! { <span class="badge">"This browser"</span> })}
+                                                    {login.current.then(|| view! { <span class="badge">{t(l, "security.this_browser")}</span> })}
                                                     <p class="muted small">
-                                                        {login.ip} " · last seen "
+                                                        {login.ip} " · " {t(l, "security.last_seen")} " "
                                                         <time datetime=login.last_seen_at.clone()>{timestamp(&login.last_seen_at)}</time>
-                                                        " · signed in "
+                                                        " · " {t(l, "security.signed_in")} " "
                                                         <time datetime=login.signed_in_at.clone()>{timestamp(&login.signed_in_at)}</time>
                                                     </p>
                                                 </div>
                                                 {(!login.current).then(|| view! {
                                                     <ActionForm action=end>
                                                         <input type="hidden" name="id" value=id />
-                                                        <button type="submit" disabled=move || end.pending().get()>"End session"</button>
+                                                        <button type="submit" disabled=move || end.pending().get()>{t(l, "security.end_session")}</button>
                                                     </ActionForm>
                                                 })}
                                             </li>
@@ -99,6 +102,7 @@ pub fn SessionsCard(change: ServerAction<ChangePassword>) -> impl IntoView {
 pub fn EmailCard() -> impl IntoView {
     let auth = expect_context::<Auth>();
     let change = ServerAction::<ChangeEmail>::new();
+    let l = use_locale();
     // The header shows the address too: read it again once it changed.
     Effect::new(move |_| {
         if let Some(Ok(_)) = change.value().get() {
@@ -107,7 +111,7 @@ pub fn EmailCard() -> impl IntoView {
     });
     let notice = Signal::derive(move || {
         change.value().get().and_then(|result| match result {
-            Ok(email) => Some(Notice::Success(format!("Your email address is now {email}."))),
+            Ok(email) => Some(Notice::Success(tf(l, "security.email_now", &[("email", &email)]))),
             Err(e) if e.field.is_some() => None,
             Err(e) => Some(Notice::from(&e)),
         })
@@ -115,17 +119,17 @@ pub fn EmailCard() -> impl IntoView {
     let error = move |field: &'static str| action_field_error(change.value(), field);
     view! {
         <section class="card" aria-labelledby="email-heading">
-            <h2 id="email-heading">"Email address"</h2>
-            <p class="muted">"You log in with it. Changing it needs your password."</p>
+            <h2 id="email-heading">{t(l, "security.email_heading")}</h2>
+            <p class="muted">{t(l, "security.email_intro")}</p>
             <NoticeBanner notice />
             <ActionForm action=change attr:class="stack narrow">
-                <label for="new-email">"New email address"</label>
+                <label for="new-email">{t(l, "security.new_email")}</label>
                 <input id="new-email" name="email" type="email" autocomplete="email" aria-describedby="new-email-hint" required />
                 <FieldHint id="new-email-hint" hint=Signal::derive(|| None::<String>) server=error("email") />
-                <label for="email-password">"Your password"</label>
+                <label for="email-password">{t(l, "security.your_password")}</label>
                 <input id="email-password" name="current" type="password" autocomplete="current-password" aria-describedby="email-password-hint" required />
                 <FieldHint id="email-password-hint" hint=Signal::derive(|| None::<String>) server=error("current") />
-                <button type="submit" disabled=move || change.pending().get()>"Change email"</button>
+                <button type="submit" disabled=move || change.pending().get()>{t(l, "security.change_email")}</button>
             </ActionForm>
         </section>
     }

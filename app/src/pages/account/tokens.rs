@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use crate::api::tokens::{CreateToken, RevokeToken, Scope, list_tokens};
 use crate::components::{FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::format::timestamp;
+use crate::messages::{t, tf, use_locale};
 use crate::tokens::{DEFAULT_DAYS, MAX_DAYS};
 
 #[component]
@@ -16,6 +17,7 @@ pub fn TokensCard() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let days = RwSignal::new(DEFAULT_DAYS.to_string());
     let chosen = RwSignal::new(Vec::<Scope>::new());
+    let l = use_locale();
     let notice = Signal::derive(move || match (create.value().get(), revoke.value().get()) {
         (Some(Err(e)), _) if e.field.is_none() => Some(Notice::from(&e)),
         (_, Some(Err(e))) => Some(Notice::from(&e)),
@@ -32,24 +34,22 @@ pub fn TokensCard() -> impl IntoView {
     };
     view! {
         <section class="card" aria-labelledby="tokens-heading">
-            <h2 id="tokens-heading">"Access tokens"</h2>
-            <p class="muted">
-                "For apps and scripts that use Darkroom's API (/api/v1) in your name. A token works until it expires or you revoke it, and only for what you allow it."
-            </p>
+            <h2 id="tokens-heading">{t(l, "tokens.heading")}</h2>
+            <p class="muted">{t(l, "tokens.intro")}</p>
             <NoticeBanner notice />
             {move || created().map(|made| view! {
                 <div class="banner success" data-testid="token-created">
-                    <p>"Copy your new token now; it will not be shown again."</p>
+                    <p>{t(l, "tokens.copy_now")}</p>
                     <code class="secret" data-testid="token-secret">{made.token}</code>
                 </div>
             })}
             <form class="stack narrow" on:submit=submit data-testid="token-form">
-                <label for="token-name">"Name"</label>
-                <input id="token-name" maxlength="100" placeholder="My phone" aria-describedby="token-name-hint"
+                <label for="token-name">{t(l, "tokens.name")}</label>
+                <input id="token-name" maxlength="100" placeholder=t(l, "tokens.name_example") aria-describedby="token-name-hint"
                     prop:value=name on:input=move |ev| name.set(event_target_value(&ev)) />
                 <FieldHint id="token-name-hint" hint=Signal::derive(|| None::<String>) server=error("name") />
                 <fieldset class="scopes" aria-describedby="token-scopes-hint">
-                    <legend>"It may"</legend>
+                    <legend>{t(l, "tokens.it_may")}</legend>
                     {Scope::ALL
                         .into_iter()
                         .map(|scope| view! {
@@ -71,39 +71,46 @@ pub fn TokensCard() -> impl IntoView {
                         .collect_view()}
                 </fieldset>
                 <FieldHint id="token-scopes-hint" hint=Signal::derive(|| None::<String>) server=error("scopes") />
-                <label for="token-days">{format!("Expires after (days, at most {MAX_DAYS})")}</label>
+                <label for="token-days">{tf(l, "tokens.days", &[("max", &MAX_DAYS.to_string())])}</label>
                 <input id="token-days" inputmode="numeric" aria-describedby="token-days-hint"
                     prop:value=days on:input=move |ev| days.set(event_target_value(&ev)) />
                 <FieldHint id="token-days-hint" hint=Signal::derive(|| None::<String>) server=error("days") />
                 <button type="submit" class="primary" data-testid="token-create" disabled=move || create.pending().get()>
-                    "Create token"
+                    {t(l, "tokens.create")}
                 </button>
             </form>
-            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            <Transition fallback=move || view! { <p class="muted">{t(l, "common.loading")}</p> }>
                 {move || Suspend::new(async move {
                     match tokens.await {
-                        Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
+                        Ok(list) if list.is_empty() => view! { <p class="muted">{t(l, "tokens.none")}</p> }.into_any(),
                         Ok(list) => view! {
                             <ul class="sessions" data-testid="tokens">
                                 {list
                                     .into_iter()
-                                    .map(|t| {
-                                        let id = t.id.clone();
-                                        let scopes = t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-                                        let used = t.last_used_at.as_deref().map_or_else(|| "never used".to_owned(), |at| format!("last used {}", timestamp(at)));
+                                    .map(|token| {
+                                        let id = token.id.clone();
+                                        let scopes = token.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                                        let used = token.last_used_at.as_deref().map_or_else(
+                                            || t(l, "tokens.never_used").to_owned(),
+                                            |at| tf(l, "tokens.last_used", &[("when", &timestamp(at))]),
+                                        );
                                         view! {
-                                            <li class="session" data-testid="token" data-revoked=t.revoked.to_string()>
+                                            <li class="session" data-testid="token" data-revoked=token.revoked.to_string()>
                                                 <div>
-                                                    <strong>{t.name}</strong> " " <code>{format!("{}…", t.prefix)}</code>
+                                                    <strong>{token.name}</strong> " " <code>{format!("{}…", token.prefix)}</code>
                                                     <p class="muted small">
                                                         {scopes} " · " {used} " · "
-                                                        {if t.revoked { "revoked".to_owned() } else { format!("expires {}", timestamp(&t.expires_at)) }}
+                                                        {if token.revoked {
+                                                            t(l, "tokens.revoked").to_owned()
+                                                        } else {
+                                                            tf(l, "tokens.expires", &[("when", &timestamp(&token.expires_at))])
+                                                        }}
                                                     </p>
                                                 </div>
-                                                {(!t.revoked).then(|| view! {
+                                                {(!token.revoked).then(|| view! {
                                                     <ActionForm action=revoke>
                                                         <input type="hidden" name="id" value=id />
-                                                        <button type="submit" data-testid="token-revoke" disabled=move || revoke.pending().get()>"Revoke"</button>
+                                                        <button type="submit" data-testid="token-revoke" disabled=move || revoke.pending().get()>{t(l, "tokens.revoke")}</button>
                                                     </ActionForm>
                                                 })}
                                             </li>
