@@ -31,13 +31,13 @@ test: test-sqlite test-postgres test-garage test-replicas test-e2e test-network
 test-sqlite:
 	@echo "==> unit tests and the integration suite on SQLite (with the API fuzzer)"
 	$(TOOLS) ffmpeg
-	DARKROOM_TEST_API_FUZZ="$$($(TOOLS) api-fuzz)" cargo test $(TEST_PACKAGES) -- --skip replicas::
+	fuzz="$$($(TOOLS) api-fuzz)" && DARKROOM_TEST_API_FUZZ="$$fuzz" cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 test-postgres:
 	@echo "==> the integration suite on PostgreSQL (with the API fuzzer)"
 	$(TOOLS) ffmpeg
-	DARKROOM_TEST_API_FUZZ="$$($(TOOLS) api-fuzz)" DARKROOM_TEST_PG_URL="$$($(TOOLS) postgres)" DARKROOM_TEST_DB=postgres \
-	  cargo test $(TEST_PACKAGES) -- --skip replicas::
+	fuzz="$$($(TOOLS) api-fuzz)" && pg="$$($(TOOLS) postgres)" && DARKROOM_TEST_API_FUZZ="$$fuzz" DARKROOM_TEST_PG_URL="$$pg" \
+	  DARKROOM_TEST_DB=postgres cargo test $(TEST_PACKAGES) -- --skip replicas::
 
 test-garage:
 	@echo "==> the integration suite with Garage as storage"

@@ -86,6 +86,8 @@ api_fuzz() {
   if ! grep -qx "schemathesis==$SCHEMATHESIS_VERSION" <<<"$have" \
      || ! grep -qx "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" <<<"$have"; then
     say "installing schemathesis $SCHEMATHESIS_VERSION and openapi-spec-validator from PyPI"
+    # Debian and Ubuntu ship python3 without venv's ensurepip.
+    python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" \
       "openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION" >&2

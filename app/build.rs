@@ -28,12 +28,16 @@ fn main() {
         }),
     };
     assert!(model.is_file(), "DARKROOM_FACE_MODEL: {} is not a file", model.display());
+    println!("cargo:rerun-if-changed={}", model.display());
     println!("cargo:rustc-env=DARKROOM_FACE_MODEL={}", model.display());
 }
 
 fn find() -> Option<PathBuf> {
+    // A relative CARGO_HOME is relative to where cargo was started, which a build script cannot
+    // know; the workspace root is the usual place.
+    let workspace = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?).join("..");
     let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
+        .map(|home| workspace.join(home))
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")))?;
     let registries = std::fs::read_dir(cargo_home.join("registry").join("src")).into_iter().flatten().flatten();
     let mut candidates: Vec<PathBuf> = registries.map(|index| index.path().join(RUSTFACE).join(MODEL)).collect();

@@ -68,14 +68,21 @@ pub fn span(secs: u64) -> String {
 /// How long until `target_ms` from `now_ms`, in the largest whole unit: `in 3 days`,
 /// `in 5 hours`, `in 12 minutes`; `soon` within a minute (or past).
 pub fn until(now_ms: i64, target_ms: i64) -> String {
+    until_in(crate::messages::Locale::En, now_ms, target_ms)
+}
+
+/// [`until`] in `l`.
+pub fn until_in(l: crate::messages::Locale, now_ms: i64, target_ms: i64) -> String {
+    use crate::messages::{t, tf};
     let secs = (target_ms - now_ms) / 1000;
-    let (n, unit) = match secs {
-        s if s >= 2 * 86_400 => (s / 86_400, "day"),
-        s if s >= 2 * 3_600 => (s / 3_600, "hour"),
-        s if s >= 60 => (s / 60, "minute"),
-        _ => return "soon".to_owned(),
-    };
-    format!("in {n} {unit}{}", if n == 1 { "" } else { "s" })
+    let n = |n: i64| n.to_string();
+    match secs {
+        s if s >= 2 * 86_400 => tf(l, "time.in_days", &[("n", &n(s / 86_400))]),
+        s if s >= 2 * 3_600 => tf(l, "time.in_hours", &[("n", &n(s / 3_600))]),
+        s if s >= 120 => tf(l, "time.in_minutes", &[("n", &n(s / 60))]),
+        s if s >= 60 => t(l, "time.in_a_minute").to_owned(),
+        _ => t(l, "time.soon").to_owned(),
+    }
 }
 
 /// Seconds as a stopwatch shows them: `40 s`, `1:05`, `1:02:03`.
@@ -131,6 +138,16 @@ pub fn now_ms() -> i64 {
     {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
     }
+}
+
+/// A query string value, percent-encoded.
+pub fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -189,6 +206,8 @@ mod tests {
         assert_eq!(until(0, 90_000), "in 1 minute");
         assert_eq!(until(0, 59_000), "soon");
         assert_eq!(until(day, 0), "soon");
+        assert_eq!(until_in(crate::messages::Locale::Es, 0, 3 * day + 5_000), "en 3 días");
+        assert_eq!(until_in(crate::messages::Locale::Es, 0, 90_000), "en 1 minuto");
     }
 
     #[cfg(feature = "ssr")]

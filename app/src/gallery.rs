@@ -178,17 +178,18 @@ impl BulkReport {
     }
 
     /// "3 moved to the trash, 1 already there, 1 not found", from the words for each outcome.
-    pub fn summary(&self, changed: &str, unchanged: &str) -> String {
+    pub fn summary(&self, l: crate::messages::Locale, changed: &str, unchanged: &str) -> String {
         let mut parts = Vec::new();
+        let not_found = crate::messages::t(l, "curate.not_found");
         for (outcome, words) in
-            [(Outcome::Changed, changed), (Outcome::Unchanged, unchanged), (Outcome::NotFound, "not found")]
+            [(Outcome::Changed, changed), (Outcome::Unchanged, unchanged), (Outcome::NotFound, not_found)]
         {
             let n = self.count(outcome);
             if n > 0 {
                 parts.push(format!("{n} {words}"));
             }
         }
-        if parts.is_empty() { "Nothing was selected.".to_owned() } else { parts.join(", ") }
+        if parts.is_empty() { crate::messages::t(l, "curate.nothing").to_owned() } else { parts.join(", ") }
     }
 }
 
@@ -480,9 +481,10 @@ mod tests {
             ],
         };
         assert_eq!(
-            report.summary("moved to the trash", "already there"),
+            report.summary(crate::messages::Locale::En, "moved to the trash", "already there"),
             "2 moved to the trash, 1 already there, 1 not found"
         );
-        assert_eq!(BulkReport::default().summary("x", "y"), "Nothing was selected.");
+        assert_eq!(BulkReport::default().summary(crate::messages::Locale::En, "x", "y"), "Nothing was selected.");
+        assert_eq!(BulkReport::default().summary(crate::messages::Locale::Es, "x", "y"), "No había nada seleccionado.");
     }
 }

@@ -157,18 +157,41 @@ mod tests {
                     dirs.push(path);
                 } else if path.extension().is_some_and(|e| e == "rs") {
                     let source = std::fs::read_to_string(&path).unwrap();
-                    for call in ["t(l, \"", "tf(l, \""] {
-                        for (at, _) in source.match_indices(call) {
-                            let key = source[at + call.len()..].split('"').next().unwrap().to_owned();
-                            used.push((path.display().to_string(), key));
-                        }
-                    }
+                    used.extend(lookups(&source).into_iter().map(|key| (path.display().to_string(), key)));
                 }
             }
         }
         assert!(used.len() > 20, "the scan found the lookups");
         let unknown: Vec<_> = used.iter().filter(|(_, k)| !UI_EN.contains_key(k.as_str())).collect();
         assert!(unknown.is_empty(), "texts the catalogs lack: {unknown:?}");
+    }
+
+    /// The literal keys that `t` and `tf` calls name (their second argument), over line breaks.
+    fn lookups(source: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for call in ["t(", "tf("] {
+            for (at, _) in source.match_indices(call) {
+                let before = source[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':' || c == '.') {
+                    continue;
+                }
+                let rest = &source[at + call.len()..];
+                let Some((locale, rest)) = rest.split_once(',') else { continue };
+                if locale.trim().is_empty() || !locale.trim().chars().all(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                if let Some(rest) = rest.trim_start().strip_prefix('"') {
+                    keys.push(rest.split('"').next().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn lookups_are_found_however_they_are_written() {
+        let source = "t(l, \"a.b\") tf(\n  other,\n  \"c.d\", &[]) fmt(l, \"x\") at(l, \"y\")";
+        assert_eq!(lookups(source), ["a.b", "c.d"]);
     }
 
     #[test]

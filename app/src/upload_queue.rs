@@ -17,15 +17,18 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub fn label(&self) -> String {
+    pub fn label(&self, l: crate::messages::Locale) -> String {
+        use crate::messages::{t, tf};
         match self {
-            Self::Hashing => "Preparing…".into(),
-            Self::Uploading(percent) => format!("Uploading {percent}%"),
-            Self::Retrying { attempt, of } => format!("Connection lost, retrying ({attempt}/{of})…"),
-            Self::Verifying => "Checking the image…".into(),
-            Self::Ready => "Ready".into(),
+            Self::Hashing => t(l, "upload.preparing").into(),
+            Self::Uploading(percent) => tf(l, "upload.uploading", &[("percent", &percent.to_string())]),
+            Self::Retrying { attempt, of } => {
+                tf(l, "upload.retrying", &[("attempt", &attempt.to_string()), ("max", &of.to_string())])
+            }
+            Self::Verifying => t(l, "upload.verifying").into(),
+            Self::Ready => t(l, "upload.ready").into(),
             Self::Failed(message) => message.clone(),
-            Self::Canceled => "Canceled".into(),
+            Self::Canceled => t(l, "job.canceled").into(),
         }
     }
 

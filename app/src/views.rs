@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::messages::{Locale, t, tf};
 use crate::states::{AssetKind, JobState};
 
 /// A job as its owner sees it.
@@ -12,8 +13,15 @@ pub struct JobView {
     pub model: String,
     pub model_name: String,
     pub state: JobState,
-    /// The state in words ("In queue (position 2)", "Retrying (2/5)", …).
+    /// The state in English words ("In queue (position 2)", "Retrying (2/5)", …); the page
+    /// says it in its own language with [`status_text`].
     pub status: String,
+    /// While passing trouble is retried: this try and the most there will be.
+    #[serde(default)]
+    pub retry: Option<(i64, i64)>,
+    /// Where fal has the job in its queue (0 is next), while it says.
+    #[serde(default)]
+    pub queue_position: Option<i64>,
     pub prompt: Option<String>,
     pub progress: Option<String>,
     pub error_code: Option<String>,
@@ -31,6 +39,28 @@ pub struct JobView {
     pub estimate_micros: Option<i64>,
     pub can_cancel: bool,
     pub can_retry: bool,
+}
+
+/// A job's state in words, in `l`.
+pub fn status_text(l: Locale, state: JobState, retry: Option<(i64, i64)>, queue_position: Option<i64>) -> String {
+    let tries = |(attempt, max): (i64, i64)| [("attempt", attempt.to_string()), ("max", max.to_string())];
+    let fill = |key, values: [(&'static str, String); 2]| {
+        tf(l, key, &[(values[0].0, values[0].1.as_str()), (values[1].0, values[1].1.as_str())])
+    };
+    match (state, retry) {
+        (JobState::Queued, Some(r)) => fill("job.retrying", tries(r)),
+        (JobState::Queued, None) => t(l, "job.queued").to_owned(),
+        (JobState::Submitted, _) => match queue_position {
+            Some(p) => tf(l, "job.in_queue_at", &[("position", &(p + 1).to_string())]),
+            None => t(l, "job.in_queue").to_owned(),
+        },
+        (JobState::Running, _) => t(l, "job.generating").to_owned(),
+        (JobState::Persisting, Some(r)) => fill("job.saving_retrying", tries(r)),
+        (JobState::Persisting, None) => t(l, "job.saving").to_owned(),
+        (JobState::Succeeded, _) => t(l, "job.done").to_owned(),
+        (JobState::Failed, _) => t(l, "job.failed").to_owned(),
+        (JobState::Canceled, _) => t(l, "job.canceled").to_owned(),
+    }
 }
 
 /// What the job the Create form describes would cost, before Generate is pressed.

@@ -23,7 +23,9 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
     missing_required_header,ignored_auth";
 
 fn tools() -> Option<PathBuf> {
-    std::env::var_os("DARKROOM_TEST_API_FUZZ").map(PathBuf::from)
+    let dir = PathBuf::from(std::env::var_os("DARKROOM_TEST_API_FUZZ")?);
+    assert!(dir.join("schemathesis").is_file(), "DARKROOM_TEST_API_FUZZ={} holds no schemathesis", dir.display());
+    Some(dir)
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ pub fn LanguageSwitch() -> impl IntoView {
     let back = move || {
         let (path, query) = (location.pathname.get(), location.search.get());
         let here = if query.is_empty() { path } else { format!("{path}?{}", query.trim_start_matches('?')) };
-        encode_component(&here)
+        crate::format::urlencoding(&here)
     };
     view! {
         <nav class="languages" aria-label=t(l, "frame.language")>
@@ -33,16 +33,6 @@ pub fn LanguageSwitch() -> impl IntoView {
                 .collect_view()}
         </nav>
     }
-}
-
-/// Percent-encodes a path and query for a query parameter (everything but unreserved bytes).
-fn encode_component(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// The signed-in layout: brand, Create / Gallery / Account tabs (and Admin for admins), the

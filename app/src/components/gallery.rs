@@ -188,13 +188,13 @@ pub async fn curate_all(action: BulkAction, ids: Vec<String>) -> Result<BulkRepo
 }
 
 /// The words for what an action did and for what it found already done.
-pub fn words(action: BulkAction) -> (&'static str, &'static str) {
+pub fn words(l: crate::messages::Locale, action: BulkAction) -> (&'static str, &'static str) {
     match action {
-        BulkAction::Favorite => ("added to favorites", "already favorites"),
-        BulkAction::Unfavorite => ("removed from favorites", "were not favorites"),
-        BulkAction::Trash => ("moved to the trash", "already in the trash"),
-        BulkAction::Restore => ("restored", "were not in the trash"),
-        BulkAction::DeleteForever => ("deleted for good", "not in the trash (only the trash can be deleted for good)"),
+        BulkAction::Favorite => (t(l, "curate.favorited"), t(l, "curate.already_favorites")),
+        BulkAction::Unfavorite => (t(l, "curate.unfavorited"), t(l, "curate.not_favorites")),
+        BulkAction::Trash => (t(l, "curate.trashed"), t(l, "curate.already_trashed")),
+        BulkAction::Restore => (t(l, "curate.restored"), t(l, "curate.not_trashed")),
+        BulkAction::DeleteForever => (t(l, "curate.deleted"), t(l, "curate.not_deletable")),
     }
 }
 
@@ -260,7 +260,7 @@ pub fn FilterBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
             </nav>
             <label class="filter search">
                 <span>{t(l, "gallery.search")}</span>
-                <input type="search" data-testid="gallery-search" placeholder="lighthouse, fox…" autocomplete="off"
+                <input type="search" data-testid="gallery-search" placeholder=t(l, "gallery.search_example") autocomplete="off"
                     prop:value=move || query.get().q.unwrap_or_default()
                     on:input=move |ev| search(event_target_value(&ev)) />
             </label>
@@ -491,8 +491,8 @@ pub fn SelectionBar(shelf: Shelf, query: Memo<GalleryQuery>) -> impl IntoView {
             match result {
                 Ok(report) => {
                     shelf.apply(action, &report, query.get_untracked().trash);
-                    let (changed, unchanged) = words(action);
-                    shelf.notice.set(Some(Notice::Success(report.summary(changed, unchanged))));
+                    let (changed, unchanged) = words(l, action);
+                    shelf.notice.set(Some(Notice::Success(report.summary(l, changed, unchanged))));
                 }
                 Err(err) => shelf.notice.set(Some(Notice::from(&err))),
             }

@@ -92,7 +92,7 @@ pub fn GenerateForm(has_key: bool, selected: RwSignal<Vec<String>>, jobs: RwSign
                 (!m.presets.is_empty())
                     .then(|| {
                         view! {
-                            <div class="presets" role="group" aria-label="Hairstyles" data-testid="presets">
+                            <div class="presets" role="group" aria-label=t(l, "generate.hairstyles") data-testid="presets">
                                 {m
                                     .presets
                                     .iter()
@@ -238,7 +238,7 @@ fn ModelField(
             .into_any()
         }
         Kind::Integer { min, max, default } => {
-            let placeholder = default.map(|d| d.to_string()).unwrap_or_else(|| "random".into());
+            let placeholder = default.map(|d| d.to_string()).unwrap_or_else(|| t(l, "generate.random").into());
             let limits = (min.to_string(), max.to_string(), "1".to_owned(), placeholder);
             number_input(label, name, limits, value, set)
         }
@@ -350,10 +350,11 @@ fn JobCard(
     let retry_id = job.id.clone();
     let failed = job.state == JobState::Failed;
     let started = job.started_at.as_deref().and_then(crate::format::epoch_ms);
-    let (state, status) = (job.state, job.status.clone());
+    let state = job.state;
     let l = use_locale();
+    let status = crate::views::status_text(l, job.state, job.retry, job.queue_position);
     let status_now = move || {
-        let secs = clock.get().zip(started).map(|(now, t)| crate::format::elapsed(((now - t).max(0) / 1000) as u64));
+        let secs = clock.get().zip(started).map(|(now, at)| crate::format::elapsed(((now - at).max(0) / 1000) as u64));
         match (state, secs) {
             (JobState::Running, Some(secs)) => tf(l, "generate.generating_for", &[("time", &secs)]),
             (JobState::Submitted, Some(secs)) => format!("{status} · {secs}"),

@@ -58,7 +58,7 @@ pub fn ImageGrid(
                                 <span class="muted small" data-testid="image-size">
                                     {format!("{} × {} · {}", image.width, image.height, human_size(image.byte_size))}
                                 </span>
-                                {kept_text(image.kept_until.as_deref())
+                                {kept_text(l, image.kept_until.as_deref())
                                     .map(|text| view! { <span class="muted small" data-testid="image-kept">{text}</span> })}
                             </div>
                             {pick}
@@ -76,7 +76,8 @@ pub fn ImageGrid(
 }
 
 /// "Deleted in 23 hours unless a job uses it": each use keeps an image longer.
-fn kept_text(kept_until: Option<&str>) -> Option<String> {
+fn kept_text(l: crate::messages::Locale, kept_until: Option<&str>) -> Option<String> {
     let at = crate::format::epoch_ms(kept_until?)?;
-    Some(format!("Deleted {} unless a job uses it", crate::format::until(crate::format::now_ms(), at)))
+    let when = crate::format::until_in(l, crate::format::now_ms(), at);
+    Some(tf(l, "images.kept", &[("when", &when)]))
 }

@@ -88,7 +88,7 @@ fn QueueRow(item: Item, queue: Queue) -> impl IntoView {
                     aria-label=tf(l, "upload.upload_of", &[("name", &item.name)])
                     data-testid="upload-progress"
                 ></progress>
-                <p class="queue-status" class:error=failed data-testid="upload-status">{move || phase.get().label()}</p>
+                <p class="queue-status" class:error=failed data-testid="upload-status">{move || phase.get().label(l)}</p>
             </div>
             {move || {
                 if phase.get().is_active() {

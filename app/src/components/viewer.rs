@@ -145,11 +145,11 @@ fn Facts(
         _ => human_size(item.byte_size),
     };
     let duration = item.duration_ms.map(|ms| crate::format::elapsed(ms.div_ceil(1000)));
-    let expiry = expiry_text(&item);
     let id = item.id.clone();
     let favorite = item.favorite;
     let in_trash = item.trashed_at.is_some();
     let l = use_locale();
+    let expiry = expiry_text(l, &item);
     let toggle = {
         let id = id.clone();
         move |_| act.run((if favorite { BulkAction::Unfavorite } else { BulkAction::Favorite }, id.clone()))
@@ -229,13 +229,13 @@ fn Facts(
 }
 
 /// "Kept as a favorite", "Deleted for good in 29 days" (in the trash), "Expires in 3 days".
-fn expiry_text(item: &crate::api::gallery::GalleryItem) -> String {
+fn expiry_text(l: crate::messages::Locale, item: &crate::api::gallery::GalleryItem) -> String {
     let now = crate::format::now_ms();
     let when = item.expires_at.as_deref().and_then(crate::format::epoch_ms);
     match (item.trashed_at.is_some(), item.favorite, when) {
-        (true, _, Some(at)) => format!("In the trash; deleted for good {}", crate::format::until(now, at)),
-        (false, true, _) => "Kept as a favorite".to_owned(),
-        (_, _, Some(at)) => format!("Expires {} unless you favorite it", crate::format::until(now, at)),
-        _ => "Kept".to_owned(),
+        (true, _, Some(at)) => tf(l, "viewer.in_trash", &[("when", &crate::format::until_in(l, now, at))]),
+        (false, true, _) => t(l, "viewer.kept_favorite").to_owned(),
+        (_, _, Some(at)) => tf(l, "viewer.expires", &[("when", &crate::format::until_in(l, now, at))]),
+        _ => t(l, "viewer.kept").to_owned(),
     }
 }

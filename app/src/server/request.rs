@@ -120,8 +120,9 @@ pub fn locale_of(headers: &http::HeaderMap) -> crate::messages::Locale {
     let chosen = headers
         .get_all(http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
+        // Bytes, not `to_str`: another cookie with non-ASCII bytes must not hide this one.
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| std::str::from_utf8(pair).ok())
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(name, _)| *name == LANGUAGE_COOKIE)
         .and_then(|(_, value)| Locale::parse(value));

@@ -7,6 +7,7 @@ use super::{AdminNav, next_href};
 use crate::api::admin::{AuditRow, admin_audit};
 use crate::components::AppFrame;
 use crate::format::timestamp;
+use crate::messages::{t, use_locale};
 
 const FILTERS: [&str; 5] = ["actor", "action", "subject", "from", "to"];
 
@@ -19,21 +20,22 @@ pub fn AdminAuditPage() -> impl IntoView {
         |([actor, action, subject, from, to], after)| admin_audit(actor, action, subject, from, to, after),
     );
     let value = move |name: &'static str| move || get(name).unwrap_or_default();
+    let l = use_locale();
     view! {
         <AppFrame>
-            <h1>"Admin"</h1>
+            <h1>{t(l, "frame.admin")}</h1>
             <AdminNav />
             <section class="card">
-                <h2>"Audit log"</h2>
+                <h2>{t(l, "admin.audit_log")}</h2>
                 <form method="get" action="/admin/audit" class="filters" data-testid="audit-filters">
-                    <label>"Who" <input name="actor" type="search" placeholder="email or id" maxlength="254" value=value("actor") /></label>
-                    <label>"Action" <input name="action" type="search" placeholder="auth.login, or auth." maxlength="64" value=value("action") /></label>
-                    <label>"Subject" <input name="subject" type="search" placeholder="an id" maxlength="64" value=value("subject") /></label>
-                    <label>"From" <input name="from" type="date" value=value("from") /></label>
-                    <label>"To" <input name="to" type="date" value=value("to") /></label>
-                    <button type="submit">"Filter"</button>
+                    <label>{t(l, "audit.who")} " " <input name="actor" type="search" placeholder=t(l, "admin.email_or_id") maxlength="254" value=value("actor") /></label>
+                    <label>{t(l, "audit.action")} " " <input name="action" type="search" placeholder=t(l, "audit.action_example") maxlength="64" value=value("action") /></label>
+                    <label>{t(l, "audit.subject")} " " <input name="subject" type="search" placeholder=t(l, "audit.an_id") maxlength="64" value=value("subject") /></label>
+                    <label>{t(l, "gallery.from")} " " <input name="from" type="date" value=value("from") /></label>
+                    <label>{t(l, "gallery.to")} " " <input name="to" type="date" value=value("to") /></label>
+                    <button type="submit">{t(l, "admin.filter")}</button>
                 </form>
-                <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                <Suspense fallback=move || view! { <p>{t(l, "common.loading")}</p> }>
                     {move || Suspend::new(async move {
                         let page = match page.await {
                             Ok(page) => page,
@@ -41,15 +43,15 @@ pub fn AdminAuditPage() -> impl IntoView {
                         };
                         let next = page.next.map(|cursor| {
                             let href = next_href("/admin/audit", &cursor, &FILTERS.map(|f| (f, get(f))));
-                            view! { <a class="button" data-testid="next-page" href=href>"Next page"</a> }
+                            view! { <a class="button" data-testid="next-page" href=href>{t(l, "admin.next_page")}</a> }
                         });
                         view! {
                             <div class="table-scroll">
                                 <table class="audit" data-testid="audit">
                                     <thead>
                                         <tr>
-                                            <th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"Action"</th>
-                                            <th scope="col">"Subject"</th><th scope="col">"From"</th><th scope="col">"Detail"</th>
+                                            <th scope="col">{t(l, "audit.when")}</th><th scope="col">{t(l, "audit.who")}</th><th scope="col">{t(l, "audit.action")}</th>
+                                            <th scope="col">{t(l, "audit.subject")}</th><th scope="col">{t(l, "audit.address")}</th><th scope="col">{t(l, "audit.detail")}</th>
                                         </tr>
                                     </thead>
                                     <tbody>

@@ -14,14 +14,16 @@ use crate::components::viewer::Viewer;
 use crate::components::{AppFrame, FieldHint, Notice, NoticeBanner, action_field_error};
 use crate::error::code;
 use crate::format::timestamp;
+use crate::messages::{t, tf, use_locale};
 
 #[component]
 pub fn AdminGalleryPage() -> impl IntoView {
     let params = use_params_map();
     let owner = Memo::new(move |_| params.with(|p| p.get("id")).unwrap_or_default());
+    let l = use_locale();
     view! {
         <AppFrame>
-            <h1>"Admin"</h1>
+            <h1>{t(l, "frame.admin")}</h1>
             <AdminNav />
             {move || view! { <Oversee owner=owner.get() /> }}
         </AppFrame>
@@ -35,6 +37,7 @@ pub fn AdminGalleryPage() -> impl IntoView {
 fn Oversee(owner: String) -> impl IntoView {
     let open = ServerAction::<OpenAccess>::new();
     let end = ServerAction::<EndAccess>::new();
+    let l = use_locale();
     let versions = move || (open.version().get(), end.version().get());
     let head = {
         let owner = owner.clone();
@@ -78,7 +81,7 @@ fn Oversee(owner: String) -> impl IntoView {
                 <FilterBar shelf query />
             </div>
             <NoticeBanner notice=shelf.notice />
-            <Transition fallback=|| view! { <p class="card empty muted">"Loading the results…"</p> }>
+            <Transition fallback=move || view! { <p class="card empty muted">{t(l, "gallery.loading")}</p> }>
                 {move || Suspend::new(async move {
                     match first.await {
                         Ok(page) => {
@@ -87,7 +90,7 @@ fn Oversee(owner: String) -> impl IntoView {
                         }
                         Err(e) if e.code == code::ADMIN_ACCESS_REQUIRED.name => view! {
                             <p class="banner" data-testid="access-expired">
-                                "Your access to this gallery has ended. Reload the page to give a reason again."
+                                {t(l, "oversee.ended")}
                             </p>
                         }
                         .into_any(),
@@ -99,7 +102,7 @@ fn Oversee(owner: String) -> impl IntoView {
     };
     view! {
         <NoticeBanner notice />
-        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+        <Suspense fallback=move || view! { <p>{t(l, "common.loading")}</p> }>
             {move || Suspend::new(async move {
                 match head.await {
                     Ok(Oversight { owner_id, owner_email, access: Some(access), .. }) => view! {
@@ -127,19 +130,17 @@ fn AccessBanner(
     access: AccessView,
     end: ServerAction<EndAccess>,
 ) -> impl IntoView {
+    let l = use_locale();
     view! {
         <section class="card oversight" data-testid="oversight">
-            <h2>{format!("{owner_email}'s gallery")}</h2>
-            <p>"Read-only. Your reason: " <q data-testid="access-reason-shown">{access.reason.clone()}</q></p>
+            <h2>{tf(l, "oversee.whose", &[("email", &owner_email)])}</h2>
+            <p>{t(l, "oversee.read_only")} " " <q data-testid="access-reason-shown">{access.reason.clone()}</q></p>
             <p class="muted small" data-testid="access-until">
-                {format!(
-                    "Access ends {}. Every page and result you open is recorded with this reason and shown to {owner_email}.",
-                    timestamp(&access.expires_at)
-                )}
+                {tf(l, "oversee.until", &[("when", &timestamp(&access.expires_at)), ("email", &owner_email)])}
             </p>
             <ActionForm action=end>
                 <input type="hidden" name="owner" value=owner_id />
-                <button type="submit" class="secondary" data-testid="access-end">"Done looking"</button>
+                <button type="submit" class="secondary" data-testid="access-end">{t(l, "oversee.done")}</button>
             </ActionForm>
         </section>
     }
@@ -149,23 +150,22 @@ fn AccessBanner(
 #[component]
 fn ReasonForm(owner_id: String, owner_email: String, minutes: u64, open: ServerAction<OpenAccess>) -> impl IntoView {
     let error = move || action_field_error(open.value(), "reason");
+    let l = use_locale();
     view! {
         <section class="card" data-testid="reason-form">
-            <h2>{format!("{owner_email}'s gallery")}</h2>
+            <h2>{tf(l, "oversee.whose", &[("email", &owner_email)])}</h2>
             <p class="muted">
-                {format!(
-                    "Results are private. Say why you need to see them: access lasts {minutes} minutes, is read-only, and every page and result you open is recorded with your reason and shown to {owner_email} on their Account tab."
-                )}
+                {tf(l, "oversee.why", &[("minutes", &minutes.to_string()), ("email", &owner_email)])}
             </p>
             <ActionForm action=open attr:class="stack">
                 <input type="hidden" name="owner" value=owner_id />
-                <label for="access-reason">"Reason"</label>
+                <label for="access-reason">{t(l, "oversee.reason")}</label>
                 <textarea id="access-reason" name="reason" rows="3" required=true minlength="10" maxlength="500"
                     data-testid="access-reason" aria-describedby="access-reason-hint"
-                    placeholder="Support request #1234: the user reports a missing result"></textarea>
+                    placeholder=t(l, "oversee.reason_example")></textarea>
                 <FieldHint id="access-reason-hint" hint=Signal::derive(|| None::<String>) server=error() />
                 <button type="submit" class="primary" data-testid="access-open" disabled=move || open.pending().get()>
-                    "Open the gallery"
+                    {t(l, "oversee.open")}
                 </button>
             </ActionForm>
         </section>

@@ -10,6 +10,8 @@ mod users;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::messages::{t, use_locale};
+
 pub use audit::AdminAuditPage;
 pub use gallery::AdminGalleryPage;
 pub use jobs::AdminJobsPage;
@@ -18,24 +20,17 @@ pub use users::{AdminPage, AdminUserPage};
 /// The admin area's own tabs.
 #[component]
 pub fn AdminNav() -> impl IntoView {
+    let l = use_locale();
     view! {
-        <nav class="admin-nav" aria-label="Admin">
-            <A href="/admin" exact=true>"Users"</A>
-            <A href="/admin/jobs">"Jobs"</A>
-            <A href="/admin/audit">"Audit log"</A>
+        <nav class="admin-nav" aria-label=t(l, "frame.admin")>
+            <A href="/admin" exact=true>{t(l, "admin.users")}</A>
+            <A href="/admin/jobs">{t(l, "create.jobs")}</A>
+            <A href="/admin/audit">{t(l, "admin.audit_log")}</A>
         </nav>
     }
 }
 
-/// A query string value, percent-encoded.
-pub fn urlencoding(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use crate::format::urlencoding;
 
 /// `?after=cursor` plus every filter set, for the next page's link.
 pub fn next_href(path: &str, cursor: &str, filters: &[(&str, Option<String>)]) -> String {

@@ -23,18 +23,23 @@ pub(super) async fn require_one_face(ctx: Jobs<'_>, user_id: &str, upload_id: &s
         match storage.get_bytes(&storage.uploads_bucket, &object_key, ctx.uploads.max_bytes.saturating_mul(2)).await {
             Ok(Some(Fetched::Bytes(bytes))) => bytes,
             Ok(None) => return Err(JobError::InputMissing(upload_id.to_owned())),
+            // Stored under an earlier, larger limit: too big to look at now, so fal decides.
             Ok(Some(Fetched::TooLarge(size))) => {
-                return Err(JobError::Internal(format!(
-                    "stored selfie {upload_id} is {size} bytes, over the upload limit"
-                )));
+                tracing::warn!(upload_id, size, "face check skipped: the stored image is over the upload limit");
+                return Ok(());
             }
             Err(err) => return Err(JobError::Storage(err.to_string())),
         };
     let max_pixels = ctx.uploads.max_pixels;
-    let _slot = decode_slots().acquire().await.map_err(|e| JobError::Internal(e.to_string()))?;
-    let seen = tokio::task::spawn_blocking(move || faces::count(&bytes, max_pixels))
-        .await
-        .map_err(|e| JobError::Internal(format!("the face check stopped: {e}")))?;
+    // The permit travels with the decode: a request dropped mid-check must not free its slot
+    // while the decode still runs.
+    let slot = decode_slots().acquire().await.map_err(|e| JobError::Internal(e.to_string()))?;
+    let seen = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        faces::count(&bytes, max_pixels)
+    })
+    .await
+    .map_err(|e| JobError::Internal(format!("the face check stopped: {e}")))?;
     match seen {
         Ok(Faces::One) => Ok(()),
         Ok(Faces::None) => {

@@ -68,7 +68,9 @@ fn view(job: JobRow, assets: Vec<AssetView>) -> JobView {
         .and_then(|r| outputs::description(&r));
     JobView {
         model_name: catalog::find(&job.model).map_or_else(|| job.model.clone(), |m| m.name.to_owned()),
-        status: status(&job),
+        status: crate::views::status_text(crate::messages::Locale::En, job.state, retry(&job), job.queue_position),
+        retry: retry(&job),
+        queue_position: job.queue_position,
         prompt: params.get("prompt").and_then(|p| p.as_str()).map(str::to_owned),
         can_cancel: matches!(job.state, JobState::Queued | JobState::Submitted | JobState::Running),
         can_retry: matches!(job.state, JobState::Failed | JobState::Canceled),
@@ -87,22 +89,8 @@ fn view(job: JobRow, assets: Vec<AssetView>) -> JobView {
     }
 }
 
-fn status(job: &JobRow) -> String {
+/// This try and the most there will be, while passing trouble is retried.
+fn retry(job: &JobRow) -> Option<(i64, i64)> {
     let retrying = job.attempts > 0 && job.error_message.as_deref().is_some_and(|m| m.starts_with("Retrying"));
-    match job.state {
-        JobState::Queued if retrying => format!("Retrying ({}/{})", job.attempts + 1, job.max_attempts),
-        JobState::Queued => "Queued".into(),
-        JobState::Submitted => match job.queue_position {
-            Some(p) => format!("In queue (position {})", p + 1),
-            None => "In queue".into(),
-        },
-        JobState::Running => "Generating".into(),
-        JobState::Persisting if retrying => {
-            format!("Saving results, retrying ({}/{})", job.attempts + 1, job.max_attempts)
-        }
-        JobState::Persisting => "Saving results".into(),
-        JobState::Succeeded => "Done".into(),
-        JobState::Failed => "Failed".into(),
-        JobState::Canceled => "Canceled".into(),
-    }
+    retrying.then(|| (i64::from(job.attempts) + 1, i64::from(job.max_attempts)))
 }
